@@ -1,0 +1,172 @@
+// Package evident holds the formats that every part of evident shares: the
+// Entry that the transparency log records for each signed in-toto link.
+//
+// The formats are small, documented and free of I/O. An Entry is encoded as
+// canonical JSON (the output of [Entry.Marshal]); that exact byte string is one
+// Merkle leaf of the log (RFC 6962 leaf hash) and must fit in a C2SP
+// tlog-tiles entry bundle, so it is at most [MaxEntrySize] bytes.
+package evident
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Limits on an Entry. Every one is checked by [ParseEntry].
+const (
+	// MaxEntrySize is the largest canonical entry: a tlog-tiles entry bundle
+	// prefixes each entry with a 16-bit length.
+	MaxEntrySize = 65535
+	// MaxChainLength is the most certificates a signer chain may hold
+	// (leaf plus intermediates).
+	MaxChainLength = 8
+	// MaxCertificateSize is the largest DER certificate accepted in a chain.
+	MaxCertificateSize = 16 << 10
+	// MaxSignatureSize covers RSA-4096 with room to spare.
+	MaxSignatureSize = 1024
+	// MaxPublicKeySize is the largest PKIX public key accepted.
+	MaxPublicKeySize = 4096
+	// MaxTimestampSize is the largest RFC 3161 token accepted.
+	MaxTimestampSize = 32 << 10
+	// maxShortString bounds payload_type and key_id.
+	maxShortString = 256
+)
+
+// Entry is what the log records for one signature: the signed payload's type
+// and digest, the signature, who made it, and when (an RFC 3161 token over the
+// signature bytes). The payload itself (the in-toto link) travels beside the
+// entry, content-addressed by PayloadSHA256.
+type Entry struct {
+	// PayloadType names what was signed, e.g. [PayloadTypeLink] for the
+	// canonical signed bytes of an in-toto Metablock.
+	PayloadType string `json:"payload_type"`
+	// PayloadSHA256 is the lowercase hex SHA-256 of the signed payload bytes.
+	PayloadSHA256 string `json:"payload_sha256"`
+	// Signature is the signature over the payload bytes.
+	Signature []byte `json:"signature"`
+	// KeyID is the signer's key identifier as the payload format defines it
+	// (the in-toto keyid for links).
+	KeyID string `json:"key_id"`
+	// CertChain is the signer's certificate chain, leaf first, DER encoded.
+	// Exactly one of CertChain and PublicKey is set.
+	CertChain [][]byte `json:"cert_chain,omitempty"`
+	// PublicKey is the signer's PKIX DER public key, for key-only functionaries.
+	PublicKey []byte `json:"public_key,omitempty"`
+	// Timestamp is a DER RFC 3161 TimeStampToken whose message imprint is the
+	// SHA-256 of Signature.
+	Timestamp []byte `json:"timestamp"`
+}
+
+// PayloadTypeLink is the payload type of an in-toto Metablock link: the
+// signed bytes are the canonical JSON of its "signed" field.
+const PayloadTypeLink = "application/vnd.in-toto.link+json"
+
+// ErrInvalidEntry is wrapped by every error [ParseEntry] returns.
+var ErrInvalidEntry = errors.New("invalid entry")
+
+// ParseEntry decodes one JSON entry strictly (no unknown fields, no trailing
+// data, every limit above enforced) and returns it with its canonical
+// encoding. Every error wraps [ErrInvalidEntry] and says which field is wrong.
+func ParseEntry(data []byte) (*Entry, []byte, error) {
+	if len(data) > MaxEntrySize {
+		return nil, nil, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrInvalidEntry, len(data), MaxEntrySize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var e Entry
+	if err := dec.Decode(&e); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidEntry, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidEntry)
+	}
+	if err := e.Check(); err != nil {
+		return nil, nil, err
+	}
+	canonical, err := e.Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &e, canonical, nil
+}
+
+// Check reports whether e has the Entry shape: every required field present,
+// every limit respected. It does not verify signatures or certificates.
+func (e *Entry) Check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidEntry}, args...)...)
+	}
+	switch {
+	case e.PayloadType == "":
+		return bad("payload_type is missing")
+	case len(e.PayloadType) > maxShortString || !printable(e.PayloadType):
+		return bad("payload_type must be at most %d printable ASCII characters", maxShortString)
+	case len(e.PayloadSHA256) != 64 || !lowerHex(e.PayloadSHA256):
+		return bad("payload_sha256 must be 64 lowercase hex digits")
+	case len(e.Signature) == 0:
+		return bad("signature is missing")
+	case len(e.Signature) > MaxSignatureSize:
+		return bad("signature is %d bytes, over the limit of %d", len(e.Signature), MaxSignatureSize)
+	case len(e.KeyID) > maxShortString || !printable(e.KeyID):
+		return bad("key_id must be at most %d printable ASCII characters", maxShortString)
+	case len(e.CertChain) == 0 && len(e.PublicKey) == 0:
+		return bad("one of cert_chain and public_key is required")
+	case len(e.CertChain) > 0 && len(e.PublicKey) > 0:
+		return bad("cert_chain and public_key are mutually exclusive")
+	case len(e.CertChain) > MaxChainLength:
+		return bad("cert_chain has %d certificates, over the limit of %d", len(e.CertChain), MaxChainLength)
+	case len(e.PublicKey) > MaxPublicKeySize:
+		return bad("public_key is %d bytes, over the limit of %d", len(e.PublicKey), MaxPublicKeySize)
+	case len(e.Timestamp) == 0:
+		return bad("timestamp is missing")
+	case len(e.Timestamp) > MaxTimestampSize:
+		return bad("timestamp is %d bytes, over the limit of %d", len(e.Timestamp), MaxTimestampSize)
+	}
+	for i, c := range e.CertChain {
+		if len(c) == 0 || len(c) > MaxCertificateSize {
+			return bad("cert_chain[%d] must be 1 to %d bytes", i, MaxCertificateSize)
+		}
+	}
+	return nil
+}
+
+// Marshal returns the canonical encoding of e: encoding/json's output for the
+// struct, fields in declaration order, binary fields in standard base64.
+func (e *Entry) Marshal() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode entry: %w", err)
+	}
+	if len(b) > MaxEntrySize {
+		return nil, fmt.Errorf("%w: canonical form is %d bytes, over the limit of %d", ErrInvalidEntry, len(b), MaxEntrySize)
+	}
+	return b, nil
+}
+
+// PayloadDigest returns the decoded PayloadSHA256.
+func (e *Entry) PayloadDigest() ([]byte, error) {
+	return hex.DecodeString(e.PayloadSHA256)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,227 @@
+package log
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/transparency-dev/merkle/proof"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// ErrInconsistent reports that the log showed two views that cannot both be
+// true: a smaller tree than one seen before, the same size with another
+// root, or a consistency proof that does not verify.
+var ErrInconsistent = errors.New("log is inconsistent")
+
+// ErrBadProof reports an inclusion proof that does not verify.
+var ErrBadProof = errors.New("proof does not verify")
+
+// Client talks to a log's HTTP API and verifies everything it gets: every
+// checkpoint against the log's note verifier key, every proof against a
+// verified checkpoint.
+type Client struct {
+	// URL is the server root, e.g. http://127.0.0.1:8080.
+	URL string
+	// Origin is the log's checkpoint origin; Verifier its note key.
+	Origin   string
+	Verifier note.Verifier
+	// HTTP is the client to use (default http.DefaultClient).
+	HTTP *http.Client
+}
+
+// maxResponse bounds every response body the client reads.
+const maxResponse = 1 << 20
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.URL, "/")+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading response: %w", method, path, err)
+	}
+	if len(b) > maxResponse {
+		return nil, fmt.Errorf("%s %s: response over %d bytes", method, path, maxResponse)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e errorResponse
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, &HTTPError{Status: resp.StatusCode, Message: e.Error}
+		}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}
+	}
+	return b, nil
+}
+
+// HTTPError is a non-200 answer from the server.
+type HTTPError struct {
+	Status  int
+	Message string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("server answered %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// Checkpoint fetches and verifies the latest checkpoint. It returns the
+// parsed body and the signed note.
+func (c *Client) Checkpoint(ctx context.Context) (Checkpoint, []byte, error) {
+	b, err := c.do(ctx, http.MethodGet, PathCheckpoint, nil)
+	if err != nil {
+		return Checkpoint{}, nil, err
+	}
+	cp, err := OpenCheckpoint(b, c.Origin, c.Verifier)
+	return cp, b, err
+}
+
+// Entry fetches the entry at index. The caller verifies it with
+// [Client.ProveEntry] or by its own means.
+func (c *Client) Entry(ctx context.Context, index uint64) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, PathEntries+"/"+strconv.FormatUint(index, 10), nil)
+}
+
+// ProveEntry fetches the entry at index and its inclusion proof in cp, and
+// verifies the proof. It returns the entry and the proof.
+func (c *Client) ProveEntry(ctx context.Context, index uint64, cp Checkpoint) ([]byte, [][]byte, error) {
+	e, err := c.Entry(ctx, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := c.InclusionProof(ctx, index, cp.Size)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := VerifyInclusion(index, cp, hasher.HashLeaf(e), p); err != nil {
+		return nil, nil, err
+	}
+	return e, p, nil
+}
+
+// InclusionProof fetches (without verifying) the inclusion proof of index in
+// the tree of the given size.
+func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	q := url.Values{"index": {strconv.FormatUint(index, 10)}, "size": {strconv.FormatUint(size, 10)}}
+	return c.proof(ctx, PathInclusionProof+"?"+q.Encode())
+}
+
+// ConsistencyProof fetches (without verifying) the consistency proof between
+// the trees of sizes from and to.
+func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
+	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
+	return c.proof(ctx, PathConsistencyProf+"?"+q.Encode())
+}
+
+func (c *Client) proof(ctx context.Context, path string) ([][]byte, error) {
+	b, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	var pr ProofResponse
+	if err := json.Unmarshal(b, &pr); err != nil {
+		return nil, fmt.Errorf("couldn't decode proof: %w", err)
+	}
+	if len(pr.Hashes) > 2*64 {
+		return nil, fmt.Errorf("%w: %d hashes is more than any tree needs", ErrBadProof, len(pr.Hashes))
+	}
+	return pr.Hashes, nil
+}
+
+// Add submits entry, which must be in canonical form, and verifies that the
+// answer proves its inclusion under a checkpoint signed by the log.
+func (c *Client) Add(ctx context.Context, entry []byte) (*AddResult, error) {
+	b, err := c.do(ctx, http.MethodPost, PathEntries, entry)
+	if err != nil {
+		return nil, err
+	}
+	var ar AddResponse
+	if err := json.Unmarshal(b, &ar); err != nil {
+		return nil, fmt.Errorf("couldn't decode add response: %w", err)
+	}
+	cp, err := OpenCheckpoint([]byte(ar.Checkpoint), c.Origin, c.Verifier)
+	if err != nil {
+		return nil, err
+	}
+	if err := VerifyInclusion(ar.Index, cp, hasher.HashLeaf(entry), ar.InclusionProof); err != nil {
+		return nil, err
+	}
+	return &AddResult{Index: ar.Index, Duplicate: ar.Duplicate, Checkpoint: []byte(ar.Checkpoint),
+		Size: cp.Size, Proof: ar.InclusionProof}, nil
+}
+
+// LeafHash returns the RFC 6962 leaf hash of an entry.
+func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
+
+// VerifyInclusion checks that leafHash is at index in the tree of checkpoint
+// cp. It wraps ErrBadProof on failure.
+func VerifyInclusion(index uint64, cp Checkpoint, leafHash []byte, p [][]byte) error {
+	if index >= cp.Size {
+		return fmt.Errorf("%w: index %d is not below checkpoint size %d", ErrBadProof, index, cp.Size)
+	}
+	if err := proof.VerifyInclusion(hasher, index, cp.Size, leafHash, p, cp.Hash[:]); err != nil {
+		return fmt.Errorf("%w: inclusion of index %d in size %d: %v", ErrBadProof, index, cp.Size, err)
+	}
+	return nil
+}
+
+// VerifyConsistency checks that the tree of checkpoint b extends the tree of
+// checkpoint a. Equal sizes must have equal roots; a smaller b is a rollback.
+// It wraps ErrInconsistent on failure.
+func VerifyConsistency(a, b Checkpoint, p [][]byte) error {
+	switch {
+	case a.Origin != b.Origin:
+		return fmt.Errorf("%w: origins %q and %q differ", ErrInconsistent, a.Origin, b.Origin)
+	case b.Size < a.Size:
+		return fmt.Errorf("%w: rollback from size %d to %d", ErrInconsistent, a.Size, b.Size)
+	case a.Size == b.Size:
+		if a.Hash != b.Hash || len(p) != 0 {
+			return fmt.Errorf("%w: split view: two roots for size %d", ErrInconsistent, a.Size)
+		}
+		return nil
+	case a.Size == 0:
+		if len(p) != 0 {
+			return fmt.Errorf("%w: non-empty proof from the empty tree", ErrInconsistent)
+		}
+		return nil
+	}
+	if err := proof.VerifyConsistency(hasher, a.Size, b.Size, p, a.Hash[:], b.Hash[:]); err != nil {
+		return fmt.Errorf("%w: consistency from %d to %d: %v", ErrInconsistent, a.Size, b.Size, err)
+	}
+	return nil
+}
+
+// Consistent fetches the proof that new extends old and verifies it.
+func (c *Client) Consistent(ctx context.Context, old, new Checkpoint) error {
+	var p [][]byte
+	if old.Size > 0 && new.Size > old.Size {
+		var err error
+		if p, err = c.ConsistencyProof(ctx, old.Size, new.Size); err != nil {
+			return err
+		}
+	}
+	return VerifyConsistency(old, new, p)
+}

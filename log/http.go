@@ -1,0 +1,317 @@
+package log
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// API paths, relative to the server root. The tlog-tiles read API lives
+// under TilesPrefix: TilesPrefix+"checkpoint" and TilesPrefix+"tile/…".
+const (
+	TilesPrefix         = "/log/"
+	PathCheckpoint      = "/log/checkpoint"
+	PathEntries         = "/log/v1/entries"
+	PathInclusionProof  = "/log/v1/proof/inclusion"
+	PathConsistencyProf = "/log/v1/proof/consistency"
+)
+
+// AddResponse is the JSON body answering POST /log/v1/entries.
+type AddResponse struct {
+	Index     uint64 `json:"index"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	// Checkpoint is the signed checkpoint note the proof is against.
+	Checkpoint string `json:"checkpoint"`
+	// InclusionProof is the list of RFC 6962 audit path hashes.
+	InclusionProof [][]byte `json:"inclusion_proof"`
+}
+
+// ProofResponse is the JSON body of the proof endpoints.
+type ProofResponse struct {
+	Index  uint64   `json:"index,omitempty"`
+	Size   uint64   `json:"size,omitempty"`
+	From   uint64   `json:"from,omitempty"`
+	To     uint64   `json:"to,omitempty"`
+	Hashes [][]byte `json:"hashes"`
+}
+
+// errorResponse is the JSON body of every 4xx and 5xx.
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+// errBadRequest marks malformed query parameters.
+var errBadRequest = errors.New("bad request")
+
+// Handler serves the log's HTTP API:
+//
+//	POST /log/v1/entries                        add an entry (JSON body) → AddResponse
+//	GET  /log/checkpoint                        latest signed checkpoint (C2SP note)
+//	GET  /log/v1/entries/{index}                the canonical entry bytes
+//	GET  /log/v1/proof/inclusion?index=I&size=N  (or hash=<hex|base64 leaf hash>&size=N)
+//	GET  /log/v1/proof/consistency?from=A&to=B
+//	GET  /log/tile/<L>/<N>[.p/<W>]              tlog-tiles hash tiles
+//	GET  /log/tile/entries/<N>[.p/<W>]          tlog-tiles entry bundles
+//
+// Errors are JSON {"error": "..."}: 400 for malformed input or out-of-range
+// numbers, 404 for what does not exist, 413 for a body over MaxEntrySize,
+// 415 for a compressed body, 503 with Retry-After when overloaded.
+func Handler(l *Log, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	h := &handler{log: l, logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathEntries, h.add)
+	mux.HandleFunc("GET "+PathCheckpoint, h.checkpoint)
+	mux.HandleFunc("GET "+PathEntries+"/{index}", h.entry)
+	mux.HandleFunc("GET "+PathInclusionProof, h.inclusion)
+	mux.HandleFunc("GET "+PathConsistencyProf, h.consistency)
+	mux.HandleFunc("GET "+TilesPrefix+"tile/{path...}", h.tile)
+	return mux
+}
+
+type handler struct {
+	log    *Log
+	logger *slog.Logger
+}
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (h *handler) add(w http.ResponseWriter, r *http.Request) {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
+		h.fail(w, r, fmt.Errorf("%w: Content-Encoding %q is not accepted", errUnsupportedMedia, ce))
+		return
+	}
+	bp := bodyPool.Get().(*[]byte)
+	defer bodyPool.Put(bp)
+	body, err := readBody(r.Body, (*bp)[:0], MaxEntrySize)
+	*bp = body[:0]
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res, err := h.log.Add(r.Context(), body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, &AddResponse{Index: res.Index, Duplicate: res.Duplicate,
+		Checkpoint: string(res.Checkpoint), InclusionProof: res.Proof})
+}
+
+var (
+	errTooLarge         = errors.New("request body too large")
+	errUnsupportedMedia = errors.New("unsupported media type")
+)
+
+// readBody reads at most max bytes into buf; a longer body is errTooLarge.
+func readBody(r io.Reader, buf []byte, max int) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > max {
+			return buf, fmt.Errorf("%w: over %d bytes", errTooLarge, max)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, fmt.Errorf("%w: reading body: %v", errBadRequest, err)
+		}
+	}
+}
+
+func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(h.log.Head().Checkpoint)
+}
+
+func (h *handler) entry(w http.ResponseWriter, r *http.Request) {
+	idx, err := parseUint(r.PathValue("index"), "index")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	e, err := h.log.Entry(idx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Write(e)
+}
+
+func (h *handler) inclusion(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	size, err := parseUint(q.Get("size"), "size")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var idx uint64
+	var p [][]byte
+	if hs := q.Get("hash"); hs != "" {
+		leaf, err := parseHash(hs)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		idx, p, err = h.log.InclusionProofByHash(leaf, size)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	} else {
+		if idx, err = parseUint(q.Get("index"), "index"); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if p, err = h.log.InclusionProof(idx, size); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, &ProofResponse{Index: idx, Size: size, Hashes: nonNil(p)})
+}
+
+func (h *handler) consistency(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, err := parseUint(q.Get("from"), "from")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	to, err := parseUint(q.Get("to"), "to")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p, err := h.log.ConsistencyProof(from, to)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, &ProofResponse{From: from, To: to, Hashes: nonNil(p)})
+}
+
+func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
+	t, err := ParseTilePath(r.PathValue("path"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	b, err := h.log.ReadTile(t)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Write(b)
+}
+
+func nonNil(p [][]byte) [][]byte {
+	if p == nil {
+		return [][]byte{}
+	}
+	return p
+}
+
+// parseUint parses a query or path number: decimal digits only, no sign.
+func parseUint(s, name string) (uint64, error) {
+	if s == "" {
+		return 0, fmt.Errorf("%w: %s is required", errBadRequest, name)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%w: %s %q is not a non-negative decimal number", errBadRequest, name, s)
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s %q does not fit in 64 bits", errBadRequest, name, s)
+	}
+	return n, nil
+}
+
+// parseHash accepts a 32-byte hash in hex or in standard or URL-safe base64.
+func parseHash(s string) ([]byte, error) {
+	if len(s) == 2*HashSize {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == HashSize {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: hash must be %d bytes in hex or base64", errBadRequest, HashSize)
+}
+
+// status maps an error to its HTTP status: the one place where outcomes
+// become statuses.
+func status(err error) int {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errUnsupportedMedia):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrInvalidEntry), errors.Is(err, errBadRequest),
+		errors.Is(err, ErrOutOfRange), errors.Is(err, ErrBadTilePath):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed), errors.Is(err, ErrClockBackwards),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := status(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		h.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error: " + firstLine(msg)
+	}
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, code, &errorResponse{Error: msg})
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("log: encoding a response: %v", err))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,464 @@
+package log_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/storetest"
+	"golang.org/x/mod/sumdb/note"
+)
+
+const testOrigin = "evident.test/log"
+
+type testKey struct {
+	signer   note.Signer
+	verifier note.Verifier
+}
+
+func newKey(t testing.TB) testKey {
+	skey, vkey, err := note.GenerateKey(rand.Reader, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey{s, v}
+}
+
+func openLog(t testing.TB, s log.Store, k testKey, mod func(*log.Config)) *log.Log {
+	cfg := log.Config{Origin: testOrigin, Signer: k.signer, Verifier: k.verifier}
+	if mod != nil {
+		mod(&cfg)
+	}
+	l, err := log.Open(s, cfg)
+	if err != nil {
+		t.Fatalf("log.Open: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func entry(i int) []byte { return []byte(fmt.Sprintf(`{"entry":%d}`, i)) }
+
+// checkAdd verifies an AddResult the way a client would.
+func checkAdd(t testing.TB, k testKey, e []byte, res *log.AddResult) log.Checkpoint {
+	t.Helper()
+	cp, err := log.OpenCheckpoint(res.Checkpoint, testOrigin, k.verifier)
+	if err != nil {
+		t.Fatalf("OpenCheckpoint: %v", err)
+	}
+	if err := log.VerifyInclusion(res.Index, cp, log.LeafHash(e), res.Proof); err != nil {
+		t.Fatalf("VerifyInclusion(%d): %v", res.Index, err)
+	}
+	return cp
+}
+
+func TestStores(t *testing.T) {
+	t.Run("Mem", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) log.Store { return log.NewMemStore() })
+	})
+	t.Run("Bolt", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) log.Store {
+			s, err := log.OpenBoltStore(filepath.Join(t.TempDir(), "log.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+}
+
+func TestAddConcurrentAndProofs(t *testing.T) {
+	k := newKey(t)
+	s := log.NewMemStore()
+	l := openLog(t, s, k, nil)
+	const n = 500
+	results := make([]*log.AddResult, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := l.Add(context.Background(), entry(i))
+			if err != nil {
+				t.Errorf("Add(%d): %v", i, err)
+				return
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	seen := make(map[uint64]bool)
+	for i, res := range results {
+		checkAdd(t, k, entry(i), res)
+		if seen[res.Index] || res.Duplicate {
+			t.Fatalf("index %d handed out twice (duplicate=%v)", res.Index, res.Duplicate)
+		}
+		seen[res.Index] = true
+	}
+	if h := l.Head(); h.Size != n {
+		t.Fatalf("size = %d, want %d", h.Size, n)
+	}
+	// Every pair of sizes is consistent; every entry provable at every later size.
+	final, _ := log.OpenCheckpoint(l.Head().Checkpoint, testOrigin, k.verifier)
+	for _, i := range []uint64{0, 1, 7, 255, 256, 499} {
+		e, err := l.Entry(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.InclusionProof(i, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := log.VerifyInclusion(i, final, log.LeafHash(e), p); err != nil {
+			t.Errorf("VerifyInclusion(%d, %d): %v", i, n, err)
+		}
+		idx, p2, err := l.InclusionProofByHash(log.LeafHash(e), n)
+		if err != nil || idx != i || len(p2) != len(p) {
+			t.Errorf("InclusionProofByHash = %d, %v, want %d", idx, err, i)
+		}
+	}
+	for _, r := range results[:20] {
+		old, _ := log.OpenCheckpoint(r.Checkpoint, testOrigin, k.verifier)
+		p, err := l.ConsistencyProof(old.Size, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := log.VerifyConsistency(old, final, p); err != nil {
+			t.Errorf("VerifyConsistency(%d, %d): %v", old.Size, n, err)
+		}
+	}
+	if _, err := log.Check(s, testOrigin, k.verifier); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+func TestDeduplication(t *testing.T) {
+	k := newKey(t)
+	l := openLog(t, log.NewMemStore(), k, nil)
+	first, err := l.Add(context.Background(), entry(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Add(context.Background(), entry(2))
+	again, err := l.Add(context.Background(), entry(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Index != first.Index || !again.Duplicate {
+		t.Errorf("re-adding = index %d duplicate %v, want index %d duplicate true", again.Index, again.Duplicate, first.Index)
+	}
+	checkAdd(t, k, entry(1), again)
+	// The same entry twice within one batch gets one index.
+	var wg sync.WaitGroup
+	idx := make([]uint64, 8)
+	for i := range idx {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := l.Add(context.Background(), entry(99))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			idx[i] = res.Index
+		}()
+	}
+	wg.Wait()
+	for _, x := range idx {
+		if x != idx[0] {
+			t.Fatalf("concurrent duplicates got indices %v, want one", idx)
+		}
+	}
+	if h := l.Head(); h.Size != 3 {
+		t.Errorf("size = %d, want 3", h.Size)
+	}
+}
+
+func TestValidatorRejects(t *testing.T) {
+	k := newKey(t)
+	errBad := errors.New("no good")
+	l := openLog(t, log.NewMemStore(), k, func(c *log.Config) {
+		c.Validate = func(e []byte) ([]byte, error) {
+			if bytes.HasPrefix(e, []byte("bad")) {
+				return nil, errBad
+			}
+			return bytes.ToUpper(e), nil
+		}
+	})
+	if _, err := l.Add(context.Background(), []byte("bad entry")); !errors.Is(err, log.ErrInvalidEntry) || !errors.Is(err, errBad) {
+		t.Errorf("Add(bad) = %v, want ErrInvalidEntry wrapping the validator's error", err)
+	}
+	res, err := l.Add(context.Background(), []byte("good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAdd(t, k, []byte("GOOD"), res) // the canonical form is what is logged
+	if l.Head().Size != 1 {
+		t.Errorf("size = %d, want 1", l.Head().Size)
+	}
+}
+
+func TestReopenBolt(t *testing.T) {
+	k := newKey(t)
+	path := filepath.Join(t.TempDir(), "log.db")
+	s, err := log.OpenBoltStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, s, k, nil)
+	for i := 0; i < 300; i++ {
+		if _, err := l.Add(context.Background(), entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := l.Head()
+	l.Close()
+	s.Close()
+
+	s, err = log.OpenBoltStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if h, err := log.Check(s, testOrigin, k.verifier); err != nil || h.Size != 300 {
+		t.Fatalf("Check = size %d, %v, want 300, nil", h.Size, err)
+	}
+	l = openLog(t, s, k, nil)
+	if h := l.Head(); h.Size != before.Size || !bytes.Equal(h.Checkpoint, before.Checkpoint) {
+		t.Errorf("reopened head = %d, want %d with the same checkpoint", h.Size, before.Size)
+	}
+	res, err := l.Add(context.Background(), entry(300))
+	if err != nil || res.Index != 300 {
+		t.Fatalf("Add after reopen = %+v, %v", res, err)
+	}
+	checkAdd(t, k, entry(300), res)
+	// A reopened log with another key refuses the store (its checkpoints are not ours).
+	if _, err := log.Open(s, log.Config{Origin: testOrigin, Signer: newKey(t).signer, Verifier: newKey(t).verifier}); err == nil {
+		t.Error("Open with a mismatched signer and verifier succeeded")
+	}
+	other := newKey(t)
+	if _, err := log.Open(s, log.Config{Origin: testOrigin, Signer: other.signer, Verifier: other.verifier}); !errors.Is(err, log.ErrCorrupt) {
+		t.Errorf("Open with another key = %v, want ErrCorrupt", err)
+	}
+}
+
+// faultStore fails Commit on demand, before or after the write reaches the
+// store underneath (THREATS L1, L3).
+type faultStore struct {
+	log.Store
+	mu    sync.Mutex
+	fail  string // "", "before", "after"
+	count int
+}
+
+var errInjected = errors.New("injected I/O error")
+
+func (f *faultStore) set(mode string) {
+	f.mu.Lock()
+	f.fail = mode
+	f.mu.Unlock()
+}
+
+func (f *faultStore) Commit(b *log.Batch) error {
+	f.mu.Lock()
+	mode := f.fail
+	f.mu.Unlock()
+	switch mode {
+	case "before":
+		return errInjected
+	case "after":
+		if err := f.Store.Commit(b); err != nil {
+			return err
+		}
+		return errInjected
+	}
+	return f.Store.Commit(b)
+}
+
+// TestStoreFailures covers THREATS L1 (in-process) and L3: a commit that
+// fails before or after writing answers every add of its batch with an error,
+// leaves no partial state, and the log carries on from what is really stored.
+func TestStoreFailures(t *testing.T) {
+	for _, mode := range []string{"before", "after"} {
+		t.Run(mode, func(t *testing.T) {
+			k := newKey(t)
+			bolt, err := log.OpenBoltStore(filepath.Join(t.TempDir(), "log.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bolt.Close()
+			fs := &faultStore{Store: bolt}
+			l := openLog(t, fs, k, nil)
+			acked := map[uint64][]byte{}
+			add := func(i int) error {
+				res, err := l.Add(context.Background(), entry(i))
+				if err == nil {
+					checkAdd(t, k, entry(i), res)
+					acked[res.Index] = entry(i)
+				}
+				return err
+			}
+			for i := 0; i < 10; i++ {
+				if err := add(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fs.set(mode)
+			for i := 10; i < 15; i++ {
+				if err := add(i); !errors.Is(err, errInjected) {
+					t.Fatalf("Add during failure = %v, want the injected error", err)
+				}
+			}
+			fs.set("")
+			if _, err := log.Check(bolt, testOrigin, k.verifier); err != nil {
+				t.Fatalf("Check after failures: %v", err)
+			}
+			wantSize := uint64(10)
+			if mode == "after" {
+				wantSize = 15 // written, though the adds were told otherwise
+			}
+			if h := l.Head(); h.Size != wantSize {
+				t.Fatalf("size after failures = %d, want %d", h.Size, wantSize)
+			}
+			// Retrying is safe: each entry ends up exactly once.
+			for i := 10; i < 20; i++ {
+				if err := add(i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err := log.Check(bolt, testOrigin, k.verifier)
+			if err != nil || h.Size != 20 {
+				t.Fatalf("Check = size %d, %v, want 20", h.Size, err)
+			}
+			for idx, e := range acked {
+				got, err := l.Entry(idx)
+				if err != nil || !bytes.Equal(got, e) {
+					t.Errorf("acknowledged entry %d = %q, %v, want %q", idx, got, err, e)
+				}
+			}
+		})
+	}
+}
+
+func TestClockBackwards(t *testing.T) {
+	k := newKey(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := log.NewMemStore()
+	l := openLog(t, s, k, func(c *log.Config) { c.Now = clock })
+	if _, err := l.Add(context.Background(), entry(1)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(-time.Second)
+	mu.Unlock()
+	if _, err := l.Add(context.Background(), entry(2)); !errors.Is(err, log.ErrClockBackwards) {
+		t.Fatalf("Add with the clock moved back = %v, want ErrClockBackwards", err)
+	}
+	if h := l.Head(); h.Size != 1 {
+		t.Errorf("size = %d, want 1", h.Size)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	if _, err := l.Add(context.Background(), entry(2)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// blockingStore holds every Commit until released.
+type blockingStore struct {
+	log.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingStore) Commit(batch *log.Batch) error {
+	if len(batch.Entries) > 0 {
+		b.entered <- struct{}{}
+		<-b.release
+	}
+	return b.Store.Commit(batch)
+}
+
+func TestOverloaded(t *testing.T) {
+	k := newKey(t)
+	bs := &blockingStore{Store: log.NewMemStore(), entered: make(chan struct{}, 10), release: make(chan struct{})}
+	l := openLog(t, bs, k, func(c *log.Config) { c.MaxPending = 3; c.BatchSize = 1 })
+	errc := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() { _, err := l.Add(context.Background(), entry(i)); errc <- err }()
+	}
+	<-bs.entered // one is being committed; the others wait in the queue
+	// With three entries pending, the next is refused. Adds under a
+	// cancelled context queue their entry without waiting for it.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; ; i++ {
+		_, err := l.Add(cancelled, entry(100+i))
+		if errors.Is(err, log.ErrOverloaded) {
+			break
+		}
+		if !errors.Is(err, context.Canceled) || i > 3 {
+			t.Fatalf("Add #%d with %d pending = %v, want ErrOverloaded by the 4th", i, 3, err)
+		}
+	}
+	close(bs.release)
+	for i := 0; i < 3; i++ {
+		if err := <-errc; err != nil {
+			t.Errorf("queued Add = %v", err)
+		}
+	}
+}
+
+func TestCloseFailsQueued(t *testing.T) {
+	k := newKey(t)
+	l := openLog(t, log.NewMemStore(), k, nil)
+	l.Close()
+	if _, err := l.Add(context.Background(), entry(1)); !errors.Is(err, log.ErrClosed) {
+		t.Errorf("Add after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestOutOfRange(t *testing.T) {
+	k := newKey(t)
+	l := openLog(t, log.NewMemStore(), k, nil)
+	for i := 0; i < 5; i++ {
+		l.Add(context.Background(), entry(i))
+	}
+	for _, c := range []struct{ index, size uint64 }{{0, 0}, {5, 5}, {0, 6}, {7, 3}, {^uint64(0), ^uint64(0)}} {
+		if _, err := l.InclusionProof(c.index, c.size); !errors.Is(err, log.ErrOutOfRange) {
+			t.Errorf("InclusionProof(%d, %d) = %v, want ErrOutOfRange", c.index, c.size, err)
+		}
+	}
+	for _, c := range []struct{ from, to uint64 }{{0, 5}, {3, 2}, {1, 6}, {^uint64(0), 1}} {
+		if _, err := l.ConsistencyProof(c.from, c.to); !errors.Is(err, log.ErrOutOfRange) {
+			t.Errorf("ConsistencyProof(%d, %d) = %v, want ErrOutOfRange", c.from, c.to, err)
+		}
+	}
+	if p, err := l.ConsistencyProof(5, 5); err != nil || len(p) != 0 {
+		t.Errorf("ConsistencyProof(5, 5) = %v, %v, want empty", p, err)
+	}
+	if _, err := l.Entry(5); !errors.Is(err, log.ErrOutOfRange) {
+		t.Errorf("Entry(5) = %v, want ErrOutOfRange", err)
+	}
+}

@@ -1,0 +1,95 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Monitor keeps the last verified checkpoint of one log in a state file and
+// checks that every newer checkpoint the log shows is consistent with it.
+type Monitor struct {
+	Client *Client
+	// StatePath holds the last verified signed checkpoint, as served.
+	StatePath string
+}
+
+// SplitViewError is a proof that the log misbehaved: two signed checkpoints
+// that cannot both be honest, kept so they can be shown to others.
+type SplitViewError struct {
+	Old, New []byte // the signed notes
+	Err      error  // wraps ErrInconsistent
+}
+
+func (e *SplitViewError) Error() string {
+	return fmt.Sprintf("%v\n--- last verified checkpoint ---\n%s--- checkpoint now served ---\n%s", e.Err, e.Old, e.New)
+}
+
+func (e *SplitViewError) Unwrap() error { return e.Err }
+
+// Check fetches the latest checkpoint and verifies it extends the one in the
+// state file (if any), then records it. It returns the old and new
+// checkpoints. A misbehaving log gives a *SplitViewError, and the state file
+// is left as it was.
+func (m *Monitor) Check(ctx context.Context) (old *Checkpoint, now Checkpoint, err error) {
+	now, signed, err := m.Client.Checkpoint(ctx)
+	if err != nil {
+		return nil, Checkpoint{}, err
+	}
+	prevSigned, err := os.ReadFile(m.StatePath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, now, fmt.Errorf("couldn't read state: %w", err)
+	default:
+		prev, err := OpenCheckpoint(prevSigned, m.Client.Origin, m.Client.Verifier)
+		if err != nil {
+			return nil, now, fmt.Errorf("state file %s: %w", m.StatePath, err)
+		}
+		old = &prev
+		if err := m.Client.Consistent(ctx, prev, now); err != nil {
+			if errors.Is(err, ErrInconsistent) {
+				return old, now, &SplitViewError{Old: prevSigned, New: signed, Err: err}
+			}
+			return old, now, err
+		}
+		if prev.Size == now.Size {
+			return old, now, nil
+		}
+	}
+	return old, now, writeFileAtomic(m.StatePath, signed)
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
