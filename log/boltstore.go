@@ -15,10 +15,11 @@ import (
 // durable (two fdatasyncs) when Commit returns.
 //
 // Layout: bucket "entries" maps an 8-byte big-endian index to the entry;
-// bucket "nodes" holds one sub-bucket per tree level, mapping an 8-byte index
-// to a 32-byte hash; bucket "leaves" maps a leaf hash to its 8-byte index;
-// bucket "meta" holds the head. Keys of entries and nodes only ever grow, so
-// their pages are filled completely.
+// bucket "nodes" maps a 1-byte level and an 8-byte big-endian index to a
+// 32-byte hash; bucket "leaves" maps a leaf hash to its 8-byte index; bucket
+// "meta" holds the head. Entries and each level's nodes are only ever
+// appended after the largest key of their range, so pages are filled
+// completely.
 type BoltStore struct {
 	db *bolt.DB
 }
@@ -108,18 +109,9 @@ func (s *BoltStore) Commit(b *Batch) error {
 			}
 		}
 		nodes := tx.Bucket(bucketNodes)
-		var level *bolt.Bucket
-		levelID := -1
+		nodes.FillPercent = 1
 		for _, n := range b.Nodes {
-			if int(n.ID.Level) != levelID {
-				levelID = int(n.ID.Level)
-				if level, err = nodes.CreateBucketIfNotExists([]byte{byte(levelID)}); err != nil {
-					return err
-				}
-				level.FillPercent = 1
-			}
-			binary.BigEndian.PutUint64(key[:], n.ID.Index)
-			if err := level.Put(key[:], n.Hash); err != nil {
+			if err := nodes.Put(nodeKey(n.ID), n.Hash); err != nil {
 				return fmt.Errorf("couldn't write node %d/%d: %w", n.ID.Level, n.ID.Index, err)
 			}
 		}
@@ -129,6 +121,14 @@ func (s *BoltStore) Commit(b *Batch) error {
 		copy(rec[16:], b.Head.Checkpoint)
 		return tx.Bucket(bucketMeta).Put(keyHead, rec)
 	})
+}
+
+// nodeKey is a node's key in bucket "nodes": level, then index, big-endian.
+func nodeKey(id compact.NodeID) []byte {
+	k := make([]byte, 9)
+	k[0] = byte(id.Level)
+	binary.BigEndian.PutUint64(k[1:], id.Index)
+	return k
 }
 
 // Entries implements [Store].
@@ -159,19 +159,9 @@ func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		nodes := tx.Bucket(bucketNodes)
-		var level *bolt.Bucket
-		levelID := -1
-		var key [8]byte
 		for i, id := range ids {
-			if int(id.Level) != levelID {
-				levelID = int(id.Level)
-				level = nodes.Bucket([]byte{byte(levelID)})
-			}
-			var v []byte
-			if level != nil {
-				binary.BigEndian.PutUint64(key[:], id.Index)
-				v = level.Get(key[:])
-			}
+			k := nodeKey(id)
+			v := nodes.Get(k)
 			if v == nil {
 				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, ErrNotFound)
 			}

@@ -78,7 +78,7 @@ func Check(s Store, origin string, v note.Verifier) (Head, error) {
 			}
 		}
 	}
-	root, err := cr.GetRootHash(nil)
+	root, err := rootHash(cr)
 	if err != nil {
 		return h, err
 	}

@@ -103,7 +103,12 @@ type Log struct {
 	// sequencer-owned
 	cr *compact.Range
 
-	// testHookCommitted, when set, runs after each successful commit.
+	stats struct {
+		batches, entries, duplicates, commitNanos, failures atomic.Int64
+	}
+
+	// testHookCommitted, when set, runs after each successful commit, once
+	// the batch's callers are answered.
 	testHookCommitted func(Head)
 }
 
@@ -200,7 +205,7 @@ func (l *Log) load() error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	root, err := cr.GetRootHash(nil)
+	root, err := rootHash(cr)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
@@ -242,7 +247,7 @@ func (l *Log) sign(entries, leaves [][]byte, nodes []Node, cr *compact.Range) (*
 		return nil, nil, fmt.Errorf("%w: now is %v, last checkpoint was signed at %v",
 			ErrClockBackwards, time.Unix(0, now).UTC(), time.Unix(0, prev.Time).UTC())
 	}
-	root, err := cr.GetRootHash(nil)
+	root, err := rootHash(cr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -254,6 +259,14 @@ func (l *Log) sign(entries, leaves [][]byte, nodes []Node, cr *compact.Range) (*
 	}
 	st := &state{Head: Head{Size: cr.End(), Checkpoint: signed, Time: now}, root: cp.Hash}
 	return &Batch{Start: prev.Size, Entries: entries, LeafHashes: leaves, Nodes: nodes, Head: st.Head}, st, nil
+}
+
+// rootHash returns the RFC 6962 root of the tree cr covers, starting at 0.
+func rootHash(cr *compact.Range) ([]byte, error) {
+	if cr.End() == 0 {
+		return hasher.EmptyRoot(), nil
+	}
+	return cr.GetRootHash(nil)
 }
 
 // AddResult is what [Log.Add] returns.
@@ -423,23 +436,54 @@ func (l *Log) sequence(batch []*request) {
 			fail(err)
 			return
 		}
-		if err := l.store.Commit(b); err != nil {
+		t0 := time.Now()
+		err = l.store.Commit(b)
+		l.stats.commitNanos.Add(int64(time.Since(t0)))
+		if err != nil {
+			l.stats.failures.Add(1)
 			l.cfg.Logger.Error("commit failed", "start", prev.Size, "entries", len(entries), "err", err)
-			fail(fmt.Errorf("couldn't commit: %w", err))
+			// Learn what the store really holds before anyone is answered,
+			// so no caller can observe the head from before the failure.
 			if err := l.load(); err != nil {
 				l.cfg.Logger.Error("couldn't reload the tree after a failed commit", "err", err)
 			}
+			fail(fmt.Errorf("couldn't commit: %w", err))
 			return
 		}
 		l.cr = cr
 		l.head.Store(next)
 		st = next
-		if l.testHookCommitted != nil {
-			l.testHookCommitted(next.Head)
-		}
+		l.stats.batches.Add(1)
+		l.stats.entries.Add(int64(len(entries)))
 	}
+	l.stats.duplicates.Add(int64(len(batch) - len(entries)))
 	for i, r := range batch {
 		l.reply(r, result{index: index[i], duplicate: dup[i], head: st})
+	}
+	if l.testHookCommitted != nil && len(entries) > 0 {
+		l.testHookCommitted(st.Head)
+	}
+}
+
+// Stats are cumulative counters of the sequencer since Open.
+type Stats struct {
+	Batches    int64         // commits that added entries
+	Entries    int64         // entries committed
+	Duplicates int64         // adds answered with an existing index
+	Failures   int64         // commits that failed
+	CommitTime time.Duration // total time spent in Store.Commit
+	Pending    int64         // entries accepted and not yet answered
+}
+
+// Stats returns the sequencer's counters.
+func (l *Log) Stats() Stats {
+	return Stats{
+		Batches:    l.stats.batches.Load(),
+		Entries:    l.stats.entries.Load(),
+		Duplicates: l.stats.duplicates.Load(),
+		Failures:   l.stats.failures.Load(),
+		CommitTime: time.Duration(l.stats.commitNanos.Load()),
+		Pending:    l.pending.Load(),
 	}
 }
 

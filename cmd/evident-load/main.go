@@ -1,0 +1,311 @@
+// Command evident-load measures the log over HTTP: C concurrent clients
+// append distinct entries for a fixed time, each waiting for its inclusion
+// proof and checkpoint, then C clients read inclusion proofs.
+//
+// Without --server it starts an in-process server (bbolt, fsync on) in a
+// temporary directory on 127.0.0.1, optionally prefilled with --prefill
+// entries. The last line it prints is
+//
+//	append: N entries/s p50=… p99=… | proofs: N/s
+//
+// Example:
+//
+//	go run ./cmd/evident-load -c 256 -d 10s
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/serve"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "evident-load: error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	server := flag.String("server", "", "server `URL` (default: start one in-process)")
+	key := flag.String("key", "", "the server's note verifier key (with --server)")
+	conc := flag.Int("c", 256, "concurrent clients")
+	dur := flag.Duration("d", 10*time.Second, "append phase duration")
+	proofDur := flag.Duration("proof-d", 5*time.Second, "proof phase duration")
+	prefill := flag.Int("prefill", 0, "entries to add before measuring (in-process server only)")
+	entryBytes := flag.Int("entry-bytes", 2048, "approximate size of each entry")
+	verifyEvery := flag.Int("verify-every", 100, "verify the proof and checkpoint of every Nth add response")
+	batchPeriod := flag.Duration("batch-period", 0, "in-process server: group commit period (default: the server's)")
+	batchSize := flag.Int("batch-size", 0, "in-process server: group commit size (default: the server's)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the append phase to `file`")
+	flag.Parse()
+
+	url := *server
+	var verifier note.Verifier
+	var local *serve.Server
+	if url == "" {
+		dir, err := os.MkdirTemp("", "evident-load-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		if err != nil {
+			return err
+		}
+		defer s.Close(context.Background())
+		if *prefill > 0 {
+			start := time.Now()
+			if err := fill(s.Log, *prefill, *entryBytes); err != nil {
+				return err
+			}
+			fmt.Printf("prefill: %d entries in %v\n", *prefill, time.Since(start).Round(time.Millisecond))
+		}
+		if err := s.Start(); err != nil {
+			return err
+		}
+		url, verifier, local = s.URL(), s.Verifier, s
+	} else {
+		v, err := note.NewVerifier(*key)
+		if err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		verifier = v
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, IdleConnTimeout: time.Minute}}
+	lc := &log.Client{URL: url, Origin: verifier.Name(), Verifier: verifier, HTTP: client}
+
+	// Append phase.
+	var before log.Stats
+	if local != nil {
+		before = local.Log.Stats()
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+	}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  atomic.Int64
+		verified  atomic.Int64
+		seq       atomic.Uint64
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), *dur)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			for ctx.Err() == nil {
+				n := seq.Add(1)
+				e := makeEntry(n, *entryBytes)
+				t0 := time.Now()
+				body, err := post(client, url+log.PathEntries, e)
+				if err != nil {
+					if ctx.Err() == nil {
+						failures.Add(1)
+						fmt.Fprintf(os.Stderr, "add: %v\n", err)
+					}
+					continue
+				}
+				local = append(local, time.Since(t0))
+				if n%uint64(*verifyEvery) == 0 {
+					if err := check(verifier, e, body); err != nil {
+						failures.Add(1)
+						fmt.Fprintf(os.Stderr, "verify: %v\n", err)
+					} else {
+						verified.Add(1)
+					}
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	pprof.StopCPUProfile()
+	appendRate := float64(len(latencies)) / elapsed.Seconds()
+	slices.Sort(latencies)
+	fmt.Printf("append phase: %d entries in %v by %d clients, %d responses verified, %d failures\n",
+		len(latencies), elapsed.Round(time.Millisecond), *conc, verified.Load(), failures.Load())
+
+	if local != nil {
+		st := local.Log.Stats()
+		b := st.Batches - before.Batches
+		if b > 0 {
+			fmt.Printf("group commit: %d batches, %.0f entries/batch, %v per commit\n", b,
+				float64(st.Entries-before.Entries)/float64(b), ((st.CommitTime-before.CommitTime)/time.Duration(b)).Round(time.Microsecond))
+		}
+	}
+
+	// Proof phase.
+	cp, _, err := lc.Checkpoint(context.Background())
+	if err != nil {
+		return err
+	}
+	var proofs atomic.Int64
+	var plat []time.Duration
+	pctx, pcancel := context.WithTimeout(context.Background(), *proofDur)
+	defer pcancel()
+	pstart := time.Now()
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			for pctx.Err() == nil {
+				idx := mrand.Uint64N(cp.Size)
+				t0 := time.Now()
+				if _, err := lc.InclusionProof(pctx, idx, cp.Size); err != nil {
+					if pctx.Err() == nil {
+						failures.Add(1)
+						fmt.Fprintf(os.Stderr, "proof: %v\n", err)
+					}
+					continue
+				}
+				local = append(local, time.Since(t0))
+				proofs.Add(1)
+			}
+			mu.Lock()
+			plat = append(plat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	proofRate := float64(proofs.Load()) / time.Since(pstart).Seconds()
+	slices.Sort(plat)
+	fmt.Printf("proof phase: %d proofs at tree size %d, p50=%v p99=%v\n", proofs.Load(), cp.Size, pct(plat, 50), pct(plat, 99))
+	if failures.Load() > 0 {
+		return fmt.Errorf("%d requests failed", failures.Load())
+	}
+	fmt.Printf("append: %.0f entries/s p50=%v p99=%v | proofs: %.0f/s\n", appendRate, pct(latencies, 50), pct(latencies, 99), proofRate)
+	return nil
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(d)))) - 1
+	return d[max(i, 0)].Round(10 * time.Microsecond)
+}
+
+func post(c *http.Client, url string, body []byte) ([]byte, error) {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+func check(v note.Verifier, entry, body []byte) error {
+	var ar log.AddResponse
+	if err := json.Unmarshal(body, &ar); err != nil {
+		return err
+	}
+	cp, err := log.OpenCheckpoint([]byte(ar.Checkpoint), v.Name(), v)
+	if err != nil {
+		return err
+	}
+	return log.VerifyInclusion(ar.Index, cp, log.LeafHash(entry), ar.InclusionProof)
+}
+
+// makeEntry returns a distinct canonical entry of about size bytes: random
+// bytes stand in for the certificate and the timestamp token.
+func makeEntry(n uint64, size int) []byte {
+	var d [32]byte
+	rand.Read(d[8:16])
+	binary.BigEndian.PutUint64(d[:], n)
+	filler := max(size-400, 16) * 3 / 4
+	cert := noise[:filler/2]
+	ts := noise[filler/2 : filler]
+	sig := noise[filler : filler+72]
+	e := &evident.Entry{PayloadType: evident.PayloadTypeLink, PayloadSHA256: hex.EncodeToString(d[:]),
+		Signature: sig, KeyID: hex.EncodeToString(d[:8]), CertChain: [][]byte{cert}, Timestamp: ts}
+	b, err := e.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// noise stands in for certificate, token and signature bytes: entries are
+// distinct through their digests, so the load generator need not spend its
+// share of the CPU on random numbers.
+var noise = func() []byte {
+	b := make([]byte, 1<<20)
+	rand.Read(b)
+	return b
+}()
+
+// fill adds n entries directly to the log, from many goroutines.
+func fill(l *log.Log, n, size int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	for w := 0; w < 1024; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				if _, err := l.Add(context.Background(), makeEntry(uint64(i)|1<<63, size)); err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evident-dev/evident/log"
+	"github.com/transparency-dev/formats/proof"
+	"golang.org/x/mod/sumdb/note"
+)
+
+const logUsage = `
+Usage: evident log SUBCOMMAND [flags]
+
+Reads the transparency log and verifies everything it reads against the
+log's note verifier key.
+
+Subcommands:
+  checkpoint          print the latest verified checkpoint
+  get INDEX           print the entry at INDEX, after proving it is in the log
+  proof INDEX         print a verified inclusion proof (C2SP tlog-proof)
+  consistency --old CHECKPOINT
+                      verify the latest checkpoint extends an older one
+  watch --state FILE  keep checking that the log only grows; exit 1 on a
+                      split view or rollback, printing both checkpoints
+  fsck --data DIR     check a stopped server's store offline
+
+Client flags (every subcommand but fsck):
+  --server URL   the server (default $EVIDENT_SERVER, else http://127.0.0.1:8080)
+  --key KEY      the log's note verifier key, or a file holding it (default
+                 $EVIDENT_LOG_KEY, else ./evident-data/log.vkey if present)
+  --json         machine-readable output
+
+Examples:
+  evident log checkpoint
+  evident log proof 42 --key evident-data/log.vkey
+  evident log watch --state checkpoint.state --interval 30s
+`
+
+func runLog(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(e.stdout, strings.TrimLeft(logUsage, "\n"))
+		if len(args) == 0 {
+			return usagef("log needs a subcommand")
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	if sub == "fsck" {
+		return runFsck(e, args)
+	}
+	fs := newFlags(e, "log "+sub, logUsage)
+	server := fs.String("server", "", "server `URL`")
+	key := fs.String("key", "", "note verifier `key` or file")
+	asJSON := fs.Bool("json", false, "machine-readable output")
+	var old, state *string
+	var interval *time.Duration
+	var once *bool
+	switch sub {
+	case "consistency":
+		old = fs.String("old", "", "`file` holding an earlier signed checkpoint")
+	case "watch":
+		state = fs.String("state", "", "state `file` keeping the last verified checkpoint")
+		interval = fs.Duration("interval", time.Minute, "time between checks")
+		once = fs.Bool("once", false, "check once and exit")
+	case "checkpoint", "get", "proof":
+	default:
+		return usagef("unknown log subcommand %q (run evident log -h)", sub)
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	c, err := newLogClient(e, *server, *key)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "checkpoint":
+		if fs.NArg() != 0 {
+			return usagef("log checkpoint takes no arguments")
+		}
+		cp, signed, err := c.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e, checkpointJSON(cp))
+		}
+		_, err = e.stdout.Write(signed)
+		return err
+	case "get", "proof":
+		if fs.NArg() != 1 {
+			return usagef("log %s takes one INDEX", sub)
+		}
+		idx, err := strconv.ParseUint(fs.Arg(0), 10, 64)
+		if err != nil {
+			return usagef("INDEX %q is not a non-negative number", fs.Arg(0))
+		}
+		cp, signed, err := c.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		entry, p, err := c.ProveEntry(ctx, idx, cp)
+		if err != nil {
+			return err
+		}
+		if sub == "get" {
+			if *asJSON {
+				return printJSON(e, map[string]any{"index": idx, "entry": json.RawMessage(entry),
+					"leaf_hash": hex.EncodeToString(log.LeafHash(entry)), "checkpoint": checkpointJSON(cp)})
+			}
+			fmt.Fprintf(e.stdout, "%s\n", entry)
+			return nil
+		}
+		tp := proof.TLogProof{Index: idx, Checkpoint: signed, Hashes: make([][sha256.Size]byte, len(p))}
+		for i, h := range p {
+			copy(tp.Hashes[i][:], h)
+		}
+		if *asJSON {
+			return printJSON(e, map[string]any{"index": idx, "size": cp.Size, "leaf_hash": hex.EncodeToString(log.LeafHash(entry)),
+				"hashes": p, "checkpoint": string(signed)})
+		}
+		_, err = e.stdout.Write(tp.Marshal())
+		return err
+	case "consistency":
+		if *old == "" || fs.NArg() != 0 {
+			return usagef("log consistency needs --old CHECKPOINT and no arguments")
+		}
+		oldSigned, err := os.ReadFile(*old)
+		if err != nil {
+			return err
+		}
+		prev, err := log.OpenCheckpoint(oldSigned, c.Origin, c.Verifier)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *old, err)
+		}
+		cp, signed, err := c.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.Consistent(ctx, prev, cp); err != nil {
+			if errors.Is(err, log.ErrInconsistent) {
+				return &log.SplitViewError{Old: oldSigned, New: signed, Err: err}
+			}
+			return err
+		}
+		if *asJSON {
+			return printJSON(e, map[string]any{"consistent": true, "old": checkpointJSON(prev), "new": checkpointJSON(cp)})
+		}
+		fmt.Fprintf(e.stdout, "ok: size %d extends size %d\n", cp.Size, prev.Size)
+		return nil
+	case "watch":
+		if *state == "" || fs.NArg() != 0 {
+			return usagef("log watch needs --state FILE and no arguments")
+		}
+		if *interval <= 0 {
+			return usagef("--interval must be positive")
+		}
+		m := &log.Monitor{Client: c, StatePath: *state}
+		for {
+			prev, cp, err := m.Check(ctx)
+			var split *log.SplitViewError
+			switch {
+			case errors.As(err, &split):
+				fmt.Fprintf(e.stderr, "evident: ALERT: the log at %s is inconsistent\n", c.URL)
+				return err
+			case err != nil && *once:
+				return err
+			case err != nil:
+				fmt.Fprintf(e.stderr, "evident: warning: %v\n", err)
+			case *asJSON:
+				printJSON(e, map[string]any{"time": time.Now().UTC(), "checkpoint": checkpointJSON(cp), "consistent_with_previous": prev != nil})
+			case prev == nil:
+				fmt.Fprintf(e.stdout, "%s first checkpoint: size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size)
+			default:
+				fmt.Fprintf(e.stdout, "%s ok: size %d extends size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size, prev.Size)
+			}
+			if *once {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(*interval):
+			}
+		}
+	}
+	return nil
+}
+
+func checkpointJSON(cp log.Checkpoint) map[string]any {
+	return map[string]any{"origin": cp.Origin, "size": cp.Size, "root_hash": base64.StdEncoding.EncodeToString(cp.Hash[:])}
+}
+
+func printJSON(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// newLogClient builds a client from --server and --key, with their defaults.
+func newLogClient(e *env, server, key string) (*log.Client, error) {
+	if server == "" {
+		server = e.getenv("EVIDENT_SERVER")
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	if key == "" {
+		key = e.getenv("EVIDENT_LOG_KEY")
+	}
+	if key == "" {
+		if _, err := os.Stat(filepath.Join("evident-data", "log.vkey")); err == nil {
+			key = filepath.Join("evident-data", "log.vkey")
+		}
+	}
+	if key == "" {
+		return nil, usagef("--key is required: the log's verifier key as serve prints it, or a file holding it")
+	}
+	v, err := parseVerifierKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &log.Client{URL: server, Origin: v.Name(), Verifier: v}, nil
+}
+
+// parseVerifierKey accepts a note verifier key or the path of a file holding one.
+func parseVerifierKey(s string) (note.Verifier, error) {
+	if v, err := note.NewVerifier(strings.TrimSpace(s)); err == nil {
+		return v, nil
+	}
+	b, err := os.ReadFile(s)
+	if err != nil {
+		return nil, usagef("--key %q is neither a note verifier key nor a readable file", s)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a note verifier key: %w", s, err)
+	}
+	return v, nil
+}
+
+func runFsck(e *env, args []string) error {
+	fs := newFlags(e, "log fsck", logUsage)
+	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	vk, err := parseVerifierKey(filepath.Join(*data, "log.vkey"))
+	if err != nil {
+		return err
+	}
+	s, err := log.OpenBoltStore(filepath.Join(*data, "log.db"))
+	if err != nil {
+		return fmt.Errorf("%w (is a server running on %s?)", err, *data)
+	}
+	defer s.Close()
+	h, err := log.Check(s, vk.Name(), vk)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ok: %d entries; every node, the leaf index and the signed checkpoint check\n", h.Size)
+	return nil
+}
+

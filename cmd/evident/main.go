@@ -1,0 +1,139 @@
+// Command evident records, logs and verifies supply-chain evidence.
+//
+// Run "evident -h" for the list of commands and "evident COMMAND -h" for
+// each one. Exit status: 0 ok, 1 a check failed, 2 bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand. run returns a *usageError for bad usage (exit
+// 2) and any other error for a failed operation or check (exit 1).
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what a command may touch: its output streams and environment.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// commands, in the order -h lists them.
+var commands = []command{
+	{"serve", "run the server (embedded defaults: bbolt store, generated dev keys)", runServe},
+	{"log", "read and verify the log: checkpoint, get, proof, consistency, watch, fsck", runLog},
+}
+
+const topUsage = `evident records CI steps as signed in-toto links, countersigns them with an
+RFC 3161 timestamp and appends them to a Merkle transparency log, so that they
+can be verified offline long after the signing certificates expired.
+
+Usage: evident COMMAND [flags] [args]
+
+Commands:
+%s
+Run "evident COMMAND -h" for a command's flags and examples.
+Exit status: 0 ok, 1 a check failed, 2 bad usage.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		var list strings.Builder
+		for _, c := range commands {
+			fmt.Fprintf(&list, "  %-8s %s\n", c.name, c.summary)
+		}
+		w := e.stdout
+		code := 0
+		if len(args) == 0 {
+			w, code = e.stderr, 2
+		}
+		fmt.Fprintf(w, topUsage, list.String())
+		return code
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return exitCode(e, c.run(ctx, e, args[1:]))
+		}
+	}
+	fmt.Fprintf(e.stderr, "evident: error: unknown command %q (run evident -h)\n", args[0])
+	return 2
+}
+
+func exitCode(e *env, err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "evident: error: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(e.stderr, "evident: error: %v\n", err)
+		return 1
+	}
+}
+
+// newFlags returns a flag set whose -h prints usage, then the flags, to stdout.
+func newFlags(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fs.SetOutput(e.stdout)
+		fmt.Fprint(e.stdout, strings.TrimLeft(usage, "\n"))
+		fmt.Fprintln(e.stdout, "\nFlags:")
+		fs.PrintDefaults()
+		fs.SetOutput(e.stderr)
+	}
+	return fs
+}
+
+// parse parses flags, which may come before, between or after the
+// positional arguments ("--" ends the flags); a flag error is a usage error.
+// The positional arguments are then fs.Args().
+func parse(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return &usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
+}

@@ -1,0 +1,244 @@
+// Package serve assembles evident's server: the transparency log (and, as
+// they are added, the timestamp authority and TUF repository) behind one
+// hardened HTTP server, with keys and data kept in one directory.
+//
+// On first start in an empty data directory it generates development keys;
+// every later start reuses them. The data directory holds:
+//
+//	log.db    the bbolt store of the log
+//	log.key   the log's note signing key (mode 0600)
+//	log.vkey  the log's note verifier key, name+hash+base64 (public)
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Config is everything a server needs; the zero value of each field means its
+// documented default.
+type Config struct {
+	// DataDir holds the store and keys (default ./evident-data).
+	DataDir string
+	// Addr is the listen address (default 127.0.0.1:8080; port 0 picks one).
+	Addr string
+	// Origin is the log's checkpoint origin and key name (default: the name
+	// of an existing key, else "localhost/evident").
+	Origin string
+	// BatchSize, BatchPeriod and MaxPending tune the log's group commit (see
+	// log.Config).
+	BatchSize   int
+	BatchPeriod time.Duration
+	MaxPending  int
+	// Logger receives structured logs (default: text to stderr).
+	Logger *slog.Logger
+}
+
+// DefaultOrigin is the origin of a log created without --origin.
+const DefaultOrigin = "localhost/evident"
+
+// Server is a running evident server.
+type Server struct {
+	Log      *log.Log
+	Verifier note.Verifier
+	// VerifierKey is the log's public key in note form: name+hash+base64.
+	VerifierKey string
+
+	cfg      Config
+	store    *log.BoltStore
+	listener net.Listener
+	http     *http.Server
+	served   chan error
+}
+
+// Open opens (creating on first use) the data directory, the keys and the
+// log, but does not listen yet: see [Server.Start].
+func Open(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "evident-data"
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("couldn't create data directory: %w", err)
+	}
+	signer, vkey, err := loadOrCreateNoteKey(cfg.DataDir, cfg.Origin)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, fmt.Errorf("log.vkey: %w", err)
+	}
+	cfg.Origin = signer.Name()
+	store, err := log.OpenBoltStore(filepath.Join(cfg.DataDir, "log.db"))
+	if err != nil {
+		return nil, fmt.Errorf("%w (is another evident serve using %s?)", err, cfg.DataDir)
+	}
+	l, err := log.Open(store, log.Config{
+		Origin:      cfg.Origin,
+		Signer:      signer,
+		Verifier:    verifier,
+		Validate:    validateEntry,
+		BatchSize:   cfg.BatchSize,
+		BatchPeriod: cfg.BatchPeriod,
+		MaxPending:  cfg.MaxPending,
+		Logger:      cfg.Logger,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &Server{Log: l, Verifier: verifier, VerifierKey: vkey, cfg: cfg, store: store, served: make(chan error, 1)}, nil
+}
+
+// validateEntry is the log's validator until full ingest verification is
+// plugged in: the Entry shape, canonicalised.
+func validateEntry(b []byte) ([]byte, error) {
+	_, canonical, err := evident.ParseEntry(b)
+	return canonical, err
+}
+
+// Origin returns the log's origin.
+func (s *Server) Origin() string { return s.cfg.Origin }
+
+// Handler returns the server's whole HTTP API, with panics turned into 500s.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(log.TilesPrefix, log.Handler(s.Log, s.cfg.Logger))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	return recoverer(s.cfg.Logger, mux)
+}
+
+// Limits of the HTTP server (THREATS S1, L7).
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 60 * time.Second
+	IdleTimeout       = 120 * time.Second
+	MaxHeaderBytes    = 16 << 10
+)
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("couldn't listen: %w", err)
+	}
+	s.listener = ln
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() { s.served <- s.http.Serve(ln) }()
+	return nil
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:8080.
+func (s *Server) URL() string {
+	if s.listener == nil {
+		return ""
+	}
+	return "http://" + s.listener.Addr().String()
+}
+
+// Wait blocks until the HTTP server stops.
+func (s *Server) Wait() error {
+	err := <-s.served
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting requests, lets those in flight finish (up to the
+// context's deadline), stops the sequencer and closes the store.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		errs = append(errs, s.http.Shutdown(ctx))
+	}
+	errs = append(errs, s.Log.Close(), s.store.Close())
+	return errors.Join(errs...)
+}
+
+// loadOrCreateNoteKey reads log.key from dir, or generates it (and log.vkey)
+// for origin on first use. An existing key for another origin is an error.
+func loadOrCreateNoteKey(dir, origin string) (note.Signer, string, error) {
+	keyPath, vkeyPath := filepath.Join(dir, "log.key"), filepath.Join(dir, "log.vkey")
+	skey, err := os.ReadFile(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if origin == "" {
+			origin = DefaultOrigin
+		}
+		sk, vk, err := note.GenerateKey(rand.Reader, origin)
+		if err != nil {
+			return nil, "", fmt.Errorf("couldn't generate the log key: %w", err)
+		}
+		if err := os.WriteFile(vkeyPath, []byte(vk+"\n"), 0o644); err != nil {
+			return nil, "", err
+		}
+		if err := os.WriteFile(keyPath, []byte(sk+"\n"), 0o600); err != nil {
+			return nil, "", err
+		}
+		skey = []byte(sk)
+	} else if err != nil {
+		return nil, "", fmt.Errorf("couldn't read the log key: %w", err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", keyPath, err)
+	}
+	if origin != "" && signer.Name() != origin {
+		return nil, "", fmt.Errorf("%s is the key of origin %q, not %q: a log's origin cannot change", keyPath, signer.Name(), origin)
+	}
+	vkey, err := os.ReadFile(vkeyPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("couldn't read the log verifier key: %w", err)
+	}
+	return signer, strings.TrimSpace(string(vkey)), nil
+}
+
+// recoverer turns a handler panic into a logged 500 (THREATS S1).
+func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				fmt.Fprintln(w, `{"error":"internal error"}`)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
