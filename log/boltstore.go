@@ -110,8 +110,11 @@ func (s *BoltStore) Commit(b *Batch) error {
 		}
 		nodes := tx.Bucket(bucketNodes)
 		nodes.FillPercent = 1
-		for _, n := range b.Nodes {
-			if err := nodes.Put(nodeKey(n.ID), n.Hash); err != nil {
+		keys := make([]byte, 9*len(b.Nodes)) // bbolt keeps keys until commit
+		for i, n := range b.Nodes {
+			k := (*[9]byte)(keys[9*i:])
+			putNodeKey(k, n.ID)
+			if err := nodes.Put(k[:], n.Hash); err != nil {
 				return fmt.Errorf("couldn't write node %d/%d: %w", n.ID.Level, n.ID.Index, err)
 			}
 		}
@@ -123,12 +126,10 @@ func (s *BoltStore) Commit(b *Batch) error {
 	})
 }
 
-// nodeKey is a node's key in bucket "nodes": level, then index, big-endian.
-func nodeKey(id compact.NodeID) []byte {
-	k := make([]byte, 9)
+// putNodeKey writes a node's key in bucket "nodes": level, then index, big-endian.
+func putNodeKey(k *[9]byte, id compact.NodeID) {
 	k[0] = byte(id.Level)
 	binary.BigEndian.PutUint64(k[1:], id.Index)
-	return k
 }
 
 // Entries implements [Store].
@@ -154,18 +155,22 @@ func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
 	return out, err
 }
 
-// Nodes implements [Store].
+// Nodes implements [Store]. The hashes share one allocation.
 func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
+	buf := make([]byte, 0, HashSize*len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		nodes := tx.Bucket(bucketNodes)
+		var k [9]byte
 		for i, id := range ids {
-			k := nodeKey(id)
-			v := nodes.Get(k)
+			putNodeKey(&k, id)
+			v := nodes.Get(k[:])
 			if v == nil {
 				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, ErrNotFound)
 			}
-			out[i] = clone(v)
+			n := len(buf)
+			buf = append(buf, v...)
+			out[i] = buf[n:len(buf):len(buf)]
 		}
 		return nil
 	})

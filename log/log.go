@@ -21,6 +21,7 @@
 package log
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,7 +56,9 @@ var (
 
 // Validator checks one submitted entry and returns its canonical bytes,
 // which is what the log stores. An error rejects the entry; it is reported to
-// the submitter wrapped in ErrInvalidEntry.
+// the submitter wrapped in ErrInvalidEntry. The log keeps the canonical bytes
+// after Add returns, so they should not share memory with the input (the log
+// copies them when they are the input itself).
 type Validator func(entry []byte) (canonical []byte, err error)
 
 // Config configures a [Log]. Origin, Signer and Verifier are required.
@@ -291,6 +294,9 @@ func (l *Log) Add(ctx context.Context, entry []byte) (*AddResult, error) {
 	canonical, err := l.cfg.Validate(entry)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEntry, err)
+	}
+	if len(canonical) > 0 && len(entry) > 0 && &canonical[0] == &entry[0] {
+		canonical = bytes.Clone(canonical) // the caller may reuse entry's memory
 	}
 	r := &request{entry: canonical, leaf: hasher.HashLeaf(canonical), done: make(chan result, 1)}
 	if l.pending.Add(1) > int64(l.cfg.MaxPending) {

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// binary is the evident command built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "evident-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "evident")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building evident: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a running "evident serve" process.
+type server struct {
+	cmd      *exec.Cmd
+	url      string
+	key      string
+	verifier note.Verifier
+	done     chan error
+}
+
+// startServer starts evident serve on a free loopback port and waits until
+// it prints its URL and key.
+func startServer(t *testing.T, dataDir string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir, "--addr", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, done: make(chan error, 1)}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		s.done <- cmd.Wait()
+	}()
+	timeout := time.After(30 * time.Second)
+	for s.url == "" || s.key == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("evident serve exited before it was ready")
+			}
+			if rest, ok := strings.CutPrefix(l, "evident serving at "); ok {
+				s.url = strings.Fields(rest)[0]
+			}
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "log key:"); ok {
+				s.key = strings.TrimSpace(rest)
+			}
+		case <-timeout:
+			cmd.Process.Kill()
+			t.Fatal("evident serve did not print its URL and key within 30s")
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	v, err := note.NewVerifier(s.key)
+	if err != nil {
+		t.Fatalf("serve printed a bad key %q: %v", s.key, err)
+	}
+	s.verifier = v
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	return s
+}
+
+func (s *server) client() *log.Client {
+	return &log.Client{URL: s.url, Origin: s.verifier.Name(), Verifier: s.verifier}
+}
+
+func (s *server) kill9(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+	s.done <- nil // for the cleanup
+}
+
+// testEntry returns a canonical entry of the Entry shape, distinct per (round, n).
+func testEntry(round, n int) []byte {
+	d := sha256.Sum256([]byte(fmt.Sprintf("round %d entry %d", round, n)))
+	e := &evident.Entry{PayloadType: evident.PayloadTypeLink, PayloadSHA256: hex.EncodeToString(d[:]),
+		Signature: d[:], KeyID: "test", PublicKey: []byte("public key"), Timestamp: []byte("token")}
+	b, err := e.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestKill9DuringAppends covers THREATS L1 and L2 out of process: a real
+// server is SIGKILLed at random moments while 16 clients append; after each
+// kill the store is checked offline (the root recomputed from every entry
+// equals the signed checkpoint) and every acknowledged entry is at its index.
+func TestKill9DuringAppends(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	dir := t.TempDir()
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	acked := map[uint64][]byte{}
+	var lastCheckpoint []byte
+	const rounds = 6
+	for round := 0; round < rounds; round++ {
+		s := startServer(t, dir)
+		c := s.client()
+		// What the log showed before the crash must still hold after it.
+		if lastCheckpoint != nil {
+			prev, err := log.OpenCheckpoint(lastCheckpoint, c.Origin, c.Verifier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, _, err := c.Checkpoint(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Consistent(context.Background(), prev, cp); err != nil {
+				t.Fatalf("round %d: checkpoint after restart is not consistent with the last one seen: %v", round, err)
+			}
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := w; ; n += 16 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					e := testEntry(round, n)
+					res, err := c.Add(context.Background(), e)
+					if err != nil {
+						return // the server died under us
+					}
+					mu.Lock()
+					if prev, ok := acked[res.Index]; ok && !bytes.Equal(prev, e) {
+						t.Errorf("index %d acknowledged for two entries", res.Index)
+					}
+					acked[res.Index] = e
+					lastCheckpoint = res.Checkpoint
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond) // a random moment to crash at
+		s.kill9(t)
+		close(stop)
+		wg.Wait()
+
+		store, err := log.OpenBoltStore(filepath.Join(dir, "log.db"))
+		if err != nil {
+			t.Fatalf("round %d: reopening the store after kill -9: %v", round, err)
+		}
+		h, err := log.Check(store, s.verifier.Name(), s.verifier)
+		if err != nil {
+			t.Fatalf("round %d: offline check after kill -9: %v", round, err)
+		}
+		for idx, e := range acked {
+			if idx >= h.Size {
+				t.Fatalf("round %d: acknowledged entry %d is past the recovered size %d", round, idx, h.Size)
+			}
+			got, err := store.Entries(idx, 1)
+			if err != nil || !bytes.Equal(got[0], e) {
+				t.Fatalf("round %d: acknowledged entry %d lost or changed after kill -9", round, idx)
+			}
+		}
+		store.Close()
+		t.Logf("round %d: %d entries, %d acknowledged so far, store checks clean", round, h.Size, len(acked))
+	}
+	if len(acked) == 0 {
+		t.Fatal("no append was acknowledged in any round")
+	}
+}
+
+// run runs the evident binary and returns its stdout, stderr and exit code.
+func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestCLILog(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
+	for i := 0; i < 5; i++ {
+		if _, err := s.client().Add(context.Background(), testEntry(0, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, code := runCLI(t, env, "log", "checkpoint")
+	if code != 0 || !strings.HasPrefix(out, s.verifier.Name()+"\n5\n") {
+		t.Errorf("log checkpoint = %q, %q, exit %d", out, errOut, code)
+	}
+	out, _, code = runCLI(t, env, "log", "proof", "3")
+	if code != 0 || !strings.HasPrefix(out, "c2sp.org/tlog-proof@v1\nindex 3\n") {
+		t.Errorf("log proof 3 = %q, exit %d", out, code)
+	}
+	out, _, code = runCLI(t, env, "log", "get", "2")
+	if code != 0 || strings.TrimSpace(out) != string(testEntry(0, 2)) {
+		t.Errorf("log get 2 = %q, exit %d", out, code)
+	}
+	_, errOut, code = runCLI(t, env, "log", "get", "9")
+	if code != 1 || !strings.Contains(errOut, "evident: error: server answered 400") {
+		t.Errorf("log get 9 = %q, exit %d, want a 400 error and exit 1", errOut, code)
+	}
+	_, errOut, code = runCLI(t, env, "log", "get")
+	if code != 2 || !strings.Contains(errOut, "takes one INDEX") {
+		t.Errorf("log get (no index) = %q, exit %d, want exit 2", errOut, code)
+	}
+	_, otherKey, _ := note.GenerateKey(nil, s.verifier.Name())
+	_, errOut, code = runCLI(t, []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + otherKey}, "log", "checkpoint")
+	if code != 1 || !strings.Contains(errOut, "not signed by the log key") {
+		t.Errorf("log checkpoint with the wrong key = %q, exit %d, want exit 1", errOut, code)
+	}
+	out, _, code = runCLI(t, nil, "-h")
+	if code != 0 || !strings.Contains(out, "serve") || !strings.Contains(out, "Exit status") {
+		t.Errorf("evident -h = %q, exit %d", out, code)
+	}
+	out, _, code = runCLI(t, nil, "serve", "-h")
+	if code != 0 || !strings.Contains(out, "--data") && !strings.Contains(out, "-data") {
+		t.Errorf("evident serve -h = %q, exit %d", out, code)
+	}
+	_, errOut, code = runCLI(t, nil, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("evident frobnicate = %q, exit %d, want exit 2", errOut, code)
+	}
+}
+
+// TestWatchSplitView covers THREATS L6: two servers with the same key but
+// different histories (a forked data directory) are a split view, which
+// watch reports with both checkpoints and exit 1; so is a rollback.
+func TestWatchSplitView(t *testing.T) {
+	dirA := t.TempDir()
+	a := startServer(t, dirA)
+	for i := 0; i < 3; i++ {
+		a.client().Add(context.Background(), testEntry(1, i))
+	}
+	a.kill9(t)
+	dirB := t.TempDir()
+	for _, f := range []string{"log.db", "log.key", "log.vkey"} {
+		b, err := os.ReadFile(filepath.Join(dirA, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dirB, f), b, 0o600)
+	}
+	a = startServer(t, dirA)
+	b := startServer(t, dirB)
+	a.client().Add(context.Background(), testEntry(2, 0))
+	b.client().Add(context.Background(), testEntry(3, 0)) // same size 4, another root
+
+	state := filepath.Join(t.TempDir(), "state")
+	envA := []string{"EVIDENT_SERVER=" + a.url, "EVIDENT_LOG_KEY=" + a.key}
+	envB := []string{"EVIDENT_SERVER=" + b.url, "EVIDENT_LOG_KEY=" + b.key}
+	if out, errOut, code := runCLI(t, envA, "log", "watch", "--once", "--state", state); code != 0 {
+		t.Fatalf("first watch = %q %q, exit %d", out, errOut, code)
+	}
+	a.client().Add(context.Background(), testEntry(2, 1))
+	if out, _, code := runCLI(t, envA, "log", "watch", "--once", "--state", state); code != 0 || !strings.Contains(out, "ok: size 5 extends size 4") {
+		t.Fatalf("second watch = %q, exit %d", out, code)
+	}
+	before, _ := os.ReadFile(state)
+	_, errOut, code := runCLI(t, envB, "log", "watch", "--once", "--state", state)
+	if code != 1 || !strings.Contains(errOut, "ALERT") || !strings.Contains(errOut, "rollback from size 5 to 4") ||
+		!strings.Contains(errOut, "last verified checkpoint") || !strings.Contains(errOut, "checkpoint now served") {
+		t.Errorf("watch against a rolled-back fork = %q, exit %d, want the alert with both checkpoints and exit 1", errOut, code)
+	}
+	if after, _ := os.ReadFile(state); !bytes.Equal(before, after) {
+		t.Error("a failed watch changed the state file")
+	}
+	b.client().Add(context.Background(), testEntry(3, 1)) // B is now size 5 too, with another root
+	_, errOut, code = runCLI(t, envB, "log", "watch", "--once", "--state", state)
+	if code != 1 || !strings.Contains(errOut, "split view: two roots for size 5") {
+		t.Errorf("watch against a fork of the same size = %q, exit %d", errOut, code)
+	}
+	b.client().Add(context.Background(), testEntry(3, 2)) // B grows past A: the proof cannot verify
+	_, errOut, code = runCLI(t, envB, "log", "watch", "--once", "--state", state)
+	if code != 1 || !strings.Contains(errOut, "consistency from 5 to 6") {
+		t.Errorf("watch against a larger fork = %q, exit %d", errOut, code)
+	}
+}
+
+// TestServeLimits covers THREATS L7 and S1 over a real server: oversized and
+// compressed bodies, random paths and methods.
+func TestServeLimits(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	post := func(body []byte, hdr map[string]string) int {
+		req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(bytes.Repeat([]byte("a"), 10<<20), nil); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("10 MiB body = %d, want 413", got)
+	}
+	if got := post(testEntry(0, 0), map[string]string{"Content-Encoding": "gzip"}); got != http.StatusUnsupportedMediaType {
+		t.Errorf("gzip body = %d, want 415", got)
+	}
+	if got := post([]byte(`{"payload_type":null}`), nil); got != http.StatusBadRequest {
+		t.Errorf("null fields = %d, want 400", got)
+	}
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/nope", 404},
+		{"DELETE", "/log/v1/entries", 405},
+		{"GET", "/log/v1/proof/inclusion?index=-1&size=1", 400},
+		{"GET", "/log/v1/proof/inclusion?index=0&size=18446744073709551616", 400},
+		{"GET", "/log/v1/proof/consistency?from=2&to=1", 400},
+		{"GET", "/log/tile/0/x000/000", 400},
+		{"GET", "/healthz", 200},
+	} {
+		req, _ := http.NewRequest(c.method, s.url+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s = %d, want %d", c.method, c.path, resp.StatusCode, c.want)
+		}
+	}
+}
