@@ -165,7 +165,7 @@ func run() error {
 		b := st.Batches - before.Batches
 		if b > 0 {
 			fmt.Printf("group commit: %d batches, %.0f entries/batch, %v per commit\n", b,
-				float64(st.Entries-before.Entries)/float64(b), ((st.CommitTime-before.CommitTime)/time.Duration(b)).Round(time.Microsecond))
+				float64(st.Entries-before.Entries)/float64(b), ((st.CommitTime - before.CommitTime) / time.Duration(b)).Round(time.Microsecond))
 		}
 	}
 

@@ -272,4 +272,3 @@ func runFsck(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "ok: %d entries; every node, the leaf index and the signed checkpoint check\n", h.Size)
 	return nil
 }
-
