@@ -101,11 +101,11 @@ func TestReadTile(t *testing.T) {
 		t.Errorf("entry bundle = %q, want %q", b, wantBundle)
 	}
 	for _, tp := range []log.TilePath{
-		{Level: 0, Index: 256, Width: 256},   // only partial
-		{Level: 0, Index: 256, Width: 45},    // past the end
-		{Level: 1, Index: 1, Width: 1},       // level 1 holds 256 hashes only
-		{Level: 2, Index: 0, Width: 1},       // the one complete 2^16-leaf subtree
-		{Level: 40, Index: 0, Width: 1},      // far too high
+		{Level: 0, Index: 256, Width: 256}, // only partial
+		{Level: 0, Index: 256, Width: 45},  // past the end
+		{Level: 1, Index: 1, Width: 1},     // level 1 holds 256 hashes only
+		{Level: 2, Index: 0, Width: 1},     // the one complete 2^16-leaf subtree
+		{Level: 40, Index: 0, Width: 1},    // far too high
 		{Entries: true, Index: 257, Width: 1},
 		{Level: 0, Index: ^uint64(0), Width: 1},
 	} {
