@@ -1,9 +1,11 @@
 package log
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -16,18 +18,32 @@ import (
 //
 // Layout: bucket "entries" maps an 8-byte big-endian index to the entry;
 // bucket "nodes" maps a 1-byte level and an 8-byte big-endian index to a
-// 32-byte hash; bucket "leaves" maps a leaf hash to its 8-byte index; bucket
-// "meta" holds the head. Entries and each level's nodes are only ever
-// appended after the largest key of their range, so pages are filled
-// completely.
+// 32-byte hash; bucket "meta" holds the head. Entries and each level's nodes
+// are only ever appended after the largest key of their range, so a commit
+// dirties few pages and fills them completely.
+//
+// The leaf-hash index behind Lookup is derived, not stored: the level-0
+// nodes are the leaf hashes in index order, so the store keeps an in-memory
+// map from each leaf hash's first 8 bytes to its index, built by one scan at
+// open (about 24 bytes of memory per entry) and extended after each commit.
+// Every hit is confirmed against the stored 32-byte hash. Writing a random-keyed
+// index instead would dirty one B+tree page per entry and slow commits as
+// the log grows.
 type BoltStore struct {
 	db *bolt.DB
+
+	// mu guards the index. It is never held while calling into bbolt by a
+	// goroutine that could wait on bbolt (the writer), so readers may take it
+	// inside a read transaction.
+	mu      sync.RWMutex
+	prefix  map[uint64]uint64   // leaf hash prefix → first index with it
+	extra   map[[32]byte]uint64 // leaf hashes whose prefix another leaf holds
+	indexed uint64              // entries [0, indexed) are in the index
 }
 
 var (
 	bucketEntries = []byte("entries")
 	bucketNodes   = []byte("nodes")
-	bucketLeaves  = []byte("leaves")
 	bucketMeta    = []byte("meta")
 	keyHead       = []byte("head")
 )
@@ -45,7 +61,7 @@ func OpenBoltStore(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketNodes, bucketLeaves, bucketMeta} {
+		for _, b := range [][]byte{bucketEntries, bucketNodes, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -56,7 +72,72 @@ func OpenBoltStore(path string) (*BoltStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't initialise %s: %w", path, err)
 	}
-	return &BoltStore{db: db}, nil
+	s := &BoltStore{db: db, prefix: make(map[uint64]uint64), extra: make(map[[32]byte]uint64)}
+	if err := s.catchUp(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't index %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// catchUp adds the leaves between the index's end and the head to the index.
+func (s *BoltStore) catchUp() error {
+	s.mu.RLock()
+	from := s.indexed
+	s.mu.RUnlock()
+	var leaves [][]byte
+	var size uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		h, err := readHead(tx)
+		if err != nil {
+			return err
+		}
+		size = h.Size
+		if size <= from {
+			return nil
+		}
+		leaves = make([][]byte, 0, size-from)
+		c := tx.Bucket(bucketNodes).Cursor()
+		var k [9]byte
+		putNodeKey(&k, compact.NewNodeID(0, from))
+		buf := make([]byte, 0, HashSize*(size-from))
+		for key, v := c.Seek(k[:]); key != nil && key[0] == 0 && uint64(len(leaves)) < size-from; key, v = c.Next() {
+			if binary.BigEndian.Uint64(key[1:]) != from+uint64(len(leaves)) || len(v) != HashSize {
+				return fmt.Errorf("leaf hash %d is missing or malformed", from+uint64(len(leaves)))
+			}
+			n := len(buf)
+			buf = append(buf, v...)
+			leaves = append(leaves, buf[n:])
+		}
+		if uint64(len(leaves)) != size-from {
+			return fmt.Errorf("leaf hashes %d to %d are missing", from+uint64(len(leaves)), size)
+		}
+		return nil
+	})
+	if err != nil || len(leaves) == 0 {
+		return err
+	}
+	s.index(from, leaves)
+	return nil
+}
+
+// index records leaves[i] at from+i, unless the index already covers it.
+func (s *BoltStore) index(from uint64, leaves [][]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, h := range leaves {
+		idx := from + uint64(i)
+		if idx < s.indexed {
+			continue
+		}
+		p := binary.BigEndian.Uint64(h)
+		if _, taken := s.prefix[p]; !taken {
+			s.prefix[p] = idx
+		} else if _, ok := s.extra[[32]byte(h)]; !ok {
+			s.extra[[32]byte(h)] = idx
+		}
+		s.indexed = idx + 1
+	}
 }
 
 // Head implements [Store].
@@ -87,7 +168,12 @@ func readHead(tx *bolt.Tx) (Head, error) {
 
 // Commit implements [Store].
 func (s *BoltStore) Commit(b *Batch) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	// The index must cover everything before the batch, even after a commit
+	// that failed having written.
+	if err := s.catchUp(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		head, err := readHead(tx)
 		if err != nil {
 			return err
@@ -97,15 +183,12 @@ func (s *BoltStore) Commit(b *Batch) error {
 		}
 		entries := tx.Bucket(bucketEntries)
 		entries.FillPercent = 1
-		leaves := tx.Bucket(bucketLeaves)
-		var key [8]byte
+		ekeys := make([]byte, 8*len(b.Entries)) // bbolt keeps keys until commit
 		for i, e := range b.Entries {
-			binary.BigEndian.PutUint64(key[:], b.Start+uint64(i))
-			if err := entries.Put(key[:], e); err != nil {
+			k := ekeys[8*i : 8*i+8]
+			binary.BigEndian.PutUint64(k, b.Start+uint64(i))
+			if err := entries.Put(k, e); err != nil {
 				return fmt.Errorf("couldn't write entry %d: %w", b.Start+uint64(i), err)
-			}
-			if err := leaves.Put(b.LeafHashes[i], clone(key[:])); err != nil {
-				return fmt.Errorf("couldn't index entry %d: %w", b.Start+uint64(i), err)
 			}
 		}
 		nodes := tx.Bucket(bucketNodes)
@@ -124,6 +207,11 @@ func (s *BoltStore) Commit(b *Batch) error {
 		copy(rec[16:], b.Head.Checkpoint)
 		return tx.Bucket(bucketMeta).Put(keyHead, rec)
 	})
+	if err != nil {
+		return err
+	}
+	s.index(b.Start, b.LeafHashes)
+	return nil
 }
 
 // putNodeKey writes a node's key in bucket "nodes": level, then index, big-endian.
@@ -177,15 +265,36 @@ func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	return out, err
 }
 
-// Lookup implements [Store].
+// Lookup implements [Store]: an index probe per hash, confirmed by reading
+// the stored leaf hash.
 func (s *BoltStore) Lookup(leafHashes [][]byte) ([]int64, error) {
+	if err := s.catchUp(); err != nil {
+		return nil, err
+	}
 	out := make([]int64, len(leafHashes))
+	s.mu.RLock()
+	for i, h := range leafHashes {
+		out[i] = -1
+		if len(h) != HashSize {
+			continue
+		}
+		if idx, ok := s.extra[[32]byte(h)]; ok {
+			out[i] = int64(idx)
+		} else if idx, ok := s.prefix[binary.BigEndian.Uint64(h)]; ok {
+			out[i] = int64(idx) // to be confirmed below
+		}
+	}
+	s.mu.RUnlock()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketLeaves)
-		for i, h := range leafHashes {
-			out[i] = -1
-			if v := b.Get(h); len(v) == 8 {
-				out[i] = int64(binary.BigEndian.Uint64(v))
+		nodes := tx.Bucket(bucketNodes)
+		var k [9]byte
+		for i, idx := range out {
+			if idx < 0 {
+				continue
+			}
+			putNodeKey(&k, compact.NewNodeID(0, uint64(idx)))
+			if v := nodes.Get(k[:]); !bytes.Equal(v, leafHashes[i]) {
+				out[i] = -1 // another leaf with the same prefix
 			}
 		}
 		return nil

@@ -51,7 +51,7 @@ func run() error {
 	server := flag.String("server", "", "server `URL` (default: start one in-process)")
 	key := flag.String("key", "", "the server's note verifier key (with --server)")
 	conc := flag.Int("c", 256, "concurrent clients")
-	dur := flag.Duration("d", 10*time.Second, "append phase duration")
+	dur := flag.Duration("d", 10*time.Second, "append phase duration (0: proofs only)")
 	proofDur := flag.Duration("proof-d", 5*time.Second, "proof phase duration")
 	prefill := flag.Int("prefill", 0, "entries to add before measuring (in-process server only)")
 	entryBytes := flag.Int("entry-bytes", 2048, "approximate size of each entry")
@@ -120,7 +120,7 @@ func run() error {
 	defer cancel()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < *conc; w++ {
+	for w := 0; w < *conc && *dur > 0; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -155,7 +155,10 @@ func run() error {
 	wg.Wait()
 	elapsed := time.Since(start)
 	pprof.StopCPUProfile()
-	appendRate := float64(len(latencies)) / elapsed.Seconds()
+	appendRate := 0.0
+	if *dur > 0 {
+		appendRate = float64(len(latencies)) / elapsed.Seconds()
+	}
 	slices.Sort(latencies)
 	fmt.Printf("append phase: %d entries in %v by %d clients, %d responses verified, %d failures\n",
 		len(latencies), elapsed.Round(time.Millisecond), *conc, verified.Load(), failures.Load())

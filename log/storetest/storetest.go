@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) log.Store) {
 	t.Run("CommitAndRead", func(t *testing.T) { testCommitAndRead(t, open(t)) })
 	t.Run("Conflict", func(t *testing.T) { testConflict(t, open(t)) })
 	t.Run("ConcurrentReaders", func(t *testing.T) { testConcurrentReaders(t, open(t)) })
+	t.Run("SharedPrefix", func(t *testing.T) { testSharedPrefix(t, open(t)) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, open(t)) })
 }
 
@@ -193,5 +194,27 @@ func testClosed(t *testing.T, s log.Store) {
 	}
 	if err := s.Commit(batch(0, 1)); err == nil {
 		t.Error("Commit after Close succeeded")
+	}
+}
+
+// testSharedPrefix: leaf hashes that agree in their first bytes are still
+// told apart, and each is found at its own index.
+func testSharedPrefix(t *testing.T, s log.Store) {
+	defer s.Close()
+	mk := func(last byte) []byte { h := bytes.Repeat([]byte{7}, 32); h[31] = last; return h }
+	b := batch(0, 3)
+	b.LeafHashes = [][]byte{mk(1), mk(2), mk(3)}
+	for i := range b.LeafHashes {
+		b.Nodes[i+i/2] = log.Node{ID: compact.NewNodeID(0, uint64(i)), Hash: b.LeafHashes[i]}
+	}
+	if err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := s.Lookup([][]byte{mk(3), mk(4), mk(1), mk(2), {1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{2, -1, 0, 1, -1}; fmt.Sprint(idx) != fmt.Sprint(want) {
+		t.Errorf("Lookup = %v, want %v", idx, want)
 	}
 }
