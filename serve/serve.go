@@ -46,6 +46,9 @@ type Config struct {
 	MaxPending  int
 	// Logger receives structured logs (default: text to stderr).
 	Logger *slog.Logger
+	// ReadHeaderTimeout overrides the default of the same name (tests use a
+	// short one).
+	ReadHeaderTimeout time.Duration
 }
 
 // DefaultOrigin is the origin of a log created without --origin.
@@ -147,9 +150,13 @@ func (s *Server) Start() error {
 		return fmt.Errorf("couldn't listen: %w", err)
 	}
 	s.listener = ln
+	rht := s.cfg.ReadHeaderTimeout
+	if rht <= 0 {
+		rht = ReadHeaderTimeout
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadHeaderTimeout: rht,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
 		IdleTimeout:       IdleTimeout,
