@@ -24,11 +24,11 @@ import (
 )
 
 type Vectors struct {
-	Comment     string        `json:"comment"`
-	Entries     [][]byte      `json:"entries"`
+	Comment     string         `json:"comment"`
+	Entries     [][]byte       `json:"entries"`
 	Roots       map[int][]byte `json:"roots"`
-	Inclusion   []Inclusion   `json:"inclusion"`
-	Consistency []Consistency `json:"consistency"`
+	Inclusion   []Inclusion    `json:"inclusion"`
+	Consistency []Consistency  `json:"consistency"`
 }
 
 type Inclusion struct {
