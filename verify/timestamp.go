@@ -108,10 +108,10 @@ type tstInfo struct {
 	Policy         asn1.ObjectIdentifier
 	MessageImprint messageImprint
 	SerialNumber   *big.Int
-	GenTime        time.Time `asn1:"generalized"`
-	Accuracy       accuracy  `asn1:"optional"`
-	Ordering       bool      `asn1:"optional,default:false"`
-	Nonce          *big.Int  `asn1:"optional"`
+	GenTime        time.Time        `asn1:"generalized"`
+	Accuracy       accuracy         `asn1:"optional"`
+	Ordering       bool             `asn1:"optional,default:false"`
+	Nonce          *big.Int         `asn1:"optional"`
 	TSA            asn1.RawValue    `asn1:"explicit,optional,tag:0"`
 	Extensions     []pkix.Extension `asn1:"optional,tag:1"`
 }
