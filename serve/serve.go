@@ -5,13 +5,24 @@
 // On first start in an empty data directory it generates development keys;
 // every later start reuses them. The data directory holds:
 //
-//	log.db    the bbolt store of the log
-//	log.key   the log's note signing key (mode 0600)
-//	log.vkey  the log's note verifier key, name+hash+base64 (public)
+//	log.db         the bbolt store of the log
+//	log.key        the log's note signing key (mode 0600)
+//	log.vkey       the log's note verifier key, name+hash+base64 (public)
+//	tsa.key        the development TSA's key (mode 0600), unless --tsa-key is given
+//	tsa-chain.pem  the development TSA's chain, TSA certificate first, root last
+//	dev-ca.key     the development functionary CA's key (mode 0600)
+//	dev-ca.pem     the development functionary CA, trusted for entries unless
+//	               --functionary-roots is given
+//
+// Every entry is verified before it is logged (verify.EntryVerifier): its
+// RFC 3161 token against the TSA roots, its signer's chain at the token's
+// time against the functionary roots, its signature over the payload digest.
 package serve
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -26,6 +37,8 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/verify"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -49,6 +62,18 @@ type Config struct {
 	// ReadHeaderTimeout overrides the default of the same name (tests use a
 	// short one).
 	ReadHeaderTimeout time.Duration
+
+	// TSAKeyFile and TSAChainFile (PEM; chain leaf first, root last) are the
+	// TSA's production key and chain; both empty means the development TSA.
+	TSAKeyFile, TSAChainFile string
+	// TSARootsFile (PEM) are the TSA roots entries' tokens must chain to
+	// (default: the root of the serving TSA's chain).
+	TSARootsFile string
+	// FunctionaryRootsFile (PEM) are the roots signer chains must reach
+	// (default: the development functionary CA).
+	FunctionaryRootsFile string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 // DefaultOrigin is the origin of a log created without --origin.
@@ -57,7 +82,12 @@ const DefaultOrigin = "localhost/evident"
 // Server is a running evident server.
 type Server struct {
 	Log      *log.Log
+	TSA      *tsa.Server
 	Verifier note.Verifier
+	// Entries is the ingest verifier the log's validator uses.
+	Entries *verify.EntryVerifier
+	// DevCA is the development functionary CA (nil with --functionary-roots).
+	DevCA *DevCA
 	// VerifierKey is the log's public key in note form: name+hash+base64.
 	VerifierKey string
 
@@ -80,8 +110,19 @@ func Open(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("couldn't create data directory: %w", err)
+	}
+	ts, err := openTSA(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ev, devCA, err := entryVerifier(cfg, ts)
+	if err != nil {
+		return nil, err
 	}
 	signer, vkey, err := loadOrCreateNoteKey(cfg.DataDir, cfg.Origin)
 	if err != nil {
@@ -100,7 +141,7 @@ func Open(cfg Config) (*Server, error) {
 		Origin:      cfg.Origin,
 		Signer:      signer,
 		Verifier:    verifier,
-		Validate:    validateEntry,
+		Validate:    validator(ev),
 		BatchSize:   cfg.BatchSize,
 		BatchPeriod: cfg.BatchPeriod,
 		MaxPending:  cfg.MaxPending,
@@ -110,14 +151,84 @@ func Open(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	return &Server{Log: l, Verifier: verifier, VerifierKey: vkey, cfg: cfg, store: store, served: make(chan error, 1)}, nil
+	return &Server{Log: l, TSA: ts, Entries: ev, DevCA: devCA, Verifier: verifier, VerifierKey: vkey, cfg: cfg,
+		store: store, served: make(chan error, 1)}, nil
 }
 
-// validateEntry is the log's validator until full ingest verification is
-// plugged in: the Entry shape, canonicalised.
-func validateEntry(b []byte) ([]byte, error) {
-	_, canonical, err := evident.ParseEntry(b)
-	return canonical, err
+// validator is the log's validator: the Entry shape, canonicalised, and
+// every check of ev. Errors name the failed check.
+func validator(ev *verify.EntryVerifier) log.Validator {
+	return func(b []byte) ([]byte, error) {
+		e, canonical, err := evident.ParseEntry(b)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ev.Verify(e); err != nil {
+			return nil, err
+		}
+		return canonical, nil
+	}
+}
+
+// openTSA loads the production TSA or the development one.
+func openTSA(cfg Config) (*tsa.Server, error) {
+	var key crypto.Signer
+	var chain []*x509.Certificate
+	var err error
+	switch {
+	case cfg.TSAKeyFile != "" && cfg.TSAChainFile != "":
+		key, chain, err = tsa.LoadFiles(cfg.TSAKeyFile, cfg.TSAChainFile)
+	case cfg.TSAKeyFile != "" || cfg.TSAChainFile != "":
+		return nil, errors.New("--tsa-key and --tsa-chain go together")
+	default:
+		key, chain, err = tsa.LoadOrCreateDev(cfg.DataDir, cfg.Now())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TSA: %w", err)
+	}
+	ts, err := tsa.NewServer(tsa.Config{Signer: key, Chain: chain, Now: cfg.Now, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("TSA: %w", err)
+	}
+	return ts, nil
+}
+
+// entryVerifier builds the ingest verifier from the configured roots.
+func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, error) {
+	ev := &verify.EntryVerifier{Cache: verify.NewChainCache(4096), TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool()}
+	if cfg.TSARootsFile != "" {
+		if err := addPEM(ev.TSARoots, cfg.TSARootsFile); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		chain := ts.Chain()
+		ev.TSARoots.AddCert(chain[len(chain)-1])
+	}
+	ev.TSACertificates = ts.Chain()[:1]
+	if cfg.FunctionaryRootsFile != "" {
+		return ev, nil, addPEM(ev.FunctionaryRoots, cfg.FunctionaryRootsFile)
+	}
+	dev, err := LoadOrCreateDevCA(cfg.DataDir, cfg.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	ev.FunctionaryRoots.AddCert(dev.Cert)
+	return ev, dev, nil
+}
+
+func addPEM(pool *x509.CertPool, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	certs, err := tsa.ParseCertificatesPEM(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return nil
 }
 
 // Origin returns the log's origin.
@@ -127,6 +238,8 @@ func (s *Server) Origin() string { return s.cfg.Origin }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(log.TilesPrefix, log.Handler(s.Log, s.cfg.Logger))
+	mux.Handle("/tsa", s.TSA.Handler())
+	mux.Handle("/tsa/", s.TSA.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

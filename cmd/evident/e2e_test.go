@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +25,11 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pkitest"
+	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/serve"
+	"github.com/evident-dev/evident/tsa"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -119,14 +128,58 @@ func (s *server) kill9(t *testing.T) {
 	s.done <- nil // for the cleanup
 }
 
-// testEntry returns a canonical entry of the Entry shape, distinct per (round, n).
-func testEntry(round, n int) []byte {
-	d := sha256.Sum256([]byte(fmt.Sprintf("round %d entry %d", round, n)))
-	e := &evident.Entry{PayloadType: evident.PayloadTypeLink, PayloadSHA256: hex.EncodeToString(d[:]),
-		Signature: d[:], KeyID: "test", PublicKey: []byte("public key"), Timestamp: []byte("token")}
+// minter makes real entries for a server: signed by an SVID from the
+// server's development CA, countersigned by the server's TSA.
+type minter struct {
+	key   *ecdsa.PrivateKey
+	chain []*x509.Certificate
+	tsa   *tsa.Client
+}
+
+func newMinter(t *testing.T, dataDir, url string) *minter {
+	t.Helper()
+	ca, err := serve.LoadOrCreateDevCA(dataDir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	svid, err := ca.IssueSVID(&neturl.URL{Scheme: "spiffe", Host: "evident.dev", Path: "/ci/test"}, key.Public(), time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, "tsa-chain.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsaChain, err := tsa.ParseCertificatesPEM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(tsaChain[len(tsaChain)-1])
+	return &minter{key: key, chain: []*x509.Certificate{svid}, tsa: &tsa.Client{URL: url + "/tsa", Roots: roots}}
+}
+
+// entry returns a canonical entry, distinct per (round, n), or nil if the
+// server could not be reached.
+func (m *minter) entry(round, n int) []byte {
+	payload := fmt.Sprintf(`{"round":%d,"entry":%d}`, round, n)
+	e, err := link.Countersign(context.Background(), m.tsa, evident.PayloadTypeLink, []byte(payload), "test", m.key, m.chain)
+	if err != nil {
+		return nil
+	}
 	b, err := e.Marshal()
 	if err != nil {
 		panic(err)
+	}
+	return b
+}
+
+func (m *minter) mustEntry(t *testing.T, round, n int) []byte {
+	t.Helper()
+	b := m.entry(round, n)
+	if b == nil {
+		t.Fatal("couldn't mint an entry")
 	}
 	return b
 }
@@ -142,13 +195,14 @@ func TestKill9DuringAppends(t *testing.T) {
 	dir := t.TempDir()
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	rng := mrand.New(mrand.NewPCG(uint64(seed), 0))
 	acked := map[uint64][]byte{}
 	var lastCheckpoint []byte
 	const rounds = 6
 	for round := 0; round < rounds; round++ {
 		s := startServer(t, dir)
 		c := s.client()
+		m := newMinter(t, dir, s.url)
 		// What the log showed before the crash must still hold after it.
 		if lastCheckpoint != nil {
 			prev, err := log.OpenCheckpoint(lastCheckpoint, c.Origin, c.Verifier)
@@ -176,7 +230,10 @@ func TestKill9DuringAppends(t *testing.T) {
 						return
 					default:
 					}
-					e := testEntry(round, n)
+					e := m.entry(round, n)
+					if e == nil {
+						return // the server died under us
+					}
 					res, err := c.Add(context.Background(), e)
 					if err != nil {
 						return // the server died under us
@@ -242,8 +299,11 @@ func TestCLILog(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
+	m := newMinter(t, dir, s.url)
+	var entries [][]byte
 	for i := 0; i < 5; i++ {
-		if _, err := s.client().Add(context.Background(), testEntry(0, i)); err != nil {
+		entries = append(entries, m.mustEntry(t, 0, i))
+		if _, err := s.client().Add(context.Background(), entries[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -256,7 +316,7 @@ func TestCLILog(t *testing.T) {
 		t.Errorf("log proof 3 = %q, exit %d", out, code)
 	}
 	out, _, code = runCLI(t, env, "log", "get", "2")
-	if code != 0 || strings.TrimSpace(out) != string(testEntry(0, 2)) {
+	if code != 0 || strings.TrimSpace(out) != string(entries[2]) {
 		t.Errorf("log get 2 = %q, exit %d", out, code)
 	}
 	_, errOut, code = runCLI(t, env, "log", "get", "9")
@@ -292,12 +352,19 @@ func TestCLILog(t *testing.T) {
 func TestWatchSplitView(t *testing.T) {
 	dirA := t.TempDir()
 	a := startServer(t, dirA)
+	m := newMinter(t, dirA, a.url)
+	add := func(s *server, round, n int) {
+		t.Helper()
+		if _, err := s.client().Add(context.Background(), m.mustEntry(t, round, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 0; i < 3; i++ {
-		a.client().Add(context.Background(), testEntry(1, i))
+		add(a, 1, i)
 	}
 	a.kill9(t)
 	dirB := t.TempDir()
-	for _, f := range []string{"log.db", "log.key", "log.vkey"} {
+	for _, f := range []string{"log.db", "log.key", "log.vkey", "tsa.key", "tsa-chain.pem", "dev-ca.key", "dev-ca.pem"} {
 		b, err := os.ReadFile(filepath.Join(dirA, f))
 		if err != nil {
 			t.Fatal(err)
@@ -306,8 +373,9 @@ func TestWatchSplitView(t *testing.T) {
 	}
 	a = startServer(t, dirA)
 	b := startServer(t, dirB)
-	a.client().Add(context.Background(), testEntry(2, 0))
-	b.client().Add(context.Background(), testEntry(3, 0)) // same size 4, another root
+	m.tsa.URL = a.url + "/tsa"
+	add(a, 2, 0)
+	add(b, 3, 0) // same size 4, another root
 
 	state := filepath.Join(t.TempDir(), "state")
 	envA := []string{"EVIDENT_SERVER=" + a.url, "EVIDENT_LOG_KEY=" + a.key}
@@ -315,7 +383,7 @@ func TestWatchSplitView(t *testing.T) {
 	if out, errOut, code := runCLI(t, envA, "log", "watch", "--once", "--state", state); code != 0 {
 		t.Fatalf("first watch = %q %q, exit %d", out, errOut, code)
 	}
-	a.client().Add(context.Background(), testEntry(2, 1))
+	add(a, 2, 1)
 	if out, _, code := runCLI(t, envA, "log", "watch", "--once", "--state", state); code != 0 || !strings.Contains(out, "ok: size 5 extends size 4") {
 		t.Fatalf("second watch = %q, exit %d", out, code)
 	}
@@ -328,12 +396,12 @@ func TestWatchSplitView(t *testing.T) {
 	if after, _ := os.ReadFile(state); !bytes.Equal(before, after) {
 		t.Error("a failed watch changed the state file")
 	}
-	b.client().Add(context.Background(), testEntry(3, 1)) // B is now size 5 too, with another root
+	add(b, 3, 1) // B is now size 5 too, with another root
 	_, errOut, code = runCLI(t, envB, "log", "watch", "--once", "--state", state)
 	if code != 1 || !strings.Contains(errOut, "split view: two roots for size 5") {
 		t.Errorf("watch against a fork of the same size = %q, exit %d", errOut, code)
 	}
-	b.client().Add(context.Background(), testEntry(3, 2)) // B grows past A: the proof cannot verify
+	add(b, 3, 2) // B grows past A: the proof cannot verify
 	_, errOut, code = runCLI(t, envB, "log", "watch", "--once", "--state", state)
 	if code != 1 || !strings.Contains(errOut, "consistency from 5 to 6") {
 		t.Errorf("watch against a larger fork = %q, exit %d", errOut, code)
@@ -343,7 +411,9 @@ func TestWatchSplitView(t *testing.T) {
 // TestServeLimits covers THREATS L7 and S1 over a real server: oversized and
 // compressed bodies, random paths and methods.
 func TestServeLimits(t *testing.T) {
-	s := startServer(t, t.TempDir())
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	m := newMinter(t, dir, s.url)
 	post := func(body []byte, hdr map[string]string) int {
 		req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
 		for k, v := range hdr {
@@ -360,7 +430,7 @@ func TestServeLimits(t *testing.T) {
 	if got := post(bytes.Repeat([]byte("a"), 10<<20), nil); got != http.StatusRequestEntityTooLarge {
 		t.Errorf("10 MiB body = %d, want 413", got)
 	}
-	if got := post(testEntry(0, 0), map[string]string{"Content-Encoding": "gzip"}); got != http.StatusUnsupportedMediaType {
+	if got := post(m.mustEntry(t, 0, 0), map[string]string{"Content-Encoding": "gzip"}); got != http.StatusUnsupportedMediaType {
 		t.Errorf("gzip body = %d, want 415", got)
 	}
 	if got := post([]byte(`{"payload_type":null}`), nil); got != http.StatusBadRequest {
@@ -387,5 +457,38 @@ func TestServeLimits(t *testing.T) {
 		if resp.StatusCode != c.want {
 			t.Errorf("%s %s = %d, want %d", c.method, c.path, resp.StatusCode, c.want)
 		}
+	}
+}
+
+// TestIngestRejects: the log verifies every entry before logging it, and a
+// rejection is a 400 that names the failed check.
+func TestIngestRejects(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	m := newMinter(t, dir, s.url)
+	foreign := pkitest.NewCA(t, "another trust domain", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	cert, key := foreign.SVID(t, "spiffe://other.org/ci", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	stranger := &minter{key: key.(*ecdsa.PrivateKey), chain: []*x509.Certificate{cert}, tsa: m.tsa}
+	good := m.mustEntry(t, 0, 0)
+	var e evident.Entry
+	json.Unmarshal(good, &e)
+	e.PayloadSHA256 = strings.Repeat("0", 64)
+	tampered, _ := e.Marshal()
+	for _, c := range []struct {
+		name  string
+		entry []byte
+		want  string
+	}{
+		{"signer from another trust domain", stranger.mustEntry(t, 0, 1), "signer certificate is not trusted"},
+		{"payload digest changed", tampered, "signature does not verify over the payload digest"},
+	} {
+		_, err := s.client().Add(context.Background(), c.entry)
+		var he *log.HTTPError
+		if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, c.want) {
+			t.Errorf("%s: Add = %v, want 400 naming %q", c.name, err, c.want)
+		}
+	}
+	if _, err := s.client().Add(context.Background(), good); err != nil {
+		t.Errorf("valid entry: %v", err)
 	}
 }

@@ -1,0 +1,52 @@
+// Package link records and signs CI steps for the log. So far it holds the
+// step every signer shares: countersigning a signature with an RFC 3161
+// timestamp and assembling the log entry (see evident.Entry).
+package link
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/verify"
+)
+
+// Timestamper gets an RFC 3161 token over a digest and verifies it;
+// *tsa.Client is one.
+type Timestamper interface {
+	Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error)
+}
+
+// Countersign signs the SHA-256 of payload with key (ECDSA or RSA), has the
+// signature timestamped (the token's imprint is the SHA-256 of the signature
+// bytes) and returns the entry. With a chain (leaf first, the leaf being
+// key's certificate) the entry carries it; without, the entry carries key's
+// public key.
+func Countersign(ctx context.Context, ts Timestamper, payloadType string, payload []byte, keyID string,
+	key crypto.Signer, chain []*x509.Certificate) (*evident.Entry, error) {
+	digest := sha256.Sum256(payload)
+	sig, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't sign: %w", err)
+	}
+	sigDigest := sha256.Sum256(sig)
+	_, token, err := ts.Timestamp(ctx, crypto.SHA256, sigDigest[:])
+	if err != nil {
+		return nil, fmt.Errorf("couldn't timestamp the signature: %w", err)
+	}
+	e := &evident.Entry{PayloadType: payloadType, PayloadSHA256: hex.EncodeToString(digest[:]),
+		Signature: sig, KeyID: keyID, Timestamp: token}
+	if len(chain) > 0 {
+		for _, c := range chain {
+			e.CertChain = append(e.CertChain, c.Raw)
+		}
+	} else if e.PublicKey, err = x509.MarshalPKIXPublicKey(key.Public()); err != nil {
+		return nil, err
+	}
+	return e, e.Check()
+}
