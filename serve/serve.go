@@ -22,8 +22,8 @@ package serve
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"

@@ -40,6 +40,8 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 var commands = []command{
 	{"serve", "run the server (embedded defaults: bbolt store, generated dev keys)", runServe},
 	{"log", "read and verify the log: checkpoint, get, proof, consistency, watch, fsck", runLog},
+	{"tsa", "run the RFC 3161 timestamp authority alone", runTSA},
+	{"timestamp", "get or verify a trusted RFC 3161 timestamp on a file", runTimestamp},
 }
 
 const topUsage = `evident records CI steps as signed in-toto links, countersigns them with an

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/digitorus/timestamp"
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/serve"
+	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/verify"
+)
+
+// benchTSA requests timestamps over HTTP at each concurrency.
+func benchTSA(s *serve.Server, concs string, d time.Duration, cpuprofile string) error {
+	roots := x509.NewCertPool()
+	chain := s.TSA.Chain()
+	roots.AddCert(chain[len(chain)-1])
+	var last string
+	for i, cs := range strings.Split(concs, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(cs))
+		if err != nil || c < 1 {
+			return fmt.Errorf("-tsa-c: bad concurrency %q", cs)
+		}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * c, MaxIdleConnsPerHost: 2 * c}}
+		if cpuprofile != "" && i == len(strings.Split(concs, ","))-1 {
+			f, err := os.Create(cpuprofile)
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(f)
+		}
+		var (
+			mu       sync.Mutex
+			lat      []time.Duration
+			failures atomic.Int64
+			seq      atomic.Uint64
+		)
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := 0; w < c; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var local []time.Duration
+				for ctx.Err() == nil {
+					n := seq.Add(1)
+					var digest [32]byte
+					binary.BigEndian.PutUint64(digest[:], n)
+					rand.Read(digest[8:16])
+					nonce := new(big.Int).SetUint64(n)
+					req, _ := (&timestamp.Request{HashAlgorithm: crypto.SHA256, HashedMessage: digest[:], Certificates: true, Nonce: nonce}).Marshal()
+					t0 := time.Now()
+					resp, err := client.Post(s.URL()+"/tsa", tsa.QueryType, bytes.NewReader(req))
+					if err != nil {
+						if ctx.Err() == nil {
+							failures.Add(1)
+						}
+						continue
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failures.Add(1)
+						continue
+					}
+					local = append(local, time.Since(t0))
+					if n%100 == 0 { // verify a sample fully
+						token, err := tsa.ParseResponse(body)
+						if err == nil {
+							_, err = verify.Timestamp(token, verify.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: digest[:], Nonce: nonce})
+						}
+						if err != nil {
+							failures.Add(1)
+							fmt.Fprintf(os.Stderr, "verify: %v\n", err)
+						}
+					}
+				}
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		cancel()
+		elapsed := time.Since(start)
+		pprof.StopCPUProfile()
+		if failures.Load() > 0 {
+			return fmt.Errorf("%d timestamp requests failed", failures.Load())
+		}
+		slices.Sort(lat)
+		last = fmt.Sprintf("tsa: %.0f tokens/s p50=%v p99=%v", float64(len(lat))/elapsed.Seconds(), pct(lat, 50), pct(lat, 99))
+		fmt.Printf("concurrency %d: %s\n", c, last)
+	}
+	fmt.Println(last)
+	return nil
+}
+
+// mintEntries makes n distinct real entries for s: one SVID from the
+// development CA (as one CI job signing many links), each signature
+// countersigned by the in-process TSA.
+func mintEntries(s *serve.Server, n int) ([][]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	svid, err := s.DevCA.IssueSVID(&url.URL{Scheme: "spiffe", Host: "evident.dev", Path: "/ci/load"}, key.Public(), time.Now(), time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	ts := inProcessTSA{s.TSA}
+	out := make([][]byte, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
+				e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
+				if err == nil {
+					out[i], err = e.Marshal()
+				}
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return nil, err
+	default:
+		return out, nil
+	}
+}
+
+// inProcessTSA timestamps through the server's TSA without HTTP.
+type inProcessTSA struct{ s *tsa.Server }
+
+func (t inProcessTSA) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error) {
+	req, err := (&timestamp.Request{HashAlgorithm: h, HashedMessage: digest, Certificates: true}).Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := t.s.Respond(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	token, err := tsa.ParseResponse(resp)
+	return nil, token, err
+}
+
