@@ -182,4 +182,3 @@ func (t inProcessTSA) Timestamp(_ context.Context, h crypto.Hash, digest []byte)
 	token, err := tsa.ParseResponse(resp)
 	return nil, token, err
 }
-

@@ -9,18 +9,24 @@ import (
 )
 
 const serveUsage = `
-Usage: evident serve [--data DIR] [--addr HOST:PORT] [--origin ORIGIN]
+Usage: evident serve [--data DIR] [--addr HOST:PORT] [--origin ORIGIN] [TSA and trust flags]
 
 Runs the evident server: the Merkle transparency log (bbolt store, group
-commit, signed C2SP checkpoints, proofs, tlog-tiles) over HTTP.
+commit, signed C2SP checkpoints, proofs, tlog-tiles) and the RFC 3161
+timestamp authority, over HTTP. Every entry is verified before it is logged:
+its timestamp against --tsa-roots, its signer's chain at the timestamp's time
+against --functionary-roots, its signature.
 
 On first start in an empty --data directory it generates development keys
-(log.key, log.vkey) and keeps them there; every start prints the URLs and the
-log's note verifier key, which clients pass as --key.
+(the log's note key, a TSA, a functionary CA) and keeps them there; every
+start prints the URLs and the log's note verifier key, which clients pass as
+--key.
 
 Examples:
   evident serve
-  evident serve --data /var/lib/evident --addr 0.0.0.0:8080 --origin log.example.org/evident
+  evident serve --data /var/lib/evident --addr 0.0.0.0:8080 --origin log.example.org/evident \
+    --tsa-key /etc/evident/tsa.key --tsa-chain /etc/evident/tsa-chain.pem \
+    --functionary-roots /etc/evident/spire-upstream-root.pem
 `
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -32,6 +38,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.BatchSize, "batch-size", 4096, "most entries in one group commit")
 	fs.DurationVar(&cfg.BatchPeriod, "batch-period", 2*time.Millisecond, "longest wait for a batch to fill, at most 1s")
 	fs.IntVar(&cfg.MaxPending, "max-pending", 65536, "entries waiting to be committed before adds get 503")
+	fs.StringVar(&cfg.TSAKeyFile, "tsa-key", "", "production TSA private key `file` (PEM); default: the development TSA")
+	fs.StringVar(&cfg.TSAChainFile, "tsa-chain", "", "production TSA chain `file` (PEM, TSA certificate first, root last)")
+	fs.StringVar(&cfg.TSARootsFile, "tsa-roots", "", "TSA roots `file` (PEM) entries' timestamps must chain to (default: the serving TSA's root)")
+	fs.StringVar(&cfg.FunctionaryRootsFile, "functionary-roots", "", "functionary roots `file` (PEM) signers must chain to (default: the development CA)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -54,9 +64,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  log checkpoint: %s/log/checkpoint\n", u)
 	fmt.Fprintf(e.stdout, "  log entries:    POST %s/log/v1/entries\n", u)
 	fmt.Fprintf(e.stdout, "  log tiles:      %s/log/tile/\n", u)
+	fmt.Fprintf(e.stdout, "  timestamps:     POST %s/tsa (chain at %s/tsa/certchain)\n", u, u)
 	fmt.Fprintf(e.stdout, "  log origin:     %s\n", s.Origin())
 	fmt.Fprintf(e.stdout, "  log key:        %s\n", s.VerifierKey)
 	fmt.Fprintf(e.stdout, "  tree size:      %d\n", s.Log.Head().Size)
+	if s.DevCA != nil {
+		fmt.Fprintf(e.stdout, "  development functionary CA in %s/dev-ca.pem: for development only\n", cfg.DataDir)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-waitErr(s):
