@@ -217,13 +217,9 @@ func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, e
 }
 
 func addPEM(pool *x509.CertPool, path string) error {
-	b, err := os.ReadFile(path)
+	certs, err := tsa.LoadCertificatesFile(path)
 	if err != nil {
 		return err
-	}
-	certs, err := tsa.ParseCertificatesPEM(b)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	for _, c := range certs {
 		pool.AddCert(c)

@@ -68,13 +68,9 @@ func LoadFiles(keyPath, chainPath string) (crypto.Signer, []*x509.Certificate, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", keyPath, err)
 	}
-	cb, err := os.ReadFile(chainPath)
+	chain, err := LoadCertificatesFile(chainPath)
 	if err != nil {
 		return nil, nil, err
-	}
-	chain, err := ParseCertificatesPEM(cb)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", chainPath, err)
 	}
 	return signer, chain, nil
 }
@@ -105,6 +101,19 @@ func ParsePrivateKeyPEM(b []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%T cannot sign", key)
 	}
 	return s, nil
+}
+
+// LoadCertificatesFile reads every certificate of a PEM file, in order.
+func LoadCertificatesFile(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := ParseCertificatesPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return certs, nil
 }
 
 // ParseCertificatesPEM parses every CERTIFICATE block in b, in order.

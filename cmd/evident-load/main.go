@@ -324,22 +324,31 @@ var noise = func() []byte {
 
 // fill adds n entries directly to the log, from many goroutines.
 func fill(l *log.Log, n, size int) error {
+	return parallel(n, 1024, func(i int) error {
+		_, err := l.Add(context.Background(), makeEntry(uint64(i+1)|1<<63, size))
+		return err
+	})
+}
+
+// parallel runs f(0) … f(n-1) on the given number of goroutines and returns
+// the first error, after which no new call starts.
+func parallel(n, workers int, f func(i int) error) error {
 	var next atomic.Int64
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
-	for w := 0; w < 1024; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(n) {
+			for !failed.Load() {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
 					return
 				}
-				if _, err := l.Add(context.Background(), makeEntry(uint64(i)|1<<63, size)); err != nil {
-					select {
-					case errc <- err:
-					default:
+				if err := f(int(i)); err != nil {
+					if failed.CompareAndSwap(false, true) {
+						errc <- err
 					}
 					return
 				}

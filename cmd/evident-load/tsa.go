@@ -131,40 +131,15 @@ func mintEntries(s *serve.Server, n int) ([][]byte, error) {
 	}
 	ts := inProcessTSA{s.TSA}
 	out := make([][]byte, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
-				e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
-				if err == nil {
-					out[i], err = e.Marshal()
-				}
-				if err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return nil, err
-	default:
-		return out, nil
-	}
+	err = parallel(n, 4, func(i int) error {
+		payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
+		e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
+		if err == nil {
+			out[i], err = e.Marshal()
+		}
+		return err
+	})
+	return out, err
 }
 
 // inProcessTSA timestamps through the server's TSA without HTTP.

@@ -147,11 +147,7 @@ func newMinter(t *testing.T, dataDir, url string) *minter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dataDir, "tsa-chain.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tsaChain, err := tsa.ParseCertificatesPEM(b)
+	tsaChain, err := tsa.LoadCertificatesFile(filepath.Join(dataDir, "tsa-chain.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,31 +193,22 @@ func grantedResponse(token []byte) ([]byte, error) {
 	}{Token: asn1.RawValue{FullBytes: token}})
 }
 
+// loadRoots reads trusted TSA roots from path, or by default the root of
+// the local development TSA's chain.
 func loadRoots(path string) (*x509.CertPool, error) {
-	if path == "" {
+	onlyRoot := path == ""
+	if onlyRoot {
 		path = filepath.Join("evident-data", "tsa-chain.pem")
 		if _, err := os.Stat(path); err != nil {
 			return nil, usagef("--tsa-roots is required (no %s here)", path)
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		chain, err := tsa.ParseCertificatesPEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		pool := x509.NewCertPool()
-		pool.AddCert(chain[len(chain)-1])
-		return pool, nil
 	}
-	b, err := os.ReadFile(path)
+	certs, err := tsa.LoadCertificatesFile(path)
 	if err != nil {
 		return nil, err
 	}
-	certs, err := tsa.ParseCertificatesPEM(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if onlyRoot {
+		certs = certs[len(certs)-1:]
 	}
 	pool := x509.NewCertPool()
 	for _, c := range certs {
