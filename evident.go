@@ -82,14 +82,9 @@ func ParseEntry(data []byte) (*Entry, []byte, error) {
 		}
 		return e, bytes.Clone(data), nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var e Entry
-	if err := dec.Decode(&e); err != nil {
+	if err := strictJSON(data, &e); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidEntry, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidEntry)
 	}
 	if err := e.Check(); err != nil {
 		return nil, nil, err
@@ -265,4 +260,17 @@ func (c *cursor) b64() []byte {
 		return nil
 	}
 	return b
+}
+
+// strictJSON decodes one JSON value into v: no unknown fields, no trailing data.
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
 }

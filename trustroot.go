@@ -1,0 +1,151 @@
+package evident
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TrustRootMediaType names the TrustRoot format and its version.
+const TrustRootMediaType = "application/vnd.evident.trusted-root+json;version=1"
+
+// TrustRootTarget is the TUF target name of the trust root.
+const TrustRootTarget = "trusted_root.json"
+
+// TrustRoot is what a verifier trusts, published through TUF as
+// [TrustRootTarget], in the manner of Sigstore's trusted_root.json: every
+// item has a validity window, so rotating one adds the new item and sets the
+// end of the old — evidence made while the old one was valid still verifies.
+type TrustRoot struct {
+	MediaType string `json:"media_type"`
+	// FunctionaryCAs are root certificates functionaries' certificates
+	// (SVIDs) chain to, PEM.
+	FunctionaryCAs []Trusted `json:"functionary_cas"`
+	// TSAs are timestamp authority roots, PEM.
+	TSAs []Trusted `json:"tsas"`
+	// Logs are transparency log note verifier keys (name+hash+base64).
+	Logs []Trusted `json:"logs"`
+	// LayoutKeys are public keys (PEM) that sign in-toto layouts.
+	LayoutKeys []Trusted `json:"layout_keys"`
+}
+
+// Trusted is one trusted item.
+type Trusted struct {
+	Name     string   `json:"name"`
+	Value    string   `json:"value"`
+	ValidFor ValidFor `json:"valid_for"`
+}
+
+// ValidFor is a validity window; a zero End is open.
+type ValidFor struct {
+	Start time.Time  `json:"start"`
+	End   *time.Time `json:"end,omitempty"`
+}
+
+// Contains reports whether t is inside the window.
+func (v ValidFor) Contains(t time.Time) bool {
+	return !t.Before(v.Start) && (v.End == nil || t.Before(*v.End))
+}
+
+// Kinds of trusted items, as the CLI names them.
+const (
+	KindFunctionaryCA = "functionary-ca"
+	KindTSA           = "tsa"
+	KindLog           = "log"
+	KindLayoutKey     = "layout-key"
+)
+
+// ErrTrustRoot wraps errors editing or parsing a TrustRoot.
+var ErrTrustRoot = errors.New("trust root")
+
+func (r *TrustRoot) list(kind string) (*[]Trusted, error) {
+	switch kind {
+	case KindFunctionaryCA:
+		return &r.FunctionaryCAs, nil
+	case KindTSA:
+		return &r.TSAs, nil
+	case KindLog:
+		return &r.Logs, nil
+	case KindLayoutKey:
+		return &r.LayoutKeys, nil
+	}
+	return nil, fmt.Errorf("%w: unknown kind %q (want %s, %s, %s or %s)", ErrTrustRoot, kind,
+		KindFunctionaryCA, KindTSA, KindLog, KindLayoutKey)
+}
+
+// Add adds a trusted item valid from start; a name already in use for
+// that kind is an error.
+func (r *TrustRoot) Add(kind, name, value string, start time.Time) error {
+	l, err := r.list(kind)
+	if err != nil {
+		return err
+	}
+	if name == "" || value == "" {
+		return fmt.Errorf("%w: a %s needs a name and a value", ErrTrustRoot, kind)
+	}
+	for _, t := range *l {
+		if t.Name == name {
+			return fmt.Errorf("%w: %s %q exists already", ErrTrustRoot, kind, name)
+		}
+	}
+	*l = append(*l, Trusted{Name: name, Value: value, ValidFor: ValidFor{Start: start.UTC()}})
+	return nil
+}
+
+// Retire ends the validity of a trusted item at end.
+func (r *TrustRoot) Retire(kind, name string, end time.Time) error {
+	l, err := r.list(kind)
+	if err != nil {
+		return err
+	}
+	for i := range *l {
+		t := &(*l)[i]
+		if t.Name == name {
+			if t.ValidFor.End != nil {
+				return fmt.Errorf("%w: %s %q was retired already at %v", ErrTrustRoot, kind, name, *t.ValidFor.End)
+			}
+			if end.Before(t.ValidFor.Start) {
+				return fmt.Errorf("%w: %s %q would end before it starts", ErrTrustRoot, kind, name)
+			}
+			e := end.UTC()
+			t.ValidFor.End = &e
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no %s named %q", ErrTrustRoot, kind, name)
+}
+
+// At returns the items of kind valid at t.
+func (r *TrustRoot) At(kind string, t time.Time) ([]Trusted, error) {
+	l, err := r.list(kind)
+	if err != nil {
+		return nil, err
+	}
+	var out []Trusted
+	for _, it := range *l {
+		if it.ValidFor.Contains(t) {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+// ParseTrustRoot decodes a TrustRoot strictly.
+func ParseTrustRoot(b []byte) (*TrustRoot, error) {
+	var r TrustRoot
+	if err := strictJSON(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTrustRoot, err)
+	}
+	if r.MediaType != TrustRootMediaType {
+		return nil, fmt.Errorf("%w: media type %q, want %q", ErrTrustRoot, r.MediaType, TrustRootMediaType)
+	}
+	return &r, nil
+}
+
+// Marshal encodes r, indented for review.
+func (r *TrustRoot) Marshal() ([]byte, error) {
+	r.MediaType = TrustRootMediaType
+	b, err := json.MarshalIndent(r, "", "  ")
+	return append(b, '\n'), err
+}

@@ -1,0 +1,135 @@
+package tufrepo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/evident-dev/evident"
+)
+
+// LayoutIndex lists every published version of one layout. It is a target
+// beside the layouts (layouts/<project>/<name>/index.json), so the list is
+// as trustworthy as the layouts themselves.
+type LayoutIndex struct {
+	Project  string          `json:"project"`
+	Name     string          `json:"name"`
+	Versions []LayoutVersion `json:"versions"`
+}
+
+// LayoutVersion is one published version of a layout.
+type LayoutVersion struct {
+	Version   int       `json:"version"`
+	Target    string    `json:"target"`
+	Published time.Time `json:"published"`
+}
+
+func layoutDir(project, name string) (string, error) {
+	for _, s := range []string{project, name} {
+		if s == "" || strings.ContainsAny(s, "/*?[]\\") || s == "." || s == ".." {
+			return "", fmt.Errorf("bad layout project or name %q", s)
+		}
+	}
+	return "layouts/" + project + "/" + name + "/", nil
+}
+
+// layoutRole is the role that signs a project's layouts: its delegated
+// role if it has one, else the top-level targets role.
+func (r *Repo) layoutRole(project string) string {
+	if _, ok := r.targets[ProjectRole(project)]; ok {
+		return ProjectRole(project)
+	}
+	return Targets
+}
+
+// PublishLayout publishes layout as the next version of project/name and
+// returns it. Older versions stay. signers must hold the keys of the role
+// that signs the project's layouts, and the online keys.
+func (r *Repo) PublishLayout(project, name string, layout []byte, signers Signers) (LayoutVersion, error) {
+	dir, err := layoutDir(project, name)
+	if err != nil {
+		return LayoutVersion{}, err
+	}
+	role := r.layoutRole(project)
+	idx := LayoutIndex{Project: project, Name: name}
+	b, _, err := r.Target(role, dir+"index.json")
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return LayoutVersion{}, fmt.Errorf("layout index: %w", err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return LayoutVersion{}, err
+	}
+	v := LayoutVersion{Version: len(idx.Versions) + 1, Published: r.now().UTC()}
+	v.Target = fmt.Sprintf("%sv%d.layout", dir, v.Version)
+	idx.Versions = append(idx.Versions, v)
+	if err := r.SetTarget(role, v.Target, layout, v); err != nil {
+		return LayoutVersion{}, err
+	}
+	ib, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return LayoutVersion{}, err
+	}
+	if err := r.SetTarget(role, dir+"index.json", ib, nil); err != nil {
+		return LayoutVersion{}, err
+	}
+	return v, r.Publish(signers)
+}
+
+// TrustRoot returns the published trust root, or an empty one.
+func (r *Repo) TrustRoot() (*evident.TrustRoot, error) {
+	b, _, err := r.Target(Targets, evident.TrustRootTarget)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &evident.TrustRoot{MediaType: evident.TrustRootMediaType}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return evident.ParseTrustRoot(b)
+}
+
+// EditTrustRoot applies edit to the trust root and publishes the result;
+// signers must hold the targets key and the online keys.
+func (r *Repo) EditTrustRoot(edit func(*evident.TrustRoot) error, signers Signers) error {
+	tr, err := r.TrustRoot()
+	if err != nil {
+		return err
+	}
+	if err := edit(tr); err != nil {
+		return err
+	}
+	b, err := tr.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := r.SetTarget(Targets, evident.TrustRootTarget, b, nil); err != nil {
+		return err
+	}
+	return r.Publish(signers)
+}
+
+// Pick returns the version current at t: the last one published at or
+// before t; a zero t means the latest.
+func (idx *LayoutIndex) Pick(t time.Time) (LayoutVersion, error) {
+	if len(idx.Versions) == 0 {
+		return LayoutVersion{}, fmt.Errorf("layout %s/%s has no versions", idx.Project, idx.Name)
+	}
+	if t.IsZero() {
+		return idx.Versions[len(idx.Versions)-1], nil
+	}
+	var best *LayoutVersion
+	for i := range idx.Versions {
+		if !idx.Versions[i].Published.After(t) {
+			best = &idx.Versions[i]
+		}
+	}
+	if best == nil {
+		return LayoutVersion{}, fmt.Errorf("layout %s/%s had no version yet at %v (the first was published at %v)",
+			idx.Project, idx.Name, t.UTC(), idx.Versions[0].Published)
+	}
+	return *best, nil
+}
