@@ -465,17 +465,19 @@ func (r *Repo) Delegate(project string, keys []crypto.PublicKey, threshold int) 
 	}
 	top.Signed.Delegations.Roles = append(top.Signed.Delegations.Roles, dr)
 	t := metadata.Targets(r.now())
-	t.Signed.Version = 0
+	t.Signed.Version = 0 // enters the snapshot once its keys first sign it
 	r.targets[role] = t
-	r.dirty[Targets], r.dirty[role] = true, true
+	r.dirty[Targets] = true
 	return nil
 }
 
 // Publish signs and writes every changed targets role, then a new snapshot,
 // then a new timestamp, in that order, each durable before the next.
 // signers must hold enough keys for each changed role, and the snapshot and
-// timestamp keys.
-func (r *Repo) Publish(signers Signers) error {
+// timestamp keys. On error nothing is published, and r returns to the
+// published state (staged changes are dropped).
+func (r *Repo) Publish(signers Signers) (err error) {
+	defer r.reloadOnError(&err)
 	now := r.now()
 	var roles []string
 	for role := range r.dirty {
@@ -503,7 +505,9 @@ func (r *Repo) Publish(signers Signers) error {
 		}
 	}
 	for role, t := range r.targets {
-		r.snap.Signed.Meta[role+".json"] = metadata.MetaFile(t.Signed.Version)
+		if t.Signed.Version > 0 {
+			r.snap.Signed.Meta[role+".json"] = metadata.MetaFile(t.Signed.Version)
+		}
 	}
 	if err := r.publishOnline(signers, now); err != nil {
 		return err
@@ -565,9 +569,23 @@ func (r *Repo) publishOnline(signers Signers, now time.Time) error {
 	return r.write("timestamp.json", r.ts)
 }
 
+// reloadOnError puts r back to the state on disk when *err is set.
+func (r *Repo) reloadOnError(err *error) {
+	if *err == nil {
+		return
+	}
+	fresh, lerr := Open(r.dir, r.now)
+	if lerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("couldn't reload the repository: %w", lerr))
+		return
+	}
+	r.root, r.targets, r.snap, r.ts, r.dirty = fresh.root, fresh.targets, fresh.snap, fresh.ts, fresh.dirty
+}
+
 // RefreshOnline re-signs the snapshot and timestamp if either expires
 // within the given time; it reports whether it did.
-func (r *Repo) RefreshOnline(signers Signers, within time.Duration) (bool, error) {
+func (r *Repo) RefreshOnline(signers Signers, within time.Duration) (_ bool, err error) {
+	defer r.reloadOnError(&err)
 	now := r.now()
 	if r.snap.Signed.Expires.After(now.Add(within)) && r.ts.Signed.Expires.After(now.Add(within)) {
 		return false, nil
