@@ -13,6 +13,10 @@
 //	dev-ca.key     the development functionary CA's key (mode 0600)
 //	dev-ca.pem     the development functionary CA, trusted for entries unless
 //	               --functionary-roots is given
+//	tuf/           the TUF repository, served read-only at /tuf/ (clients start
+//	               from tuf/metadata/1.root.json, obtained out of band)
+//	tuf-keys/      its keys; in production only snapshot.pem and timestamp.pem
+//	               need to be here, for re-signing before they expire
 //
 // Every entry is verified before it is logged (verify.EntryVerifier): its
 // RFC 3161 token against the TSA roots, its signer's chain at the token's
@@ -38,6 +42,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -74,6 +79,14 @@ type Config struct {
 	FunctionaryRootsFile string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TUFDir and TUFKeysDir are the TUF repository and its keys (default
+	// DataDir/tuf and DataDir/tuf-keys). With embedded defaults a missing
+	// repository is created, its trust root holding the development
+	// functionary CA, the TSA root and the log key.
+	TUFDir, TUFKeysDir string
+	// TUFRefresh is how often the online roles are checked and re-signed
+	// when they expire within half a day (default 10 minutes).
+	TUFRefresh time.Duration
 }
 
 // DefaultOrigin is the origin of a log created without --origin.
@@ -93,6 +106,8 @@ type Server struct {
 
 	cfg      Config
 	store    *log.BoltStore
+	stopTUF  chan struct{}
+	tufDone  chan struct{}
 	listener net.Listener
 	http     *http.Server
 	served   chan error
@@ -151,8 +166,84 @@ func Open(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	return &Server{Log: l, TSA: ts, Entries: ev, DevCA: devCA, Verifier: verifier, VerifierKey: vkey, cfg: cfg,
-		store: store, served: make(chan error, 1)}, nil
+	srv := &Server{Log: l, TSA: ts, Entries: ev, DevCA: devCA, Verifier: verifier, VerifierKey: vkey, cfg: cfg,
+		store: store, served: make(chan error, 1), stopTUF: make(chan struct{}), tufDone: make(chan struct{})}
+	if err := srv.openTUF(); err != nil {
+		l.Close()
+		store.Close()
+		return nil, err
+	}
+	go srv.refreshTUF()
+	return srv, nil
+}
+
+// TUFDir is the TUF repository directory.
+func (s *Server) TUFDir() string { return s.cfg.TUFDir }
+
+// openTUF creates the development repository on first use.
+func (s *Server) openTUF() error {
+	cfg := &s.cfg
+	if cfg.TUFDir == "" {
+		cfg.TUFDir = filepath.Join(cfg.DataDir, "tuf")
+	}
+	if cfg.TUFKeysDir == "" {
+		cfg.TUFKeysDir = filepath.Join(cfg.DataDir, "tuf-keys")
+	}
+	if cfg.TUFRefresh <= 0 {
+		cfg.TUFRefresh = 10 * time.Minute
+	}
+	if _, err := os.Stat(filepath.Join(cfg.TUFDir, "metadata", "1.root.json")); err == nil {
+		return nil
+	}
+	r, err := tufrepo.Init(cfg.TUFDir, cfg.TUFKeysDir, tufrepo.InitOptions{Now: cfg.Now})
+	if err != nil {
+		return fmt.Errorf("TUF: %w", err)
+	}
+	signers, err := tufrepo.LoadKeys(cfg.TUFKeysDir, tufrepo.Targets, tufrepo.Snapshot, tufrepo.Timestamp)
+	if err != nil {
+		return err
+	}
+	now := cfg.Now()
+	return r.EditTrustRoot(func(tr *evident.TrustRoot) error {
+		chain := s.TSA.Chain()
+		if err := tr.Add(evident.KindTSA, "evident-dev-tsa", string(tsa.EncodeCertificatesPEM(chain[len(chain)-1:])), now); err != nil {
+			return err
+		}
+		if err := tr.Add(evident.KindLog, s.cfg.Origin, s.VerifierKey, now); err != nil {
+			return err
+		}
+		if s.DevCA != nil {
+			return tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{s.DevCA.Cert})), now)
+		}
+		return nil
+	}, signers)
+}
+
+// refreshTUF re-signs the online roles before they expire.
+func (s *Server) refreshTUF() {
+	defer close(s.tufDone)
+	t := time.NewTicker(s.cfg.TUFRefresh)
+	defer t.Stop()
+	for {
+		signers, err := tufrepo.LoadKeys(s.cfg.TUFKeysDir, tufrepo.Snapshot, tufrepo.Timestamp)
+		if err == nil {
+			err = tufrepo.Update(s.cfg.TUFDir, s.cfg.Now, func(r *tufrepo.Repo) error {
+				did, err := r.RefreshOnline(signers, 12*time.Hour)
+				if did && err == nil {
+					s.cfg.Logger.Info("re-signed the TUF snapshot and timestamp")
+				}
+				return err
+			})
+		}
+		if err != nil {
+			s.cfg.Logger.Error("couldn't refresh the TUF online roles", "err", err)
+		}
+		select {
+		case <-s.stopTUF:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // validator is the log's validator: the Entry shape, canonicalised, and
@@ -236,6 +327,14 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(log.TilesPrefix, log.Handler(s.Log, s.cfg.Logger))
 	mux.Handle("/tsa", s.TSA.Handler())
 	mux.Handle("/tsa/", s.TSA.Handler())
+	files := http.StripPrefix("/tuf", http.FileServer(http.Dir(s.cfg.TUFDir)))
+	mux.Handle("GET /tuf/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") || strings.Contains(r.URL.Path, "/.") {
+			http.NotFound(w, r) // no listings, no lock or temporary files
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -300,6 +399,8 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
 	}
+	close(s.stopTUF)
+	<-s.tufDone
 	errs = append(errs, s.Log.Close(), s.store.Close())
 	return errors.Join(errs...)
 }

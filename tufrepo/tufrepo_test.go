@@ -3,6 +3,7 @@ package tufrepo
 import (
 	"bytes"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -488,4 +489,38 @@ func TestThresholdZero(t *testing.T) {
 	if _, err := f.client(t, ""); err == nil || !strings.Contains(err.Error(), "insufficient threshold") {
 		t.Errorf("threshold 0 = %v, want the client to refuse", err)
 	}
+}
+
+// FuzzMetadata covers THREATS U3: go-tuf's decoding of every role's
+// metadata, and the client's trust in a root, never panic on bad input.
+func FuzzMetadata(f *testing.F) {
+	dir, keys := f.TempDir(), f.TempDir()
+	r, err := Init(dir, keys, InitOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range []string{"1.root.json", "timestamp.json", "1.snapshot.json", "1.targets.json"} {
+		b, _ := os.ReadFile(filepath.Join(r.Dir(), "metadata", name))
+		f.Add(b)
+	}
+	f.Add([]byte(`{"signed":{"_type":"root","keys":{"x":{"keytype":"ed25519","keyval":{"public":"zz"}}}},"signatures":[]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		metadata.Root().FromBytes(b)
+		metadata.Timestamp().FromBytes(b)
+		metadata.Snapshot().FromBytes(b)
+		metadata.Targets().FromBytes(b)
+		NewClient(ClientOptions{Root: b, MirrorDir: dir, CacheDir: t.TempDir()})
+	})
+}
+
+func FuzzLayoutIndex(f *testing.F) {
+	f.Add([]byte(`{"project":"p","name":"n","versions":[{"version":1,"target":"layouts/p/n/v1.layout","published":"2026-01-01T00:00:00Z"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var idx LayoutIndex
+		if json.Unmarshal(b, &idx) != nil {
+			return
+		}
+		idx.Pick(time.Time{})
+		idx.Pick(time.Unix(1e9, 0))
+	})
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -486,5 +487,58 @@ func TestIngestRejects(t *testing.T) {
 	}
 	if _, err := s.client().Add(context.Background(), good); err != nil {
 		t.Errorf("valid entry: %v", err)
+	}
+}
+
+// TestTUFJourney: a release manager publishes through the running server's
+// repository; a verifier mirrors it and reads it offline; keys rotate.
+func TestTUFJourney(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "tuf-keys")
+	root := filepath.Join(repo, "metadata", "1.root.json")
+	layout := filepath.Join(t.TempDir(), "release.layout")
+	os.WriteFile(layout, []byte(`{"signed":{"_type":"layout","steps":[]}}`), 0o644)
+	run := func(want int, args ...string) string {
+		t.Helper()
+		out, errOut, code := runCLI(t, nil, args...)
+		if code != want {
+			t.Fatalf("evident %s = exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out + errOut
+	}
+	run(0, "tuf", "publish-layout", "--repo", repo, "--keys", keys, "--project", "acme", "--name", "release", "--file", layout)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, tsa.EncodeCertificatesPEM([]*x509.Certificate{pkitest.NewCA(t, "upstream", time.Now(), time.Now().Add(time.Hour)).Cert}), 0o644)
+	run(0, "tuf", "trust", "rotate", "--repo", repo, "--keys", keys, "--kind", "functionary-ca", "--name", "evident-dev-ca", "--new-name", "spire-upstream", "--file", ca)
+	run(0, "tuf", "rotate-key", "root", "--repo", repo, "--keys", keys)
+	run(0, "tuf", "rotate-key", "timestamp", "--repo", repo, "--keys", keys)
+	if out := run(0, "tuf", "status", "--repo", repo); !regexp.MustCompile(`(?m)^root +version 3 `).MatchString(out) {
+		t.Errorf("status = %s", out)
+	}
+	mirror := filepath.Join(t.TempDir(), "mirror")
+	run(0, "tuf", "mirror", "--tuf", s.url+"/tuf", "--tuf-root", root, "--out", mirror)
+	tr := run(0, "tuf", "get", evident.TrustRootTarget, "--tuf-mirror", mirror, "--tuf-root", root)
+	if !strings.Contains(tr, s.key) || !strings.Contains(tr, "spire-upstream") || !strings.Contains(tr, `"end"`) {
+		t.Errorf("trust root from the mirror = %s", tr)
+	}
+	if out := run(0, "tuf", "layout", "--tuf", s.url+"/tuf", "--tuf-root", root, "--project", "acme", "--name", "release"); !strings.Contains(out, `"layout"`) {
+		t.Errorf("layout = %s", out)
+	}
+	// An expired mirror fails, and says how to proceed deliberately.
+	late := time.Now().Add(40 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if out := run(1, "tuf", "get", evident.TrustRootTarget, "--tuf-mirror", mirror, "--tuf-root", root, "--tuf-at", late); !strings.Contains(out, "expired") {
+		t.Errorf("expired mirror = %s", out)
+	}
+	// The server serves no listings and no lock files.
+	for _, p := range []string{"/tuf/", "/tuf/metadata/", "/tuf/.lock"} {
+		resp, err := http.Get(s.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
+		}
 	}
 }

@@ -42,6 +42,7 @@ var commands = []command{
 	{"log", "read and verify the log: checkpoint, get, proof, consistency, watch, fsck", runLog},
 	{"tsa", "run the RFC 3161 timestamp authority alone", runTSA},
 	{"timestamp", "get or verify a trusted RFC 3161 timestamp on a file", runTimestamp},
+	{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
 }
 
 const topUsage = `evident records CI steps as signed in-toto links, countersigns them with an

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/evident-dev/evident/serve"
@@ -65,6 +66,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  log entries:    POST %s/log/v1/entries\n", u)
 	fmt.Fprintf(e.stdout, "  log tiles:      %s/log/tile/\n", u)
 	fmt.Fprintf(e.stdout, "  timestamps:     POST %s/tsa (chain at %s/tsa/certchain)\n", u, u)
+	fmt.Fprintf(e.stdout, "  TUF repository: %s/tuf/ (clients start from %s)\n", u, filepath.Join(s.TUFDir(), "metadata", "1.root.json"))
 	fmt.Fprintf(e.stdout, "  log origin:     %s\n", s.Origin())
 	fmt.Fprintf(e.stdout, "  log key:        %s\n", s.VerifierKey)
 	fmt.Fprintf(e.stdout, "  tree size:      %d\n", s.Log.Head().Size)
