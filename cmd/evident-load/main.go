@@ -3,10 +3,11 @@
 // -mode log (the default): C concurrent clients append distinct entries for
 // a fixed time, each waiting for its inclusion proof and checkpoint, then C
 // clients read inclusion proofs. Entries carry random bytes where the
-// certificate and token go, so only their shape is checked on ingest — unless
-// -verify-ingest, which pre-mints real entries (signed by an SVID from the
-// server's development CA, countersigned by its TSA) so that every append is
-// fully verified. The last line is
+// certificate and token go, and the in-process server checks only their
+// shape (serve.Config.ShapeOnlyIngest), which measures the log itself —
+// unless -verify-ingest, which pre-mints real entries (signed by an SVID from
+// the server's development CA, countersigned by its TSA) so that every append
+// is fully verified, as in production. The last line is
 //
 //	append: N entries/s p50=… p99=… | proofs: N/s
 //
@@ -94,7 +95,8 @@ func run() error {
 		}
 		defer os.RemoveAll(dir)
 		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize,
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			ShapeOnlyIngest: !*verifyIngest && *mode == "log",
+			Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return err
 		}
@@ -218,6 +220,9 @@ func run() error {
 	cp, _, err := lc.Checkpoint(context.Background())
 	if err != nil {
 		return err
+	}
+	if cp.Size == 0 {
+		return fmt.Errorf("the log is empty: no append succeeded (%d failures)", failures.Load())
 	}
 	var proofs atomic.Int64
 	var plat []time.Duration
