@@ -34,6 +34,19 @@ func Countersign(ctx context.Context, ts Timestamper, payloadType string, payloa
 	if err != nil {
 		return nil, fmt.Errorf("couldn't sign: %w", err)
 	}
+	var pub crypto.PublicKey
+	if len(chain) == 0 {
+		pub = key.Public()
+	}
+	return CountersignSignature(ctx, ts, payloadType, payload, sig, keyID, chain, pub)
+}
+
+// CountersignSignature has an existing signature over payload timestamped
+// and returns its entry: with the signer's chain (leaf first) or, for a
+// key-only signer, its public key.
+func CountersignSignature(ctx context.Context, ts Timestamper, payloadType string, payload, sig []byte, keyID string,
+	chain []*x509.Certificate, pub crypto.PublicKey) (*evident.Entry, error) {
+	digest := sha256.Sum256(payload)
 	sigDigest := sha256.Sum256(sig)
 	_, token, err := ts.Timestamp(ctx, crypto.SHA256, sigDigest[:])
 	if err != nil {
@@ -45,7 +58,7 @@ func Countersign(ctx context.Context, ts Timestamper, payloadType string, payloa
 		for _, c := range chain {
 			e.CertChain = append(e.CertChain, c.Raw)
 		}
-	} else if e.PublicKey, err = x509.MarshalPKIXPublicKey(key.Public()); err != nil {
+	} else if e.PublicKey, err = x509.MarshalPKIXPublicKey(pub); err != nil {
 		return nil, err
 	}
 	return e, e.Check()

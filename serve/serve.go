@@ -28,18 +28,22 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
@@ -87,6 +91,9 @@ type Config struct {
 	// TUFRefresh is how often the online roles are checked and re-signed
 	// when they expire within half a day (default 10 minutes).
 	TUFRefresh time.Duration
+	// DevSVIDTTL is the lifetime of development SVIDs handed out at
+	// POST /dev/svid (default 5 minutes); only with the development CA.
+	DevSVIDTTL time.Duration
 	// ShapeOnlyIngest checks entries for their shape only, skipping the
 	// timestamp, chain and signature checks. It exists to measure the log
 	// apart from ingest verification (cmd/evident-load) and is not offered
@@ -347,6 +354,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	}))
+	if s.DevCA != nil {
+		mux.HandleFunc("POST /dev/svid", s.devSVID)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -471,3 +481,43 @@ func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// devSVID hands a short-lived SVID from the development CA to a loopback
+// caller (development only: there is no attestation).
+func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		http.Error(w, "development SVIDs are for local callers only", http.StatusForbidden)
+		return
+	}
+	var req link.DevSVIDRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&req); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	id, err := url.Parse(req.SPIFFEID)
+	if err != nil || id.Scheme != "spiffe" || id.Host != DevTrustDomain || id.Path == "" || id.RawQuery != "" || id.Fragment != "" {
+		http.Error(w, "spiffe_id must be spiffe://"+DevTrustDomain+"/<path>", http.StatusBadRequest)
+		return
+	}
+	pub, err := x509.ParsePKIXPublicKey(req.PublicKey)
+	if err != nil {
+		http.Error(w, "public_key: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	ttl := s.cfg.DevSVIDTTL
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	cert, err := s.DevCA.IssueSVID(id, pub, s.cfg.Now(), ttl)
+	if err != nil {
+		http.Error(w, "couldn't issue: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.cfg.Logger.Info("issued a development SVID", "spiffe_id", id.String(), "ttl", ttl)
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	w.Write(tsa.EncodeCertificatesPEM([]*x509.Certificate{cert}))
+}
+
+// DevTrustDomain is the trust domain of development SVIDs.
+const DevTrustDomain = "evident.dev"

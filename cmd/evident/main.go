@@ -42,6 +42,8 @@ var commands = []command{
 	{"log", "read and verify the log: checkpoint, get, proof, consistency, watch, fsck", runLog},
 	{"tsa", "run the RFC 3161 timestamp authority alone", runTSA},
 	{"timestamp", "get or verify a trusted RFC 3161 timestamp on a file", runTimestamp},
+	{"run", "run a CI step, record and sign its in-toto link, timestamp and log it", runRun},
+	{"submit", "timestamp and log in-toto links signed elsewhere", runSubmit},
 	{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
 }
 
@@ -89,9 +91,13 @@ func run(ctx context.Context, e *env, args []string) int {
 
 func exitCode(e *env, err error) int {
 	var ue *usageError
+	var ee *exitError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintf(e.stderr, "evident: %v\n", err)
+		return ee.code
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "evident: error: %v\n", err)
 		return 2

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/tsa"
+	"github.com/in-toto/in-toto-golang/in_toto"
+	"golang.org/x/term"
+)
+
+const runUsage = `
+Usage: evident run --step NAME [-m PATH…] [-p PATH…] [--exclude GLOB…] [identity] [--server URL] -- COMMAND…
+
+Runs COMMAND and records it as an in-toto link: the SHA-256 of every
+material (before) and product (after) — directories are walked on all cores,
+symbolic links that leave the working directory are refused — the command,
+its exit code and, with --record-streams, its stdout and stderr. The link is
+signed, written as NAME.<keyid prefix>.link (in-toto Metablock format), its
+signature timestamped by the TSA and appended to the log; the returned
+inclusion proof and checkpoint are verified against the log's key and saved
+with the link as NAME.<keyid prefix>.bundle.json, everything a verifier needs
+offline. evident run exits with the command's exit code.
+
+Identity, first that applies:
+  --key KEY.pem [--cert CHAIN.pem]   a key file, with its certificate chain for X.509 functionaries
+  --spiffe-socket PATH               the SPIFFE Workload API (default $SPIFFE_ENDPOINT_SOCKET)
+  otherwise                          a short-lived SVID from the server's development SPIFFE CA
+                                     (--spiffe-id, default spiffe://evident.dev/ci/NAME): development only
+
+Examples:
+  evident run --step build -m src -p bin/app -- go build -o bin/app ./src
+  SPIFFE_ENDPOINT_SOCKET=/run/spire/agent.sock evident run --step test --server https://evident.example -- make test
+`
+
+// logFlags are the flags every command that appends to the log shares.
+type logFlags struct {
+	server, key, tsaURL, tsaRoots, outDir *string
+}
+
+func addLogFlags(fs interface {
+	String(string, string, string) *string
+}) logFlags {
+	return logFlags{
+		server:   fs.String("server", "", "evident server `URL` (default $EVIDENT_SERVER, else http://127.0.0.1:8080)"),
+		key:      fs.String("log-key", "", "the log's note verifier key or file (default $EVIDENT_LOG_KEY, else ./evident-data/log.vkey)"),
+		tsaURL:   fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)"),
+		tsaRoots: fs.String("tsa-roots", "", "trusted TSA roots (PEM; default the root of ./evident-data/tsa-chain.pem)"),
+		outDir:   fs.String("out-dir", ".", "where to write links and bundles"),
+	}
+}
+
+// appender timestamps signatures and appends entries, verifying what the
+// log answers.
+type appender struct {
+	log *log.Client
+	tsa *tsa.Client
+	out string
+}
+
+func newAppender(e *env, f logFlags) (*appender, error) {
+	lc, err := newLogClient(e, *f.server, *f.key)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := loadRoots(*f.tsaRoots)
+	if err != nil {
+		return nil, err
+	}
+	tsaURL := *f.tsaURL
+	if tsaURL == "" {
+		tsaURL = strings.TrimSuffix(lc.URL, "/") + "/tsa"
+	}
+	return &appender{log: lc, tsa: &tsa.Client{URL: tsaURL, Roots: roots}, out: *f.outDir}, nil
+}
+
+// append countersigns mb's signature, appends the entry and writes the
+// bundle next to the link; it returns the bundle's path and log index.
+func (a *appender) append(ctx context.Context, mb *in_toto.Metablock, linkName string, chain []*x509.Certificate, pub crypto.PublicKey) (string, uint64, error) {
+	entry, err := link.Entry(ctx, a.tsa, mb, chain, pub)
+	if err != nil {
+		return "", 0, err
+	}
+	canonical, err := entry.Marshal()
+	if err != nil {
+		return "", 0, err
+	}
+	res, err := a.log.Add(ctx, canonical) // verifies the proof and checkpoint
+	if err != nil {
+		return "", 0, fmt.Errorf("couldn't append to the log: %w", err)
+	}
+	lb, err := link.MarshalMetablock(mb)
+	if err != nil {
+		return "", 0, err
+	}
+	b, err := (&evident.Bundle{Link: lb, Entry: entry, LogIndex: res.Index, InclusionProof: res.Proof,
+		Checkpoint: string(res.Checkpoint)}).Marshal()
+	if err != nil {
+		return "", 0, err
+	}
+	p := filepath.Join(a.out, strings.TrimSuffix(linkName, ".link")+".bundle.json")
+	return p, res.Index, os.WriteFile(p, b, 0o644)
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "run", runUsage)
+	step := fs.String("step", "", "step `name`, as in the layout")
+	var materials, products, exclude listFlag
+	fs.Var(&materials, "m", "material `path` (repeat)")
+	fs.Var(&products, "p", "product `path` (repeat)")
+	fs.Var(&exclude, "exclude", "`glob` of paths to leave out (repeat)")
+	keyFile := fs.String("key", "", "signing key `file` (PEM)")
+	certFile := fs.String("cert", "", "certificate chain `file` for --key (PEM, leaf first)")
+	socket := fs.String("spiffe-socket", "", "SPIFFE Workload API socket (default $SPIFFE_ENDPOINT_SOCKET)")
+	spiffeID := fs.String("spiffe-id", "", "development SPIFFE ID to ask the server for")
+	streams := fs.Bool("record-streams", false, "record the command's stdout and stderr in the link")
+	lf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *step == "" {
+		return usagef("--step is required")
+	}
+	cmd := fs.Args()
+	a, err := newAppender(e, lf)
+	if err != nil {
+		return err
+	}
+	progress := progressPrinter(e)
+	mats, err := link.Record(ctx, materials, link.RecordOptions{Exclude: exclude, Progress: progress})
+	if err != nil {
+		return fmt.Errorf("materials: %w", err)
+	}
+	res, err := link.RunCommand(ctx, cmd, *streams)
+	if err != nil {
+		return err
+	}
+	prods, err := link.Record(ctx, products, link.RecordOptions{Exclude: exclude, Progress: progress})
+	if err != nil {
+		return fmt.Errorf("products: %w", err)
+	}
+	// The identity is captured now, at signing time (SVIDs rotate).
+	var signer link.Signer
+	if *socket == "" {
+		*socket = e.getenv("SPIFFE_ENDPOINT_SOCKET")
+	}
+	switch {
+	case *keyFile != "":
+		signer, err = link.FromFiles(*keyFile, *certFile)
+	case *socket != "":
+		signer, _, err = link.FromWorkloadAPI(ctx, *socket)
+	default:
+		id := *spiffeID
+		if id == "" {
+			id = "spiffe://evident.dev/ci/" + *step
+		}
+		fmt.Fprintf(e.stderr, "evident: using a development SVID for %s from %s (development only)\n", id, a.log.URL)
+		signer, err = link.FromDevServer(ctx, a.log.URL, id)
+	}
+	if err != nil {
+		return err
+	}
+	mb, name, err := link.Sign(link.NewLink(*step, cmd, mats, prods, res), signer)
+	if err != nil {
+		return err
+	}
+	lb, err := link.MarshalMetablock(mb)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(a.out, name), lb, 0o644); err != nil {
+		return err
+	}
+	var pub crypto.PublicKey
+	if len(signer.Chain) == 0 {
+		pub = signer.Key.Public()
+	}
+	bundle, idx, err := a.append(ctx, mb, name, signer.Chain, pub)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "evident: %s: %d materials, %d products, exit %d; logged at index %d; wrote %s and %s\n",
+		*step, len(mats), len(prods), res.ExitCode, idx, name, filepath.Base(bundle))
+	if res.ExitCode != 0 {
+		return &exitError{code: res.ExitCode}
+	}
+	return nil
+}
+
+// exitError carries a command's exit code out of evident run.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("the command exited with status %d", e.code) }
+
+// progressPrinter shows hashing progress on a terminal, and nothing otherwise.
+func progressPrinter(e *env) link.Progress {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	var last time.Time
+	return func(df, tf int, db, tb int64) {
+		if time.Since(last) < 200*time.Millisecond && df != tf {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(f, "\rhashing: %d/%d files, %d/%d MB", df, tf, db>>20, tb>>20)
+		if df == tf {
+			fmt.Fprintln(f)
+		}
+	}
+}
+
+const submitUsage = `
+Usage: evident submit LINK… [--public-key PUB.pem] [--server URL]
+
+Timestamps and appends links signed elsewhere — by another in-toto
+implementation, with a certificate (the signature's "cert") or a plain key
+(--public-key) — and writes LINK's bundle next to it. The signature is not
+re-made: the entry records it as it is.
+`
+
+func runSubmit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "submit", submitUsage)
+	pubFile := fs.String("public-key", "", "the signer's public key (PEM) for links signed with a plain key")
+	lf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("submit takes one or more LINK files")
+	}
+	a, err := newAppender(e, lf)
+	if err != nil {
+		return err
+	}
+	var pub crypto.PublicKey
+	if *pubFile != "" {
+		if pub, err = readPublicKey(*pubFile); err != nil {
+			return err
+		}
+	}
+	for _, p := range fs.Args() {
+		var mb in_toto.Metablock
+		if err := mb.Load(p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if _, ok := mb.Signed.(in_toto.Link); !ok {
+			return fmt.Errorf("%s is not a link", p)
+		}
+		if len(mb.Signatures) == 0 {
+			return fmt.Errorf("%s is not signed", p)
+		}
+		var chain []*x509.Certificate
+		if c := mb.Signatures[0].Certificate; c != "" {
+			blk, _ := pem.Decode([]byte(c))
+			if blk == nil {
+				return fmt.Errorf("%s: the signature's certificate is not PEM", p)
+			}
+			cert, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			chain = []*x509.Certificate{cert}
+		} else if pub == nil {
+			return usagef("%s is signed with a plain key: pass --public-key", p)
+		}
+		a.out = filepath.Dir(p)
+		bundle, idx, err := a.append(ctx, &mb, filepath.Base(p), chain, pub)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		fmt.Fprintf(e.stdout, "%s: logged at index %d, wrote %s\n", p, idx, bundle)
+	}
+	return nil
+}
+
