@@ -289,4 +289,3 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 	}
 	return nil
 }
-
