@@ -27,10 +27,12 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pkitest"
+	"github.com/evident-dev/evident/internal/spiffetest"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/verify"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -540,5 +542,88 @@ func TestTUFJourney(t *testing.T) {
 		if resp.StatusCode != 404 {
 			t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
 		}
+	}
+}
+
+// TestRunWithWorkloadAPI: evident run signs with the SVID current when it
+// signs — here one rotated, with its intermediate, while the command ran —
+// and the bundle it writes verifies: entry, timestamp, chain, inclusion.
+func TestRunWithWorkloadAPI(t *testing.T) {
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t, "spire upstream", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	roots := filepath.Join(t.TempDir(), "roots.pem")
+	os.WriteFile(roots, tsa.EncodeCertificatesPEM([]*x509.Certificate{ca.Cert}), 0o644)
+	s := startServer(t, dir, "--functionary-roots", roots)
+	api := spiffetest.Start(t)
+	const id = "spiffe://example.org/ci/build"
+	mint := func(name string) (*x509.Certificate, *pkitest.CA) {
+		inter := ca.Intermediate(t, name, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		leaf, key := inter.SVID(t, id, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+		if err := api.Set(id, []*x509.Certificate{leaf, inter.Cert}, key, []*x509.Certificate{ca.Cert}); err != nil {
+			t.Fatal(err)
+		}
+		return leaf, inter
+	}
+	mint("first intermediate")
+	work := t.TempDir()
+	os.WriteFile(filepath.Join(work, "in.txt"), []byte("source"), 0o644)
+	started, resume := filepath.Join(work, "started"), filepath.Join(work, "resume")
+	for _, f := range []string{started, resume} {
+		if err := syscall.Mkfifo(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotatedc := make(chan *x509.Certificate, 1)
+	go func() {
+		os.ReadFile(started) // returns once the command is running
+		leaf, _ := mint("rotated intermediate")
+		rotatedc <- leaf
+		os.WriteFile(resume, []byte("go\n"), 0o600)
+	}()
+	cmd := exec.Command(binary, "run", "--step", "build", "-m", "in.txt", "-p", "out.txt", "--spiffe-socket", api.Socket,
+		"--server", s.url, "--log-key", s.key, "--tsa-roots", filepath.Join(dir, "tsa-chain.pem"), "--record-streams",
+		"--", "sh", "-c", "echo started > started; cat resume > /dev/null; cp in.txt out.txt; echo built")
+	cmd.Dir = work
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("evident run: %v\n%s", err, out)
+	}
+	matches, _ := filepath.Glob(filepath.Join(work, "build.*.bundle.json"))
+	if len(matches) != 1 {
+		t.Fatalf("bundles: %v\n%s", matches, out)
+	}
+	b, _ := os.ReadFile(matches[0])
+	bundle, err := evident.ParseBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(bundle.Entry.CertChain[0])
+	if err != nil || !leaf.Equal(<-rotatedc) || len(bundle.Entry.CertChain) != 2 {
+		t.Fatalf("the entry's signer is not the SVID rotated in during the run")
+	}
+	// The bundle verifies offline: entry checks, and inclusion under the checkpoint.
+	ev := &verify.EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: ca.Pool()}
+	tsaChain, _ := tsa.LoadCertificatesFile(filepath.Join(dir, "tsa-chain.pem"))
+	ev.TSARoots.AddCert(tsaChain[len(tsaChain)-1])
+	if _, err := ev.Verify(bundle.Entry); err != nil {
+		t.Errorf("the bundle's entry: %v", err)
+	}
+	cp, err := log.OpenCheckpoint([]byte(bundle.Checkpoint), s.verifier.Name(), s.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canonical, _ := bundle.Entry.Marshal()
+	if err := log.VerifyInclusion(bundle.LogIndex, cp, log.LeafHash(canonical), bundle.InclusionProof); err != nil {
+		t.Errorf("the bundle's inclusion proof: %v", err)
+	}
+	if !bytes.Contains(bundle.Link, []byte(`"stdout": "built\n"`)) || !bytes.Contains(bundle.Link, []byte(`"out.txt"`)) {
+		t.Errorf("the link lacks the recorded stream or product: %s", bundle.Link)
+	}
+	// A failing command's status is recorded and returned.
+	cmd = exec.Command(binary, "run", "--step", "fail", "--spiffe-socket", api.Socket, "--server", s.url, "--log-key", s.key,
+		"--tsa-roots", filepath.Join(dir, "tsa-chain.pem"), "--", "sh", "-c", "exit 7")
+	cmd.Dir = work
+	if err := cmd.Run(); err == nil || cmd.ProcessState.ExitCode() != 7 {
+		t.Errorf("evident run of a failing command exited %d, want 7", cmd.ProcessState.ExitCode())
 	}
 }
