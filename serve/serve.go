@@ -6,6 +6,7 @@
 // every later start reuses them. The data directory holds:
 //
 //	log.db         the bbolt store of the log
+//	links.db       the links beside it, by payload digest, and an artifact index
 //	log.key        the log's note signing key (mode 0600)
 //	log.vkey       the log's note verifier key, name+hash+base64 (public)
 //	tsa.key        the development TSA's key (mode 0600), unless --tsa-key is given
@@ -118,6 +119,7 @@ type Server struct {
 
 	cfg      Config
 	store    *log.BoltStore
+	links    *linkStore
 	stopTUF  chan struct{}
 	tufDone  chan struct{}
 	listener net.Listener
@@ -182,11 +184,18 @@ func Open(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	links, err := openLinkStore(filepath.Join(cfg.DataDir, "links.db"))
+	if err != nil {
+		l.Close()
+		store.Close()
+		return nil, err
+	}
 	srv := &Server{Log: l, TSA: ts, Entries: ev, DevCA: devCA, Verifier: verifier, VerifierKey: vkey, cfg: cfg,
-		store: store, served: make(chan error, 1), stopTUF: make(chan struct{}), tufDone: make(chan struct{})}
+		store: store, links: links, served: make(chan error, 1), stopTUF: make(chan struct{}), tufDone: make(chan struct{})}
 	if err := srv.openTUF(); err != nil {
 		l.Close()
 		store.Close()
+		links.db.Close()
 		return nil, err
 	}
 	go srv.refreshTUF()
@@ -357,6 +366,9 @@ func (s *Server) Handler() http.Handler {
 	if s.DevCA != nil {
 		mux.HandleFunc("POST /dev/svid", s.devSVID)
 	}
+	mux.HandleFunc("POST /links/v1", s.putLink)
+	mux.HandleFunc("GET /links/v1/artifacts/{digest}", s.artifactIndices)
+	mux.HandleFunc("GET /links/v1/{digest}", s.getLink)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -423,7 +435,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	close(s.stopTUF)
 	<-s.tufDone
-	errs = append(errs, s.Log.Close(), s.store.Close())
+	errs = append(errs, s.Log.Close(), s.store.Close(), s.links.db.Close())
 	return errors.Join(errs...)
 }
 

@@ -7,7 +7,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -618,6 +621,38 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	}
 	if !bytes.Contains(bundle.Link, []byte(`"stdout": "built\n"`)) || !bytes.Contains(bundle.Link, []byte(`"out.txt"`)) {
 		t.Errorf("the link lacks the recorded stream or product: %s", bundle.Link)
+	}
+	// bundle fetch finds the link by its product's digest, and by index.
+	sum := sha256.Sum256([]byte("source"))
+	fetched := t.TempDir()
+	fetch := exec.Command(binary, "bundle", "fetch", "--artifact", "sha256:"+hex.EncodeToString(sum[:]), "--out", fetched,
+		"--server", s.url, "--log-key", s.key)
+	if out, err := fetch.CombinedOutput(); err != nil || !strings.Contains(string(out), "log index "+strconv.FormatUint(bundle.LogIndex, 10)) {
+		t.Fatalf("bundle fetch --artifact: %v\n%s", err, out)
+	}
+	got, _ := filepath.Glob(filepath.Join(fetched, "build.*.bundle.json"))
+	if len(got) != 1 {
+		t.Fatalf("fetched %v", got)
+	}
+	fb, _ := os.ReadFile(got[0])
+	refetched, err := evident.ParseBundle(fb)
+	if err != nil || refetched.LogIndex != bundle.LogIndex || !bytes.Equal(refetched.Link, bundle.Link) {
+		t.Errorf("fetched bundle = %+v, %v", refetched, err)
+	}
+	if out, err := exec.Command(binary, "bundle", "fetch", "--index", "0", "--out", t.TempDir(), "--server", s.url, "--log-key", s.key).CombinedOutput(); err != nil {
+		t.Errorf("bundle fetch --index 0: %v\n%s", err, out)
+	}
+	// The server keeps a link only as the payload of the entry it names.
+	other := bytes.Replace(bundle.Link, []byte(`"build"`), []byte(`"forged"`), 1)
+	body, _ := json.Marshal(map[string]any{"index": bundle.LogIndex, "link": json.RawMessage(other)})
+	resp, err := http.Post(s.url+"/links/v1", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(msg), "not the payload of that entry") {
+		t.Errorf("uploading another link for the entry = %d %s, want 400", resp.StatusCode, msg)
 	}
 	// A failing command's status is recorded and returned.
 	cmd = exec.Command(binary, "run", "--step", "fail", "--spiffe-socket", api.Socket, "--server", s.url, "--log-key", s.key,
