@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ import (
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
+	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -660,5 +662,49 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	cmd.Dir = work
 	if err := cmd.Run(); err == nil || cmd.ProcessState.ExitCode() != 7 {
 		t.Errorf("evident run of a failing command exited %d, want 7", cmd.ProcessState.ExitCode())
+	}
+}
+
+// TestSubmitForeignLink: a link signed by in-toto-golang itself with a plain
+// ECDSA key (a key-based functionary, another in-toto tool) is timestamped,
+// logged and bundled by evident submit.
+func TestSubmitForeignLink(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	work := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	var k in_toto.Key
+	if err := k.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
+		t.Fatal(err)
+	}
+	mb := in_toto.Metablock{Signed: in_toto.Link{Type: "link", Name: "package", Materials: map[string]in_toto.HashObj{},
+		Products:   map[string]in_toto.HashObj{"app.tar": {"sha256": strings.Repeat("ab", 32)}},
+		ByProducts: map[string]interface{}{}, Command: []string{"tar"}, Environment: map[string]interface{}{}}}
+	if err := mb.Sign(k); err != nil {
+		t.Fatal(err)
+	}
+	linkPath := filepath.Join(work, fmt.Sprintf(in_toto.LinkNameFormat, "package", k.KeyID))
+	if err := mb.Dump(linkPath); err != nil {
+		t.Fatal(err)
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
+	pubPath := filepath.Join(work, "pub.pem")
+	os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
+	if _, errOut, code := runCLI(t, env, "submit", linkPath, "--tsa-roots", filepath.Join(dir, "tsa-chain.pem")); code != 2 || !strings.Contains(errOut, "--public-key") {
+		t.Errorf("submit of a key-signed link without --public-key = exit %d, %s", code, errOut)
+	}
+	out, errOut, code := runCLI(t, env, "submit", linkPath, "--public-key", pubPath, "--tsa-roots", filepath.Join(dir, "tsa-chain.pem"))
+	if code != 0 {
+		t.Fatalf("submit = exit %d\n%s%s", code, out, errOut)
+	}
+	b, err := os.ReadFile(strings.TrimSuffix(linkPath, ".link") + ".bundle.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := evident.ParseBundle(b)
+	if err != nil || len(bundle.Entry.PublicKey) == 0 || bundle.Entry.KeyID != k.KeyID {
+		t.Fatalf("bundle = %+v, %v", bundle, err)
 	}
 }
