@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	bolt "go.etcd.io/bbolt"
 )
@@ -63,7 +63,7 @@ var errLinkMismatch = errors.New("the link is not the payload of that entry")
 // link's canonical signed bytes are that entry's payload.
 func (s *Server) putLink(w http.ResponseWriter, r *http.Request) {
 	var up LinkUpload
-	dec := json.NewDecoder(io.LimitReader(r.Body, link.MaxLinkSize+1024))
+	dec := json.NewDecoder(io.LimitReader(r.Body, verify.MaxLinkSize+1024))
 	if err := dec.Decode(&up); err != nil {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
@@ -78,7 +78,7 @@ func (s *Server) putLink(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "entry: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	mb, payload, err := link.ParseLink(up.Link)
+	mb, payload, err := verify.ParseLink(up.Link)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

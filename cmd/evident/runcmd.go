@@ -21,6 +21,7 @@ import (
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/term"
 )
@@ -393,7 +394,7 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("link of entry %d: %w", idx, err)
 		}
-		mb, payload, err := link.ParseLink(lb)
+		mb, payload, err := verify.ParseLink(lb)
 		if err != nil {
 			return fmt.Errorf("link of entry %d: %w", idx, err)
 		}
@@ -430,7 +431,7 @@ func getBytes(ctx context.Context, url string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, link.MaxLinkSize+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, verify.MaxLinkSize+1))
 	if err != nil {
 		return nil, err
 	}
