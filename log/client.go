@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,17 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 )
-
-// ErrInconsistent reports that the log showed two views that cannot both be
-// true: a smaller tree than one seen before, the same size with another
-// root, or a consistency proof that does not verify.
-var ErrInconsistent = errors.New("log is inconsistent")
-
-// ErrBadProof reports an inclusion proof that does not verify.
-var ErrBadProof = errors.New("proof does not verify")
 
 // Client talks to a log's HTTP API and verifies everything it gets: every
 // checkpoint against the log's note verifier key, every proof against a
@@ -171,47 +161,6 @@ func (c *Client) Add(ctx context.Context, entry []byte) (*AddResult, error) {
 	}
 	return &AddResult{Index: ar.Index, Duplicate: ar.Duplicate, Checkpoint: []byte(ar.Checkpoint),
 		Size: cp.Size, Proof: ar.InclusionProof}, nil
-}
-
-// LeafHash returns the RFC 6962 leaf hash of an entry.
-func LeafHash(entry []byte) []byte { return hasher.HashLeaf(entry) }
-
-// VerifyInclusion checks that leafHash is at index in the tree of checkpoint
-// cp. It wraps ErrBadProof on failure.
-func VerifyInclusion(index uint64, cp Checkpoint, leafHash []byte, p [][]byte) error {
-	if index >= cp.Size {
-		return fmt.Errorf("%w: index %d is not below checkpoint size %d", ErrBadProof, index, cp.Size)
-	}
-	if err := proof.VerifyInclusion(hasher, index, cp.Size, leafHash, p, cp.Hash[:]); err != nil {
-		return fmt.Errorf("%w: inclusion of index %d in size %d: %v", ErrBadProof, index, cp.Size, err)
-	}
-	return nil
-}
-
-// VerifyConsistency checks that the tree of checkpoint b extends the tree of
-// checkpoint a. Equal sizes must have equal roots; a smaller b is a rollback.
-// It wraps ErrInconsistent on failure.
-func VerifyConsistency(a, b Checkpoint, p [][]byte) error {
-	switch {
-	case a.Origin != b.Origin:
-		return fmt.Errorf("%w: origins %q and %q differ", ErrInconsistent, a.Origin, b.Origin)
-	case b.Size < a.Size:
-		return fmt.Errorf("%w: rollback from size %d to %d", ErrInconsistent, a.Size, b.Size)
-	case a.Size == b.Size:
-		if a.Hash != b.Hash || len(p) != 0 {
-			return fmt.Errorf("%w: split view: two roots for size %d", ErrInconsistent, a.Size)
-		}
-		return nil
-	case a.Size == 0:
-		if len(p) != 0 {
-			return fmt.Errorf("%w: non-empty proof from the empty tree", ErrInconsistent)
-		}
-		return nil
-	}
-	if err := proof.VerifyConsistency(hasher, a.Size, b.Size, p, a.Hash[:], b.Hash[:]); err != nil {
-		return fmt.Errorf("%w: consistency from %d to %d: %v", ErrInconsistent, a.Size, b.Size, err)
-	}
-	return nil
 }
 
 // Consistent fetches the proof that new extends old and verifies it.
