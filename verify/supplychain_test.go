@@ -1,0 +1,217 @@
+package verify_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pkitest"
+	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/verify"
+	"github.com/in-toto/in-toto-golang/in_toto"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// chainFixture is a whole supply chain's world: a TSA, a SPIRE upstream
+// root, a log, a layout key and a trust root naming them all.
+type chainFixture struct {
+	t         *testing.T
+	tsa       tsaFixture
+	spiffe    *pkitest.CA
+	log       *log.Log
+	layoutKey in_toto.Key
+	trust     *evident.TrustRoot
+	genTime   time.Time
+}
+
+func newChain(t *testing.T) *chainFixture {
+	f := &chainFixture{t: t, tsa: newTSA(t, pkitest.TSAOptions{}), genTime: t0.Add(time.Minute),
+		spiffe: pkitest.NewCA(t, "SPIRE upstream", t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))}
+	skey, vkey, _ := note.GenerateKey(rand.Reader, "log.test/evident")
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	l, err := log.Open(log.NewMemStore(), log.Config{Origin: "log.test/evident", Signer: signer, Verifier: verifier, BatchPeriod: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f.log = l
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	if err := f.layoutKey.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
+		t.Fatal(err)
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
+	f.trust = &evident.TrustRoot{}
+	long := t0.AddDate(-1, 0, 0)
+	f.trust.Add(evident.KindTSA, "tsa", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{f.tsa.root.Cert})), long)
+	f.trust.Add(evident.KindFunctionaryCA, "spire", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{f.spiffe.Cert})), long)
+	f.trust.Add(evident.KindLog, "log", vkey, long)
+	f.trust.Add(evident.KindLayoutKey, "release", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})), long)
+	return f
+}
+
+func step(name string, materials, products [][]string) in_toto.Step {
+	return in_toto.Step{Type: "step", Threshold: 1, PubKeys: []string{}, ExpectedCommand: []string{},
+		CertificateConstraints: []in_toto.CertificateConstraint{{CommonName: "", DNSNames: []string{""}, Emails: []string{""},
+			Organizations: []string{"*"}, URIs: []string{"spiffe://example.org/ci/" + name}, Roots: []string{"*"}}},
+		SupplyChainItem: in_toto.SupplyChainItem{Name: name, ExpectedMaterials: materials, ExpectedProducts: products}}
+}
+
+func (f *chainFixture) layout(mod func(*in_toto.Layout)) []byte {
+	l := in_toto.Layout{Type: "layout", Expires: t0.AddDate(0, 6, 0).Format(time.RFC3339), Keys: map[string]in_toto.Key{},
+		Steps: []in_toto.Step{
+			step("checkout", [][]string{{"DISALLOW", "*"}}, [][]string{{"CREATE", "src/*"}, {"DISALLOW", "*"}}),
+			step("build", [][]string{{"MATCH", "src/*", "WITH", "PRODUCTS", "FROM", "checkout"}, {"DISALLOW", "*"}},
+				[][]string{{"CREATE", "app"}, {"DISALLOW", "*"}}),
+			step("package", [][]string{{"MATCH", "app", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
+				[][]string{{"CREATE", "app.tar"}, {"DISALLOW", "*"}}),
+		}, Inspect: []in_toto.Inspection{}}
+	if mod != nil {
+		mod(&l)
+	}
+	mb := in_toto.Metablock{Signed: l, Signatures: []in_toto.Signature{}}
+	if err := mb.Sign(f.layoutKey); err != nil {
+		f.t.Fatal(err)
+	}
+	b, _ := json.Marshal(mb)
+	return b
+}
+
+// at timestamps through the fixture's TSA at the fixture's genTime.
+type at struct{ f *chainFixture }
+
+func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error) {
+	return nil, a.f.tsa.token(a.f.t, digest, a.f.genTime, nil), nil
+}
+
+func hashObj(s string) in_toto.HashObj { d := sha256.Sum256([]byte(s)); return in_toto.HashObj{"sha256": hex.EncodeToString(d[:])} }
+
+// bundle signs a link for name as spiffeID with a two-minute SVID (long
+// expired now), countersigns it at genTime, logs it and returns its bundle.
+func (f *chainFixture) bundle(name, spiffeID string, materials, products map[string]in_toto.HashObj) verify.NamedBundle {
+	f.t.Helper()
+	cert, key := f.spiffe.SVID(f.t, spiffeID, f.genTime.Add(-time.Minute), f.genTime.Add(time.Minute))
+	l := link.NewLink(name, []string{"make", name}, materials, products, &link.Result{})
+	mb, fname, err := link.Sign(l, link.Signer{Key: key, Chain: []*x509.Certificate{cert}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	e, err := link.Entry(context.Background(), at{f}, mb, []*x509.Certificate{cert}, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	canonical, _ := e.Marshal()
+	res, err := f.log.Add(context.Background(), canonical)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	lb, _ := link.MarshalMetablock(mb)
+	return verify.NamedBundle{Name: fname, Bundle: &evident.Bundle{Link: lb, Entry: e, LogIndex: res.Index, InclusionProof: res.Proof, Checkpoint: string(res.Checkpoint)}}
+}
+
+func (f *chainFixture) goodBundles() []verify.NamedBundle {
+	src := map[string]in_toto.HashObj{"src/main.go": hashObj("main"), "src/go.mod": hashObj("mod")}
+	app := map[string]in_toto.HashObj{"app": hashObj("binary")}
+	return []verify.NamedBundle{
+		f.bundle("checkout", "spiffe://example.org/ci/checkout", nil, src),
+		f.bundle("build", "spiffe://example.org/ci/build", src, app),
+		f.bundle("package", "spiffe://example.org/ci/package", app, map[string]in_toto.HashObj{"app.tar": hashObj("tarball")}),
+	}
+}
+
+func TestSupplyChainHappy(t *testing.T) {
+	f := newChain(t)
+	tar := sha256.Sum256([]byte("tarball"))
+	rep, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: f.layout(nil), Bundles: f.goodBundles(),
+		At: t0.AddDate(0, 1, 0), Artifacts: map[string][]byte{"app.tar": tar[:]}})
+	if err != nil || !rep.OK {
+		t.Fatalf("SupplyChain = %v\n%+v", err, rep)
+	}
+	// All three SVIDs expired long before the verification time.
+	for _, c := range rep.Checks {
+		if !c.OK {
+			t.Errorf("failed check in a passing report: %+v", c)
+		}
+	}
+}
+
+// TestSupplyChainRejects covers THREATS I1, I2, I3, I5 and V5: each case
+// fails with its own error.
+func TestSupplyChainRejects(t *testing.T) {
+	f := newChain(t)
+	good := f.goodBundles()
+	src := map[string]in_toto.HashObj{"src/main.go": hashObj("main"), "src/go.mod": hashObj("mod")}
+	app := map[string]in_toto.HashObj{"app": hashObj("binary")}
+	otherCA := pkitest.NewCA(t, "other trust domain", t0.AddDate(-1, 0, 0), t0.AddDate(1, 0, 0))
+	replace := func(i int, nb verify.NamedBundle) []verify.NamedBundle {
+		out := append([]verify.NamedBundle(nil), good...)
+		out[i] = nb
+		return out
+	}
+	swappedProof := *good[1].Bundle
+	swappedProof.LogIndex, swappedProof.InclusionProof = good[0].Bundle.LogIndex, good[0].Bundle.InclusionProof
+	swappedLink := *good[1].Bundle
+	swappedLink.Link = good[2].Bundle.Link
+	foreignSpiffe := f.spiffe
+	f.spiffe = otherCA
+	fromOtherDomain := f.bundle("build", "spiffe://example.org/ci/build", src, app)
+	f.spiffe = foreignSpiffe
+	for _, c := range []struct {
+		name    string
+		layout  func(*in_toto.Layout)
+		bundles []verify.NamedBundle
+		at      time.Time
+		want    error
+		msg     string
+	}{
+		{"tampered product", nil, replace(2, f.bundle("package", "spiffe://example.org/ci/package",
+			map[string]in_toto.HashObj{"app": hashObj("other binary")}, map[string]in_toto.HashObj{"app.tar": hashObj("t")})), time.Time{}, verify.ErrArtifactRules, "materials [app] disallowed by rule [DISALLOW *]"},
+		{"missing step", nil, good[:2], time.Time{}, verify.ErrStep, "threshold 1"},
+		{"unauthorised SPIFFE ID", nil, replace(1, f.bundle("build", "spiffe://example.org/ci/intruder", src, app)), time.Time{}, verify.ErrStep, "meets no certificate constraint"},
+		{"CA from another trust domain", nil, replace(1, fromOtherDomain), time.Time{}, verify.ErrSignerUntrusted, ""},
+		{"link for no step", nil, append(append([]verify.NamedBundle(nil), good...), f.bundle("deploy", "spiffe://example.org/ci/deploy", nil, nil)), time.Time{}, verify.ErrStep, `"deploy" is no step`},
+		{"threshold 2 by one rotated SPIFFE ID", func(l *in_toto.Layout) { l.Steps[1].Threshold = 2 },
+			append(append([]verify.NamedBundle(nil), good...), f.bundle("build", "spiffe://example.org/ci/build", src, app)), time.Time{}, verify.ErrStep, "threshold 2"},
+		{"layout expired at expiry", nil, good, t0.AddDate(0, 6, 0), verify.ErrLayoutExpired, ""},
+		{"threshold 0", func(l *in_toto.Layout) { l.Steps[0].Threshold = 0 }, good, time.Time{}, verify.ErrLayout, "threshold 0"},
+		{"no steps", func(l *in_toto.Layout) { l.Steps = nil }, good, time.Time{}, verify.ErrLayout, "no steps"},
+		{"step requires nothing", func(l *in_toto.Layout) { l.Steps[2].ExpectedMaterials, l.Steps[2].ExpectedProducts = nil, nil }, good, time.Time{}, verify.ErrLayout, "requires nothing"},
+		{"step authorises nobody", func(l *in_toto.Layout) { l.Steps[2].CertificateConstraints = nil }, good, time.Time{}, verify.ErrLayout, "authorises no functionary"},
+		{"inclusion proof of another entry", nil, replace(1, verify.NamedBundle{Name: "b", Bundle: &swappedProof}), time.Time{}, verify.ErrLogProof, ""},
+		{"link of another entry", nil, replace(1, verify.NamedBundle{Name: "b", Bundle: &swappedLink}), time.Time{}, verify.ErrLinkMismatch, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			when := c.at
+			if when.IsZero() {
+				when = t0.AddDate(0, 1, 0)
+			}
+			rep, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: f.layout(c.layout), Bundles: c.bundles, At: when})
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("SupplyChain = %v, want %v containing %q", err, c.want, c.msg)
+			}
+			if rep.OK || len(rep.Checks) == 0 || rep.Checks[len(rep.Checks)-1].OK {
+				t.Errorf("the report does not end in the failed check: %+v", rep.Checks)
+			}
+		})
+	}
+	// Signed by a key that is not a trusted layout key.
+	other := newChain(t)
+	if _, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: other.layout(nil), Bundles: good, At: t0.AddDate(0, 1, 0)}); !errors.Is(err, verify.ErrLayoutSignature) {
+		t.Errorf("layout by an untrusted key = %v, want ErrLayoutSignature", err)
+	}
+}
