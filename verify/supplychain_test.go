@@ -99,7 +99,10 @@ func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*verify.
 	return nil, a.f.tsa.token(a.f.t, digest, a.f.genTime, nil), nil
 }
 
-func hashObj(s string) in_toto.HashObj { d := sha256.Sum256([]byte(s)); return in_toto.HashObj{"sha256": hex.EncodeToString(d[:])} }
+func hashObj(s string) in_toto.HashObj {
+	d := sha256.Sum256([]byte(s))
+	return in_toto.HashObj{"sha256": hex.EncodeToString(d[:])}
+}
 
 // bundle signs a link for name as spiffeID with a two-minute SVID (long
 // expired now), countersigns it at genTime, logs it and returns its bundle.
