@@ -89,7 +89,8 @@ func (r *TrustRoot) Add(kind, name, value string, start time.Time) error {
 			return fmt.Errorf("%w: %s %q exists already", ErrTrustRoot, kind, name)
 		}
 	}
-	*l = append(*l, Trusted{Name: name, Value: value, ValidFor: ValidFor{Start: start.UTC()}})
+	// Whole seconds: timestamps (genTime) have one-second resolution.
+	*l = append(*l, Trusted{Name: name, Value: value, ValidFor: ValidFor{Start: start.UTC().Truncate(time.Second)}})
 	return nil
 }
 

@@ -228,17 +228,21 @@ func (s *Server) openTUF() error {
 	if err != nil {
 		return err
 	}
-	now := cfg.Now()
+	// Each item is trusted from when its key became valid: a certificate's
+	// NotBefore; the log key's creation (now), less a minute of slack for
+	// genTime's one-second resolution.
+	now := cfg.Now().Add(-time.Minute)
 	return r.EditTrustRoot(func(tr *evident.TrustRoot) error {
 		chain := s.TSA.Chain()
-		if err := tr.Add(evident.KindTSA, "evident-dev-tsa", string(tsa.EncodeCertificatesPEM(chain[len(chain)-1:])), now); err != nil {
+		root := chain[len(chain)-1]
+		if err := tr.Add(evident.KindTSA, "evident-dev-tsa", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{root})), root.NotBefore); err != nil {
 			return err
 		}
 		if err := tr.Add(evident.KindLog, s.cfg.Origin, s.VerifierKey, now); err != nil {
 			return err
 		}
 		if s.DevCA != nil {
-			return tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{s.DevCA.Cert})), now)
+			return tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{s.DevCA.Cert})), s.DevCA.Cert.NotBefore)
 		}
 		return nil
 	}, signers)

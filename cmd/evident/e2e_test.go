@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -706,5 +707,87 @@ func TestSubmitForeignLink(t *testing.T) {
 	bundle, err := evident.ParseBundle(b)
 	if err != nil || len(bundle.Entry.PublicKey) == 0 || bundle.Entry.KeyID != k.KeyID {
 		t.Fatalf("bundle = %+v, %v", bundle, err)
+	}
+}
+
+// TestVerifyJourney: a release manager publishes a layout key and a signed
+// layout through TUF; two CI steps run with development SVIDs that expire
+// two seconds later; a verifier mirrors TUF and, once every SVID has
+// expired, verifies the chain offline; a tampered artifact fails.
+func TestVerifyJourney(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, "--dev-svid-ttl", "2s")
+	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "tuf-keys")
+	root := filepath.Join(repo, "metadata", "1.root.json")
+	work := t.TempDir()
+	run := func(want int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != want {
+			t.Fatalf("evident %s = exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return string(out)
+	}
+	// The release manager's layout key, in the trust root.
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	var lk in_toto.Key
+	lk.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
+	os.WriteFile(filepath.Join(work, "layout-key.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "layout-key", "--name", "release", "--file", "layout-key.pub")
+	cc := func(step string) []in_toto.CertificateConstraint {
+		return []in_toto.CertificateConstraint{{CommonName: "*", DNSNames: []string{"*"}, Emails: []string{"*"}, Organizations: []string{"*"},
+			URIs: []string{"spiffe://evident.dev/ci/" + step}, Roots: []string{"*"}}}
+	}
+	layout := in_toto.Metablock{Signed: in_toto.Layout{Type: "layout", Expires: time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
+		Keys: map[string]in_toto.Key{}, Inspect: []in_toto.Inspection{}, Steps: []in_toto.Step{
+			{Type: "step", Threshold: 1, PubKeys: []string{}, ExpectedCommand: []string{}, CertificateConstraints: cc("build"),
+				SupplyChainItem: in_toto.SupplyChainItem{Name: "build", ExpectedMaterials: [][]string{{"ALLOW", "main.c"}, {"DISALLOW", "*"}},
+					ExpectedProducts: [][]string{{"CREATE", "app"}, {"DISALLOW", "*"}}}},
+			{Type: "step", Threshold: 1, PubKeys: []string{}, ExpectedCommand: []string{}, CertificateConstraints: cc("package"),
+				SupplyChainItem: in_toto.SupplyChainItem{Name: "package", ExpectedMaterials: [][]string{{"MATCH", "app", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
+					ExpectedProducts: [][]string{{"CREATE", "app.tar"}, {"DISALLOW", "*"}}}},
+		}}, Signatures: []in_toto.Signature{}}
+	if err := layout.Sign(lk); err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := json.Marshal(layout)
+	os.WriteFile(filepath.Join(work, "release.layout"), lb, 0o644)
+	run(0, "tuf", "publish-layout", "--repo", repo, "--keys", keys, "--project", "acme", "--name", "release", "--file", "release.layout")
+	// CI.
+	os.WriteFile(filepath.Join(work, "main.c"), []byte("int main(){}\n"), 0o644)
+	tsaRoots := filepath.Join(dir, "tsa-chain.pem")
+	run(0, "run", "--step", "build", "-m", "main.c", "-p", "app", "--tsa-roots", tsaRoots, "--", "cp", "main.c", "app")
+	run(0, "run", "--step", "package", "-m", "app", "-p", "app.tar", "--tsa-roots", tsaRoots, "--", "tar", "cf", "app.tar", "app")
+	// The verifier: mirror, fetch bundles, wait for the SVIDs to expire.
+	mirror := filepath.Join(work, "mirror")
+	run(0, "tuf", "mirror", "--tuf", s.url+"/tuf", "--tuf-root", root, "--out", mirror)
+	bundles := filepath.Join(work, "bundles")
+	os.MkdirAll(bundles, 0o755)
+	for _, m := range []string{"build.*.bundle.json", "package.*.bundle.json"} {
+		ps, _ := filepath.Glob(filepath.Join(work, m))
+		if len(ps) != 1 {
+			t.Fatalf("%s: %v", m, ps)
+		}
+		b, _ := os.ReadFile(ps[0])
+		os.WriteFile(filepath.Join(bundles, filepath.Base(ps[0])), b, 0o644)
+	}
+	time.Sleep(3 * time.Second) // wall clock: the 2 s SVIDs expire
+	out := run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")
+	if !strings.Contains(out, "verified") || !strings.Contains(out, "PASS  step package") || strings.Contains(out, "FAIL") {
+		t.Errorf("verify =\n%s", out)
+	}
+	os.WriteFile(filepath.Join(work, "app.tar"), []byte("tampered"), 0o644)
+	out = run(1, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")
+	if !strings.Contains(out, "FAIL  artifact app.tar") {
+		t.Errorf("verify with a tampered artifact =\n%s", out)
 	}
 }

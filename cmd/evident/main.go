@@ -44,6 +44,7 @@ var commands = []command{
 	{"timestamp", "get or verify a trusted RFC 3161 timestamp on a file", runTimestamp},
 	{"run", "run a CI step, record and sign its in-toto link, timestamp and log it", runRun},
 	{"submit", "timestamp and log in-toto links signed elsewhere", runSubmit},
+	{"verify", "verify a supply chain offline: TUF trust, layout, bundles, in-toto rules", runVerify},
 	{"bundle", "fetch the bundles of logged links by artifact or index, for offline verification", runBundle},
 	{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
 }

@@ -42,6 +42,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.TSAKeyFile, "tsa-key", "", "production TSA private key `file` (PEM); default: the development TSA")
 	fs.StringVar(&cfg.TSAChainFile, "tsa-chain", "", "production TSA chain `file` (PEM, TSA certificate first, root last)")
 	fs.StringVar(&cfg.TSARootsFile, "tsa-roots", "", "TSA roots `file` (PEM) entries' timestamps must chain to (default: the serving TSA's root)")
+	fs.DurationVar(&cfg.DevSVIDTTL, "dev-svid-ttl", 5*time.Minute, "lifetime of development SVIDs (POST /dev/svid)")
 	fs.StringVar(&cfg.FunctionaryRootsFile, "functionary-roots", "", "functionary roots `file` (PEM) signers must chain to (default: the development CA)")
 	if err := parse(fs, args); err != nil {
 		return err
