@@ -93,8 +93,9 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 		return r, err
 	}
 	stepLinks := map[string]map[string]in_toto.Metadata{} // step → functionary → link
+	tv := newTrustView(in.TrustRoot, layout)
 	for _, nb := range in.Bundles {
-		fn, l, err := checkBundle(r, in, layout, nb)
+		fn, l, err := checkBundle(r, in, layout, tv, nb)
 		if err != nil {
 			return r, err
 		}
@@ -218,34 +219,14 @@ func checkLayout(r *Report, in SupplyChainInput) (in_toto.Layout, error) {
 
 // checkBundle verifies one bundle and says which functionary signed it,
 // for which step.
-func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, nb NamedBundle) (string, in_toto.Link, error) {
+func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trustView, nb NamedBundle) (string, in_toto.Link, error) {
 	b, name := nb.Bundle, nb.Name
 	canonical, err := b.Entry.Marshal()
 	if err != nil {
 		return "", in_toto.Link{}, r.fail(name+": entry", err)
 	}
 	// Timestamp first: its genTime decides which trusted items count.
-	ev := &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool()}
-	roots := map[string]evident.Trusted{}
-	for _, list := range []struct {
-		items []evident.Trusted
-		pool  *x509.CertPool
-	}{{in.TrustRoot.TSAs, ev.TSARoots}, {in.TrustRoot.FunctionaryCAs, ev.FunctionaryRoots}} {
-		for _, t := range list.items {
-			for _, c := range pemCerts(t.Value) {
-				list.pool.AddCert(c)
-				roots[string(c.Raw)] = t
-			}
-		}
-	}
-	for _, k := range layout.RootCas {
-		for _, c := range pemCerts(k.KeyVal.Certificate) {
-			ev.FunctionaryRoots.AddCert(c)
-			if _, ok := roots[string(c.Raw)]; !ok {
-				roots[string(c.Raw)] = evident.Trusted{Name: "layout root " + k.KeyID, ValidFor: evident.ValidFor{Start: time.Time{}}}
-			}
-		}
-	}
+	ev, roots := tv.ev, tv.roots
 	ve, err := ev.Verify(b.Entry)
 	if err != nil {
 		return "", in_toto.Link{}, r.fail(name+": entry", err)
@@ -316,6 +297,39 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, nb Named
 	}
 	r.pass(name+": functionary", "%s may sign step %s", fn, l.Name)
 	return fn, l, nil
+}
+
+// trustView is the trust root and the layout's root CAs as pools for the
+// entry verifier (with one chain cache for every bundle), and each root's
+// trust-root item, whose validity window is checked at genTime.
+type trustView struct {
+	ev    *EntryVerifier
+	roots map[string]evident.Trusted
+}
+
+func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
+	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: NewChainCache(1024)},
+		roots: map[string]evident.Trusted{}}
+	for _, list := range []struct {
+		items []evident.Trusted
+		pool  *x509.CertPool
+	}{{tr.TSAs, tv.ev.TSARoots}, {tr.FunctionaryCAs, tv.ev.FunctionaryRoots}} {
+		for _, t := range list.items {
+			for _, c := range pemCerts(t.Value) {
+				list.pool.AddCert(c)
+				tv.roots[string(c.Raw)] = t
+			}
+		}
+	}
+	for _, k := range layout.RootCas { // trusted as part of a layout signed by a trusted key
+		for _, c := range pemCerts(k.KeyVal.Certificate) {
+			tv.ev.FunctionaryRoots.AddCert(c)
+			if _, ok := tv.roots[string(c.Raw)]; !ok {
+				tv.roots[string(c.Raw)] = evident.Trusted{Name: "layout root " + k.KeyID}
+			}
+		}
+	}
+	return tv
 }
 
 // functionary names the signer if the step authorises it: a key listed in
