@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -281,6 +282,9 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 		return "", in_toto.Link{}, r.fail(name+": link", fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch))
 	}
 	l := mb.Signed.(in_toto.Link)
+	if err := cleanArtifactPaths(l); err != nil {
+		return "", l, r.fail(name+": link", err)
+	}
 	// Which step, and is the signer authorised for it?
 	var step *in_toto.Step
 	for i := range layout.Steps {
@@ -297,6 +301,21 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	}
 	r.pass(name+": functionary", "%s may sign step %s", fn, l.Name)
 	return fn, l, nil
+}
+
+// cleanArtifactPaths refuses artifact paths that are not clean, relative,
+// forward-slash paths ("./foo", "a/../foo", "/etc/passwd", "..\\x"): two
+// spellings of one file must not slip past the artifact rules, which match
+// names as written (in-toto-golang GHSA-vrxp-mg9f-hwf3).
+func cleanArtifactPaths(l in_toto.Link) error {
+	for kind, set := range map[string]map[string]in_toto.HashObj{"material": l.Materials, "product": l.Products} {
+		for p := range set {
+			if p == "" || path.Clean(p) != p || path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\") {
+				return fmt.Errorf("%w: %s path %q is not a clean relative path", ErrLinkMismatch, kind, p)
+			}
+		}
+	}
+	return nil
 }
 
 // trustView is the trust root and the layout's root CAs as pools for the

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -128,6 +130,32 @@ func (f *chainFixture) bundle(name, spiffeID string, materials, products map[str
 	return verify.NamedBundle{Name: fname, Bundle: &evident.Bundle{Link: lb, Entry: e, LogIndex: res.Index, InclusionProof: res.Proof, Checkpoint: string(res.Checkpoint)}}
 }
 
+// bundleBy is bundle with a given signer: a certificate chain, or none for
+// a key-only functionary.
+func (f *chainFixture) bundleBy(name string, s link.Signer, materials, products map[string]in_toto.HashObj) verify.NamedBundle {
+	f.t.Helper()
+	l := link.NewLink(name, []string{"make", name}, materials, products, &link.Result{})
+	mb, fname, err := link.Sign(l, s)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var pub crypto.PublicKey
+	if len(s.Chain) == 0 {
+		pub = s.Key.Public()
+	}
+	e, err := link.Entry(context.Background(), at{f}, mb, s.Chain, pub)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	canonical, _ := e.Marshal()
+	res, err := f.log.Add(context.Background(), canonical)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	lb, _ := link.MarshalMetablock(mb)
+	return verify.NamedBundle{Name: fname, Bundle: &evident.Bundle{Link: lb, Entry: e, LogIndex: res.Index, InclusionProof: res.Proof, Checkpoint: string(res.Checkpoint)}}
+}
+
 func (f *chainFixture) goodBundles() []verify.NamedBundle {
 	src := map[string]in_toto.HashObj{"src/main.go": hashObj("main"), "src/go.mod": hashObj("mod")}
 	app := map[string]in_toto.HashObj{"app": hashObj("binary")}
@@ -213,6 +241,19 @@ func TestSupplyChainRejects(t *testing.T) {
 			}
 		})
 	}
+	// I1: an SVID with two URI SANs.
+	twoURIs, twoKey := f.spiffe.SVIDWithURIs(t, []string{"spiffe://example.org/ci/build", "spiffe://example.org/ci/package"}, f.genTime.Add(-time.Minute), f.genTime.Add(time.Minute))
+	twoBundles := replace(1, f.bundleBy("build", link.Signer{Key: twoKey, Chain: []*x509.Certificate{twoURIs}}, src, app))
+	if _, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: f.layout(nil), Bundles: twoBundles, At: t0.AddDate(0, 1, 0)}); !errors.Is(err, verify.ErrStep) || !strings.Contains(err.Error(), "2 URI SANs") {
+		t.Errorf("SVID with two URI SANs = %v, want ErrStep naming the URI SANs", err)
+	}
+	// I4: a foreign link naming an artifact "./src/main.go" or "src/../app".
+	for _, p := range []string{"./src/main.go", "src/../app", "/etc/passwd", "../up"} {
+		odd := replace(1, f.bundle("build", "spiffe://example.org/ci/build", map[string]in_toto.HashObj{p: hashObj("main")}, app))
+		if _, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: f.layout(nil), Bundles: odd, At: t0.AddDate(0, 1, 0)}); !errors.Is(err, verify.ErrLinkMismatch) || !strings.Contains(err.Error(), "not a clean relative path") {
+			t.Errorf("artifact path %q = %v, want it refused", p, err)
+		}
+	}
 	// Signed by a key that is not a trusted layout key.
 	other := newChain(t)
 	if _, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: other.layout(nil), Bundles: good, At: t0.AddDate(0, 1, 0)}); !errors.Is(err, verify.ErrLayoutSignature) {
@@ -263,4 +304,33 @@ func BenchmarkSupplyChain(b *testing.B) {
 	secs := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(steps)/secs, "bundles/s")
 	b.ReportMetric(secs, "s/1000-step-chain")
+}
+
+// TestKeyFunctionary: a step whose functionary is a plain key (another
+// in-toto tool, logged with evident submit) verifies; the same link signed
+// by another key does not.
+func TestKeyFunctionary(t *testing.T) {
+	f := newChain(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(key.Public())
+	var k in_toto.Key
+	if err := k.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))); err != nil {
+		t.Fatal(err)
+	}
+	layout := f.layout(func(l *in_toto.Layout) {
+		l.Keys = map[string]in_toto.Key{k.KeyID: k}
+		l.Steps = l.Steps[:1]
+		l.Steps[0].CertificateConstraints = nil
+		l.Steps[0].PubKeys = []string{k.KeyID}
+	})
+	src := map[string]in_toto.HashObj{"src/main.go": hashObj("main")}
+	b := f.bundleBy("checkout", link.Signer{Key: key}, nil, src)
+	if rep, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: layout, Bundles: []verify.NamedBundle{b}, At: t0.AddDate(0, 1, 0)}); err != nil {
+		t.Fatalf("key functionary = %v\n%+v", err, rep)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	b = f.bundleBy("checkout", link.Signer{Key: other}, nil, src)
+	if _, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: layout, Bundles: []verify.NamedBundle{b}, At: t0.AddDate(0, 1, 0)}); !errors.Is(err, verify.ErrStep) {
+		t.Errorf("a key that is no functionary = %v, want ErrStep", err)
+	}
 }

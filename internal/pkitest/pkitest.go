@@ -108,6 +108,24 @@ func (ca *CA) TSA(t testing.TB, notBefore, notAfter time.Time, o TSAOptions) (*x
 	return sign(t, tmpl, ca.Cert, k, ca.Key), k
 }
 
+// SVIDWithURIs is SVID with any list of URI SANs (a real SVID has one).
+func (ca *CA) SVIDWithURIs(t testing.TB, uris []string, notBefore, notAfter time.Time) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	c, k := ca.SVID(t, uris[0], notBefore, notAfter)
+	tmpl := *c
+	tmpl.URIs = nil
+	for _, s := range uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	tmpl.ExtKeyUsage, tmpl.UnknownExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, nil
+	tmpl.Extensions, tmpl.ExtraExtensions = nil, nil
+	return sign(t, &tmpl, ca.Cert, k, ca.Key), k
+}
+
 // SVID makes a SPIFFE X.509-SVID leaf for id (e.g. spiffe://example.org/ci)
 // issued by ca, as SPIRE makes them: subject O=SPIRE, one URI SAN, EKU
 // serverAuth and clientAuth.
