@@ -785,6 +785,11 @@ func TestVerifyJourney(t *testing.T) {
 	if !strings.Contains(out, "verified") || !strings.Contains(out, "PASS  step package") || strings.Contains(out, "FAIL") {
 		t.Errorf("verify =\n%s", out)
 	}
+	// Online, the bundles' checkpoints are also checked against the log's.
+	out = run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--log", s.url)
+	if !strings.Contains(out, "is consistent with the log's current size") {
+		t.Errorf("verify --log =\n%s", out)
+	}
 	os.WriteFile(filepath.Join(work, "app.tar"), []byte("tampered"), 0o644)
 	out = run(1, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")
 	if !strings.Contains(out, "FAIL  artifact app.tar") {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/evident-dev/evident/log"
+	"golang.org/x/mod/sumdb/note"
 	"os"
 	"path/filepath"
 	"sort"
@@ -44,6 +47,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	atFlag := fs.String("at", "", "verify as of this RFC 3339 time (layout version and expiry)")
 	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
+	logURL := fs.String("log", "", "also check each bundle's checkpoint is consistent with this log's current one (online)")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
 	if err := parse(fs, args); err != nil {
@@ -102,6 +106,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		in.Artifacts[filepath.Base(a)] = d
 	}
 	rep, verr := verify.SupplyChain(in)
+	if verr == nil && *logURL != "" {
+		verr = checkFreshness(ctx, rep, trust, in.Bundles, *logURL)
+	}
 	if *asJSON {
 		if err := printJSON(e, map[string]any{"layout": version, "bundles": len(in.Bundles), "report": rep}); err != nil {
 			return err
@@ -120,8 +127,45 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if verr != nil {
 		return fmt.Errorf("verification failed: %w", verr)
 	}
+
 	if !*asJSON {
 		fmt.Fprintln(e.stdout, "verified")
+	}
+	return nil
+}
+
+// checkFreshness checks every bundle's checkpoint against the log's current
+// one with a consistency proof (online; --log), adding a line per bundle.
+func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.TrustRoot, bundles []verify.NamedBundle, url string) error {
+	logs, _ := trust.At(evident.KindLog, time.Now())
+	for _, nb := range bundles {
+		check := nb.Name + ": fresh"
+		var err error = fmt.Errorf("no log key of the trust root signed it")
+		for _, t := range logs {
+			v, verr := note.NewVerifier(t.Value)
+			if verr != nil {
+				continue
+			}
+			old, oerr := log.OpenCheckpoint([]byte(nb.Bundle.Checkpoint), v.Name(), v)
+			if oerr != nil {
+				continue
+			}
+			c := &log.Client{URL: url, Origin: v.Name(), Verifier: v}
+			cur, _, cerr := c.Checkpoint(ctx)
+			if cerr == nil {
+				cerr = c.Consistent(ctx, old, cur)
+			}
+			if err = cerr; err == nil {
+				rep.Checks = append(rep.Checks, verify.Check{Check: check, OK: true,
+					Detail: fmt.Sprintf("checkpoint of size %d is consistent with the log's current size %d", old.Size, cur.Size)})
+			}
+			break
+		}
+		if err != nil {
+			rep.Checks = append(rep.Checks, verify.Check{Check: check, OK: false, Detail: err.Error()})
+			rep.OK = false
+			return err
+		}
 	}
 	return nil
 }
