@@ -15,7 +15,9 @@ const MaxLinkSize = 32 << 20
 
 // ParseLink decodes an in-toto Metablock holding a link, from bytes (what
 // in-toto-golang only does from a file), and returns it with its payload:
-// the canonical JSON of "signed", the bytes its signatures are over.
+// the canonical JSON of "signed" as received, the bytes its signatures are
+// over. Unknown fields are refused, so the decoded link is all that was
+// signed.
 func ParseLink(b []byte) (*in_toto.Metablock, []byte, error) {
 	if len(b) > MaxLinkSize {
 		return nil, nil, fmt.Errorf("link is %d bytes, over the limit of %d", len(b), MaxLinkSize)
@@ -38,7 +40,9 @@ func ParseLink(b []byte) (*in_toto.Metablock, []byte, error) {
 	if l.Type != "link" {
 		return nil, nil, errors.New(`"signed" is not a link`)
 	}
-	payload, err := cjson.EncodeCanonical(l)
+	// The payload is the canonical form of "signed" as received, not of
+	// its Go decoding, which may lack fields another in-toto tool wrote.
+	payload, err := cjson.EncodeCanonical(raw.Signed)
 	if err != nil {
 		return nil, nil, err
 	}

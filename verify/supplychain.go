@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -157,26 +158,42 @@ func isProduct(reduced map[string]in_toto.Metadata, digest []byte) bool {
 // checkLayout parses the layout and checks its signature, expiry and form.
 func checkLayout(r *Report, in SupplyChainInput) (in_toto.Layout, error) {
 	var raw struct {
-		Signed     in_toto.Layout      `json:"signed"`
+		Signed     json.RawMessage     `json:"signed"`
 		Signatures []in_toto.Signature `json:"signatures"`
 	}
-	if err := json.Unmarshal(in.Layout, &raw); err != nil {
+	var l in_toto.Layout
+	err := json.Unmarshal(in.Layout, &raw)
+	if err == nil {
+		// Strictly: what the rules use must be all that was signed.
+		dec := json.NewDecoder(bytes.NewReader(raw.Signed))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&l)
+	}
+	if err != nil {
 		return in_toto.Layout{}, r.fail("layout", fmt.Errorf("%w: %v", ErrLayout, err))
 	}
-	l := raw.Signed
-	mb := &in_toto.Metablock{Signed: l, Signatures: raw.Signatures}
 	keys, err := in.TrustRoot.At(evident.KindLayoutKey, in.At)
 	if err != nil {
 		return l, r.fail("layout signature", err)
 	}
 	var signedBy string
+	// Each signature is tried with each trusted key: key ids are computed
+	// from key encodings that differ between in-toto implementations, so the
+	// signature check, not the id, decides.
 	for _, t := range keys {
 		var k in_toto.Key
 		if err := k.LoadKeyReaderDefaults(strings.NewReader(t.Value)); err != nil {
 			continue
 		}
-		if mb.VerifySignature(k) == nil {
-			signedBy = t.Name
+		for _, sig := range raw.Signatures {
+			k.KeyID = sig.KeyID
+			// Over "signed" as received (canonicalised), not its Go decoding.
+			one := &in_toto.Metablock{Signed: raw.Signed, Signatures: []in_toto.Signature{sig}}
+			if one.VerifySignature(k) == nil {
+				signedBy = t.Name
+			}
+		}
+		if signedBy != "" {
 			break
 		}
 	}
@@ -384,13 +401,22 @@ func functionary(step *in_toto.Step, layout in_toto.Layout, ve *VerifiedEntry, e
 	return "", fmt.Errorf("%w: %s (chaining to %q) meets no certificate constraint of step %s", ErrStep, id, root.Subject, step.Name)
 }
 
+// keyMatches reports whether the layout's key k is the entry's public key,
+// comparing key material (PEM formatting differs between in-toto tools, and
+// so would key ids recomputed from it).
 func keyMatches(k in_toto.Key, ve *VerifiedEntry) bool {
-	var want in_toto.Key
-	pem := pemPublicKey(ve.PublicKey)
-	if pem == "" || want.LoadKeyReaderDefaults(strings.NewReader(pem)) != nil {
+	pub, ok := ve.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok {
 		return false
 	}
-	return want.KeyID == k.KeyID
+	if blk, _ := pem.Decode([]byte(k.KeyVal.Public)); blk != nil {
+		lk, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		return err == nil && pub.Equal(lk)
+	}
+	if raw, err := hex.DecodeString(k.KeyVal.Public); err == nil && len(raw) == ed25519.PublicKeySize {
+		return pub.Equal(ed25519.PublicKey(raw))
+	}
+	return false
 }
 
 // constraintMatches applies an in-toto certificate constraint: "*" accepts
@@ -450,12 +476,4 @@ func pemCerts(s string) []*x509.Certificate {
 			out = append(out, c)
 		}
 	}
-}
-
-func pemPublicKey(pub crypto.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return ""
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }

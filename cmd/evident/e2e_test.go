@@ -796,3 +796,77 @@ func TestVerifyJourney(t *testing.T) {
 		t.Errorf("verify with a tampered artifact =\n%s", out)
 	}
 }
+
+// mkLayoutPy writes a layout with the reference implementation's Python API.
+const mkLayoutPy = `
+from securesystemslib.interface import import_rsa_privatekey_from_file, import_rsa_publickey_from_file
+from in_toto.models.layout import Layout
+from in_toto.models.metadata import Metablock
+owner = import_rsa_privatekey_from_file("owner")
+alice = import_rsa_publickey_from_file("alice.pub")
+layout = Layout.read({"_type": "layout", "keys": {alice["keyid"]: alice}, "inspect": [],
+    "steps": [{"name": "build", "expected_materials": [["ALLOW", "src/x.py"], ["DISALLOW", "*"]],
+               "expected_products": [["CREATE", "app"], ["DISALLOW", "*"]],
+               "pubkeys": [alice["keyid"]], "expected_command": ["cp", "src/x.py", "app"], "threshold": 1}]})
+layout.set_relative_expiration(months=4)
+mb = Metablock(signed=layout)
+mb.sign(owner)
+mb.dump("root.layout")
+`
+
+// TestReferenceInToto: keys, a link and a layout made by the reference
+// in-toto implementation (Debian package in-toto, Python) are logged with
+// evident submit, published through TUF, and verified by evident verify.
+func TestReferenceInToto(t *testing.T) {
+	if _, err := exec.LookPath("in-toto-run"); err != nil {
+		if os.Getenv("EVIDENT_REQUIRE_INTOTO") != "" {
+			t.Fatal("the in-toto package is required but not installed")
+		}
+		t.Skip("the reference in-toto implementation (Debian package in-toto) is not installed")
+	}
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	work := t.TempDir()
+	sh := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = work
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	sh("in-toto-keygen", "owner")
+	sh("in-toto-keygen", "alice")
+	os.MkdirAll(filepath.Join(work, "src"), 0o755)
+	os.WriteFile(filepath.Join(work, "src", "x.py"), []byte("print('hi')\n"), 0o644)
+	sh("in-toto-run", "--step-name", "build", "--key", "alice", "--materials", "src", "--products", "app", "--", "cp", "src/x.py", "app")
+	os.WriteFile(filepath.Join(work, "mklayout.py"), []byte(mkLayoutPy), 0o644)
+	sh("/usr/bin/python3", "mklayout.py")
+	links, _ := filepath.Glob(filepath.Join(work, "build.*.link"))
+	if len(links) != 1 {
+		t.Fatalf("reference links: %v", links)
+	}
+	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "tuf-keys")
+	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
+	for _, args := range [][]string{
+		{"tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "layout-key", "--name", "owner", "--file", filepath.Join(work, "owner.pub")},
+		{"tuf", "publish-layout", "--repo", repo, "--keys", keys, "--project", "ref", "--name", "demo", "--file", filepath.Join(work, "root.layout")},
+		{"submit", links[0], "--public-key", filepath.Join(work, "alice.pub"), "--tsa-roots", filepath.Join(dir, "tsa-chain.pem")},
+	} {
+		if out, errOut, code := runCLI(t, env, args...); code != 0 {
+			t.Fatalf("evident %s = exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	bundles := filepath.Join(work, "bundles")
+	os.MkdirAll(bundles, 0o755)
+	bs, _ := filepath.Glob(filepath.Join(work, "build.*.bundle.json"))
+	for _, b := range bs {
+		data, _ := os.ReadFile(b)
+		os.WriteFile(filepath.Join(bundles, filepath.Base(b)), data, 0o644)
+	}
+	out, errOut, code := runCLI(t, nil, "verify", "--tuf-root", filepath.Join(repo, "metadata", "1.root.json"), "--tuf", s.url+"/tuf",
+		"--layout", "ref/demo", "--bundles", bundles)
+	if code != 0 || !strings.Contains(out, "verified") {
+		t.Errorf("verify of the reference implementation's chain = exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -91,13 +91,9 @@ func newAppender(e *env, f logFlags) (*appender, error) {
 	return &appender{log: lc, tsa: &tsa.Client{URL: tsaURL, Roots: roots}, out: *f.outDir}, nil
 }
 
-// append countersigns mb's signature, appends the entry and writes the
-// bundle next to the link; it returns the bundle's path and log index.
-func (a *appender) append(ctx context.Context, mb *in_toto.Metablock, linkName string, chain []*x509.Certificate, pub crypto.PublicKey) (string, uint64, error) {
-	entry, err := link.Entry(ctx, a.tsa, mb, chain, pub)
-	if err != nil {
-		return "", 0, err
-	}
+// append logs entry, the countersigned signature of the link lb, and writes
+// the bundle; it returns the bundle's path and log index.
+func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, linkName string) (string, uint64, error) {
 	canonical, err := entry.Marshal()
 	if err != nil {
 		return "", 0, err
@@ -105,10 +101,6 @@ func (a *appender) append(ctx context.Context, mb *in_toto.Metablock, linkName s
 	res, err := a.log.Add(ctx, canonical) // verifies the proof and checkpoint
 	if err != nil {
 		return "", 0, fmt.Errorf("couldn't append to the log: %w", err)
-	}
-	lb, err := link.MarshalMetablock(mb)
-	if err != nil {
-		return "", 0, err
 	}
 	// Keep the link beside the log, so that "bundle fetch" finds it by artifact.
 	if err := uploadLink(ctx, a.log.URL, res.Index, lb); err != nil {
@@ -201,7 +193,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if len(signer.Chain) == 0 {
 		pub = signer.Key.Public()
 	}
-	bundle, idx, err := a.append(ctx, mb, name, signer.Chain, pub)
+	entry, err := link.Entry(ctx, a.tsa, mb, signer.Chain, pub)
+	if err != nil {
+		return err
+	}
+	bundle, idx, err := a.append(ctx, entry, lb, name)
 	if err != nil {
 		return err
 	}
@@ -267,15 +263,21 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	for _, p := range fs.Args() {
-		var mb in_toto.Metablock
-		if err := mb.Load(p); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+		lb, err := os.ReadFile(p)
+		if err != nil {
+			return err
 		}
-		if _, ok := mb.Signed.(in_toto.Link); !ok {
-			return fmt.Errorf("%s is not a link", p)
+		// The payload is "signed" as the other tool wrote it, canonicalised.
+		mb, payload, err := verify.ParseLink(lb)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
 		}
 		if len(mb.Signatures) == 0 {
 			return fmt.Errorf("%s is not signed", p)
+		}
+		sig, err := hex.DecodeString(mb.Signatures[0].Sig)
+		if err != nil {
+			return fmt.Errorf("%s: the signature is not hex: %w", p, err)
 		}
 		var chain []*x509.Certificate
 		if c := mb.Signatures[0].Certificate; c != "" {
@@ -291,8 +293,12 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		} else if pub == nil {
 			return usagef("%s is signed with a plain key: pass --public-key", p)
 		}
+		entry, err := link.CountersignSignature(ctx, a.tsa, evident.PayloadTypeLink, payload, sig, mb.Signatures[0].KeyID, chain, pub)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
 		a.out = filepath.Dir(p)
-		bundle, idx, err := a.append(ctx, &mb, filepath.Base(p), chain, pub)
+		bundle, idx, err := a.append(ctx, entry, lb, filepath.Base(p))
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
