@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/evident-dev/evident/artifact"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -10,8 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"time"
-
-	"github.com/evident-dev/evident/link"
 )
 
 // benchHash measures evident run's artifact hashing (link.Record, all
@@ -50,7 +49,7 @@ func benchHash(dir string, files int, totalBytes int64) error {
 	mb := float64(size) / 1e6
 	run := func() (float64, error) {
 		start := time.Now()
-		_, err := link.Record(context.Background(), []string{"."}, link.RecordOptions{Root: dir})
+		_, err := artifact.Record(context.Background(), []string{"."}, artifact.Options{Root: dir})
 		return mb / time.Since(start).Seconds(), err
 	}
 	shell := func(script string) (float64, error) {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/evident-dev/evident/artifact"
 	"io"
 	"net/http"
 	"os"
@@ -145,7 +146,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	progress := progressPrinter(e)
-	mats, err := link.Record(ctx, materials, link.RecordOptions{Exclude: exclude, Progress: progress})
+	mats, err := artifact.Record(ctx, materials, artifact.Options{Exclude: exclude, Progress: progress})
 	if err != nil {
 		return fmt.Errorf("materials: %w", err)
 	}
@@ -153,7 +154,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	prods, err := link.Record(ctx, products, link.RecordOptions{Exclude: exclude, Progress: progress})
+	prods, err := artifact.Record(ctx, products, artifact.Options{Exclude: exclude, Progress: progress})
 	if err != nil {
 		return fmt.Errorf("products: %w", err)
 	}
@@ -215,7 +216,7 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("the command exited with status %d", e.code) }
 
 // progressPrinter shows hashing progress on a terminal, and nothing otherwise.
-func progressPrinter(e *env) link.Progress {
+func progressPrinter(e *env) artifact.Progress {
 	f, ok := e.stderr.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil

@@ -1,4 +1,8 @@
-package link
+// Package artifact records in-toto artifacts: the SHA-256 of every file
+// under some paths, walked on all cores, with paths relative to a root and
+// symbolic links that leave the root refused. It does no I/O beyond the
+// files it reads, so the offline verifier can use it for inspections.
+package artifact
 
 import (
 	"context"
@@ -27,8 +31,8 @@ var ErrEscapes = errors.New("symbolic link leaves the working directory")
 // totals found.
 type Progress func(doneFiles, totalFiles int, doneBytes, totalBytes int64)
 
-// RecordOptions say how to record artifacts.
-type RecordOptions struct {
+// Options say how to record artifacts.
+type Options struct {
 	// Root is the working root; paths are recorded relative to it, with
 	// forward slashes, as in-toto does. Default: the current directory.
 	Root string
@@ -52,7 +56,7 @@ type file struct {
 // with SHA-256, on all cores, and returns in-toto artifacts: relative path →
 // {"sha256": hex}. Symbolic links are followed only while they stay inside
 // the root; one that leaves it is an error wrapping ErrEscapes.
-func Record(ctx context.Context, paths []string, o RecordOptions) (map[string]in_toto.HashObj, error) {
+func Record(ctx context.Context, paths []string, o Options) (map[string]in_toto.HashObj, error) {
 	root := o.Root
 	if root == "" {
 		root = "."
