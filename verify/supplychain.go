@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -11,12 +12,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/artifact"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/mod/sumdb/note"
@@ -73,6 +76,10 @@ type SupplyChainInput struct {
 	// Artifacts maps names to SHA-256 digests that must be products of the
 	// chain (the files being released).
 	Artifacts map[string][]byte
+	// InspectDir is where the layout's inspections run, with the files they
+	// inspect; the caller makes it (a temporary copy: inspections may change
+	// it). A layout with inspections and no InspectDir fails.
+	InspectDir string
 }
 
 // SupplyChain verifies a supply chain offline and fails closed, in the
@@ -84,7 +91,8 @@ type SupplyChainInput struct {
 // whose signed name is the step, from authorised functionaries (keys, or
 // certificates meeting a constraint, bound to the root the certificate
 // really chains to), counted once per SPIFFE ID or key; then the artifact
-// rules. Layouts with inspections or sublayouts are refused.
+// rules, after running the layout's inspections in in.InspectDir. Sublayouts
+// are not supported.
 func SupplyChain(in SupplyChainInput) (*Report, error) {
 	r := &Report{}
 	if in.At.IsZero() {
@@ -124,9 +132,18 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 	if err != nil {
 		return r, r.fail("links agree", fmt.Errorf("%w: %v", ErrStep, err))
 	}
-	items := make([]interface{}, len(layout.Steps))
-	for i, s := range layout.Steps {
-		items[i] = s
+	items := make([]interface{}, 0, len(layout.Steps)+len(layout.Inspect))
+	for _, s := range layout.Steps {
+		items = append(items, s)
+	}
+	for _, insp := range layout.Inspect {
+		l, err := inspect(insp, in.InspectDir)
+		if err != nil {
+			return r, r.fail("inspection "+insp.Name, fmt.Errorf("%w: %v", ErrArtifactRules, err))
+		}
+		reduced[insp.Name] = &in_toto.Metablock{Signed: l}
+		items = append(items, insp)
+		r.pass("inspection "+insp.Name, "ran %q: %d materials, %d products", strings.Join(insp.Run, " "), len(l.Materials), len(l.Products))
 	}
 	if err := in_toto.VerifyArtifacts(items, reduced); err != nil {
 		return r, r.fail("artifact rules", fmt.Errorf("%w: %v", ErrArtifactRules, err))
@@ -214,8 +231,8 @@ func checkLayout(r *Report, in SupplyChainInput) (in_toto.Layout, error) {
 		err = fmt.Errorf("%w: _type %q", ErrLayout, l.Type)
 	case len(l.Steps) == 0:
 		err = fmt.Errorf("%w: no steps", ErrLayout)
-	case len(l.Inspect) > 0:
-		err = fmt.Errorf("%w: inspections are not supported", ErrLayout)
+	case len(l.Inspect) > 0 && in.InspectDir == "":
+		err = fmt.Errorf("%w: it has inspections, which need the artifacts they inspect (--artifact)", ErrLayout)
 	}
 	for _, s := range l.Steps {
 		switch {
@@ -318,6 +335,30 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	}
 	r.pass(name+": functionary", "%s may sign step %s", fn, l.Name)
 	return fn, l, nil
+}
+
+// inspect runs an inspection's command in dir and records what it read and
+// made there, as an unsigned link for the artifact rules.
+func inspect(insp in_toto.Inspection, dir string) (in_toto.Link, error) {
+	if len(insp.Run) == 0 {
+		return in_toto.Link{}, errors.New("no command")
+	}
+	ctx := context.Background()
+	mats, err := artifact.Record(ctx, []string{"."}, artifact.Options{Root: dir})
+	if err != nil {
+		return in_toto.Link{}, err
+	}
+	cmd := exec.Command(insp.Run[0], insp.Run[1:]...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return in_toto.Link{}, fmt.Errorf("%q failed: %v: %s", strings.Join(insp.Run, " "), err, bytes.TrimSpace(out))
+	}
+	prods, err := artifact.Record(ctx, []string{"."}, artifact.Options{Root: dir})
+	if err != nil {
+		return in_toto.Link{}, err
+	}
+	return in_toto.Link{Type: "link", Name: insp.Name, Materials: mats, Products: prods, Command: insp.Run,
+		ByProducts: map[string]interface{}{"return-value": 0}, Environment: map[string]interface{}{}}, nil
 }
 
 // cleanArtifactPaths refuses artifact paths that are not clean, relative,

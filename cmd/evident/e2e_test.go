@@ -748,7 +748,11 @@ func TestVerifyJourney(t *testing.T) {
 			URIs: []string{"spiffe://evident.dev/ci/" + step}, Roots: []string{"*"}}}
 	}
 	layout := in_toto.Metablock{Signed: in_toto.Layout{Type: "layout", Expires: time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
-		Keys: map[string]in_toto.Key{}, Inspect: []in_toto.Inspection{}, Steps: []in_toto.Step{
+		Keys: map[string]in_toto.Key{}, Inspect: []in_toto.Inspection{{Type: "inspection", Run: []string{"tar", "xf", "app.tar"},
+			SupplyChainItem: in_toto.SupplyChainItem{Name: "untar",
+				ExpectedMaterials: [][]string{{"MATCH", "app.tar", "WITH", "PRODUCTS", "FROM", "package"}, {"DISALLOW", "*"}},
+				ExpectedProducts:  [][]string{{"MATCH", "app", "WITH", "PRODUCTS", "FROM", "build"}, {"ALLOW", "app.tar"}, {"DISALLOW", "*"}}}}},
+		Steps: []in_toto.Step{
 			{Type: "step", Threshold: 1, PubKeys: []string{}, ExpectedCommand: []string{}, CertificateConstraints: cc("build"),
 				SupplyChainItem: in_toto.SupplyChainItem{Name: "build", ExpectedMaterials: [][]string{{"ALLOW", "main.c"}, {"DISALLOW", "*"}},
 					ExpectedProducts: [][]string{{"CREATE", "app"}, {"DISALLOW", "*"}}}},
@@ -782,18 +786,29 @@ func TestVerifyJourney(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // wall clock: the 2 s SVIDs expire
 	out := run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")
-	if !strings.Contains(out, "verified") || !strings.Contains(out, "PASS  step package") || strings.Contains(out, "FAIL") {
+	if !strings.Contains(out, "verified") || !strings.Contains(out, "PASS  step package") || !strings.Contains(out, "PASS  inspection untar") || strings.Contains(out, "FAIL") {
 		t.Errorf("verify =\n%s", out)
 	}
 	// Online, the bundles' checkpoints are also checked against the log's.
-	out = run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--log", s.url)
+	out = run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--log", s.url, "--artifact", "app.tar")
 	if !strings.Contains(out, "is consistent with the log's current size") {
 		t.Errorf("verify --log =\n%s", out)
 	}
 	os.WriteFile(filepath.Join(work, "app.tar"), []byte("tampered"), 0o644)
 	out = run(1, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")
-	if !strings.Contains(out, "FAIL  artifact app.tar") {
+	if !strings.Contains(out, "FAIL  inspection untar") {
 		t.Errorf("verify with a tampered artifact =\n%s", out)
+	}
+	// A tarball holding another app: the inspection's MATCH against build fails.
+	os.WriteFile(filepath.Join(work, "app"), []byte("another app"), 0o644)
+	sh := exec.Command("tar", "cf", "app.tar", "app")
+	sh.Dir = work
+	if b, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, b)
+	}
+	out = run(1, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")
+	if !strings.Contains(out, "FAIL  inspection untar") && !strings.Contains(out, "FAIL  artifact rules") {
+		t.Errorf("verify of a tarball with another app =\n%s", out)
 	}
 }
 

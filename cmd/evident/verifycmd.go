@@ -98,12 +98,26 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 		in.Bundles = append(in.Bundles, verify.NamedBundle{Name: filepath.Base(p), Bundle: bu})
 	}
+	if len(artifacts) > 0 {
+		// Inspections run on copies of the artifacts, in a directory of their own.
+		if in.InspectDir, err = os.MkdirTemp("", "evident-inspect-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(in.InspectDir)
+	}
 	for _, a := range artifacts {
 		d, err := fileSHA256(a)
 		if err != nil {
 			return usagef("--artifact: %v", err)
 		}
 		in.Artifacts[filepath.Base(a)] = d
+		b, err := os.ReadFile(a)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(in.InspectDir, filepath.Base(a)), b, 0o644); err != nil {
+			return err
+		}
 	}
 	rep, verr := verify.SupplyChain(in)
 	if verr == nil && *logURL != "" {
