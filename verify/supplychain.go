@@ -119,7 +119,7 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 	for _, step := range layout.Steps {
 		n := len(stepLinks[step.Name])
 		if n < step.Threshold {
-			return r, r.fail("step "+step.Name, fmt.Errorf("%w: %d distinct authorised functionaries, threshold %d", ErrStep, n, step.Threshold))
+			return r, r.fail("step "+step.Name, fmt.Errorf("%w: step %s has %d distinct authorised functionaries, threshold %d", ErrStep, step.Name, n, step.Threshold))
 		}
 		var who []string
 		for fn := range stepLinks[step.Name] {

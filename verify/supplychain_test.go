@@ -219,6 +219,10 @@ func TestSupplyChainRejects(t *testing.T) {
 		{"link for no step", nil, append(append([]verify.NamedBundle(nil), good...), f.bundle("deploy", "spiffe://example.org/ci/deploy", nil, nil)), time.Time{}, verify.ErrStep, `"deploy" is no step`},
 		{"threshold 2 by one rotated SPIFFE ID", func(l *in_toto.Layout) { l.Steps[1].Threshold = 2 },
 			append(append([]verify.NamedBundle(nil), good...), f.bundle("build", "spiffe://example.org/ci/build", src, app)), time.Time{}, verify.ErrStep, "threshold 2"},
+		{"threshold 2 by one signature twice", func(l *in_toto.Layout) { l.Steps[1].Threshold = 2 },
+			append(append([]verify.NamedBundle(nil), good...), good[1]), time.Time{}, verify.ErrStep, "threshold 2"},
+		{"link renamed to another step", nil, []verify.NamedBundle{good[0], {Name: "build.renamed.bundle.json", Bundle: good[0].Bundle}, good[2]},
+			time.Time{}, verify.ErrStep, "step build"},
 		{"layout expired at expiry", nil, good, t0.AddDate(0, 6, 0), verify.ErrLayoutExpired, ""},
 		{"threshold 0", func(l *in_toto.Layout) { l.Steps[0].Threshold = 0 }, good, time.Time{}, verify.ErrLayout, "threshold 0"},
 		{"no steps", func(l *in_toto.Layout) { l.Steps = nil }, good, time.Time{}, verify.ErrLayout, "no steps"},
@@ -332,5 +336,42 @@ func TestKeyFunctionary(t *testing.T) {
 	b = f.bundleBy("checkout", link.Signer{Key: other}, nil, src)
 	if _, err := verify.SupplyChain(verify.SupplyChainInput{TrustRoot: f.trust, Layout: layout, Bundles: []verify.NamedBundle{b}, At: t0.AddDate(0, 1, 0)}); !errors.Is(err, verify.ErrStep) {
 		t.Errorf("a key that is no functionary = %v, want ErrStep", err)
+	}
+}
+
+// TestArtifactPatterns covers THREATS I4 at the rule engine, pinning the
+// in-toto (fnmatch) semantics: "*" crosses "/", "[!a]" negates, "[^a]" does
+// NOT (it is the set of '^' and 'a', as in Python's fnmatch: layouts must
+// write "[!a]"), and a DISALLOW * catches files in subdirectories.
+func TestArtifactPatterns(t *testing.T) {
+	mk := func(products map[string]in_toto.HashObj) map[string]in_toto.Metadata {
+		return map[string]in_toto.Metadata{"s": &in_toto.Metablock{Signed: in_toto.Link{Type: "link", Name: "s",
+			Materials: map[string]in_toto.HashObj{}, Products: products}}}
+	}
+	st := func(rules ...[]string) []interface{} {
+		return []interface{}{in_toto.Step{Type: "step", SupplyChainItem: in_toto.SupplyChainItem{Name: "s",
+			ExpectedMaterials: [][]string{{"DISALLOW", "*"}}, ExpectedProducts: rules}}}
+	}
+	for _, c := range []struct {
+		name     string
+		rules    [][]string
+		products []string
+		ok       bool
+	}{
+		{"star crosses slash", [][]string{{"ALLOW", "src/*"}, {"DISALLOW", "*"}}, []string{"src/a/b/c.go"}, true},
+		{"DISALLOW * catches subdirectories", [][]string{{"ALLOW", "app"}, {"DISALLOW", "*"}}, []string{"app", "lib/evil.so"}, false},
+		{"[!a] excludes a", [][]string{{"ALLOW", "[!a]pp"}, {"DISALLOW", "*"}}, []string{"app"}, false},
+		{"[!a] admits b", [][]string{{"ALLOW", "[!a]pp"}, {"DISALLOW", "*"}}, []string{"bpp"}, true},
+		{"[^a] is the set of ^ and a", [][]string{{"ALLOW", "[^a]pp"}, {"DISALLOW", "*"}}, []string{"app", "^pp"}, true},
+		{"[^a] is no negation", [][]string{{"ALLOW", "[^a]pp"}, {"DISALLOW", "*"}}, []string{"bpp"}, false},
+	} {
+		products := map[string]in_toto.HashObj{}
+		for _, p := range c.products {
+			products[p] = hashObj(p)
+		}
+		err := in_toto.VerifyArtifacts(st(c.rules...), mk(products))
+		if (err == nil) != c.ok {
+			t.Errorf("%s: VerifyArtifacts = %v, want ok=%v", c.name, err, c.ok)
+		}
 	}
 }
