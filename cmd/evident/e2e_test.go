@@ -885,3 +885,28 @@ func TestReferenceInToto(t *testing.T) {
 		t.Errorf("verify of the reference implementation's chain = exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestDemo runs evident demo and checks its exit status and key lines.
+func TestDemo(t *testing.T) {
+	out, errOut, code := runCLI(t, nil, "demo")
+	if code != 0 {
+		t.Fatalf("evident demo = exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"== 1. The operator starts evident serve",
+		"== 5. Time passes: every SVID has expired",
+		"PASS  artifact app.tar",
+		"FAIL  artifact app.tar",
+		"layout demo/release version 1",
+		"layout demo/release version 2",
+		"FAIL  step test",
+		"The demo took",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "     verified"); n != 3 {
+		t.Errorf("the demo verified %d times, want 3", n)
+	}
+}

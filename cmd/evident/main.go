@@ -36,17 +36,21 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// commands, in the order -h lists them.
-var commands = []command{
-	{"serve", "run the server (embedded defaults: bbolt store, generated dev keys)", runServe},
-	{"log", "read and verify the log: checkpoint, get, proof, consistency, watch, fsck", runLog},
-	{"tsa", "run the RFC 3161 timestamp authority alone", runTSA},
-	{"timestamp", "get or verify a trusted RFC 3161 timestamp on a file", runTimestamp},
-	{"run", "run a CI step, record and sign its in-toto link, timestamp and log it", runRun},
-	{"submit", "timestamp and log in-toto links signed elsewhere", runSubmit},
-	{"verify", "verify a supply chain offline: TUF trust, layout, bundles, in-toto rules", runVerify},
-	{"bundle", "fetch the bundles of logged links by artifact or index, for offline verification", runBundle},
-	{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
+// commands returns the commands, in the order -h lists them. (A function:
+// demo runs commands itself.)
+func commands() []command {
+	return []command{
+		{"demo", "tell the whole story on embedded defaults, in under a minute", runDemo},
+		{"serve", "run the server (embedded defaults: bbolt store, generated dev keys)", runServe},
+		{"log", "read and verify the log: checkpoint, get, proof, consistency, watch, fsck", runLog},
+		{"tsa", "run the RFC 3161 timestamp authority alone", runTSA},
+		{"timestamp", "get or verify a trusted RFC 3161 timestamp on a file", runTimestamp},
+		{"run", "run a CI step, record and sign its in-toto link, timestamp and log it", runRun},
+		{"submit", "timestamp and log in-toto links signed elsewhere", runSubmit},
+		{"verify", "verify a supply chain offline: TUF trust, layout, bundles, in-toto rules", runVerify},
+		{"bundle", "fetch the bundles of logged links by artifact or index, for offline verification", runBundle},
+		{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
+	}
 }
 
 const topUsage = `evident records CI steps as signed in-toto links, countersigns them with an
@@ -71,7 +75,7 @@ func main() {
 func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		var list strings.Builder
-		for _, c := range commands {
+		for _, c := range commands() {
 			fmt.Fprintf(&list, "  %-8s %s\n", c.name, c.summary)
 		}
 		w := e.stdout
@@ -82,7 +86,7 @@ func run(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(w, topUsage, list.String())
 		return code
 	}
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name == args[0] {
 			return exitCode(e, c.run(ctx, e, args[1:]))
 		}
