@@ -122,6 +122,7 @@ type Server struct {
 	links    *linkStore
 	stopTUF  chan struct{}
 	tufDone  chan struct{}
+	adds     addLatency
 	listener net.Listener
 	http     *http.Server
 	served   chan error
@@ -373,11 +374,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /links/v1", s.putLink)
 	mux.HandleFunc("GET /links/v1/artifacts/{digest}", s.artifactIndices)
 	mux.HandleFunc("GET /links/v1/{digest}", s.getLink)
+	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /{$}", s.status)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	return recoverer(s.cfg.Logger, mux)
+	return recoverer(s.cfg.Logger, s.timeAdds(mux))
 }
 
 // Limits of the HTTP server (THREATS S1, L7).

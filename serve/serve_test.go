@@ -1,16 +1,29 @@
 package serve
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/tsa"
 )
 
 func startTest(t *testing.T) *Server {
@@ -98,5 +111,99 @@ func TestReopenKeepsKeyAndOrigin(t *testing.T) {
 	s.Close(context.Background())
 	if _, err := Open(Config{DataDir: dir, Origin: "log.example/two"}); err == nil || !strings.Contains(err.Error(), "a log's origin cannot change") {
 		t.Errorf("Open with another origin = %v, want the origin error", err)
+	}
+}
+
+// statusFixture starts a server and logs one real entry with its link.
+func statusFixture(t *testing.T) *Server {
+	t.Helper()
+	s := startTest(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	svid, err := s.DevCA.IssueSVID(&url.URL{Scheme: "spiffe", Host: DevTrustDomain, Path: "/ci/build"}, key.Public(), time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(s.TSA.Chain()[len(s.TSA.Chain())-1])
+	ts := &tsa.Client{URL: s.URL() + "/tsa", Roots: roots}
+	mb, _, err := link.Sign(link.NewLink("build", []string{"make"}, nil, nil, &link.Result{}), link.Signer{Key: key, Chain: []*x509.Certificate{svid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := link.Entry(context.Background(), ts, mb, []*x509.Certificate{svid}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canonical, _ := e.Marshal()
+	lc := &log.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
+	res, err := lc.Add(context.Background(), canonical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := link.MarshalMetablock(mb)
+	body, _ := json.Marshal(LinkUpload{Index: res.Index, Link: lb})
+	resp, err := http.Post(s.URL()+"/links/v1", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("link upload: %v %v", resp, err)
+	}
+	return s
+}
+
+func get(t *testing.T, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d %s", u, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func TestMetricsAndStatus(t *testing.T) {
+	s := statusFixture(t)
+	m := get(t, s.URL()+"/metrics")
+	for _, want := range []string{"evident_log_tree_size 1\n", "evident_log_entries_total 1\n", "evident_log_batches_total 1\n",
+		"evident_tsa_tokens_total 1\n", `evident_log_add_seconds_count 1`, `evident_tuf_expiry_timestamp_seconds{role="timestamp"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, m)
+		}
+	}
+	page := get(t, s.URL()+"/")
+	for _, want := range []string{`id="tree-size">1<`, "spiffe://evident.dev/ci/build", "<td>build</td>", "<td>timestamp</td>", s.Origin()} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// TestStatusPageInChromium renders the status page in headless Chromium
+// and reads the DOM it built.
+func TestStatusPageInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("EVIDENT_REQUIRE_CHROMIUM") != "" {
+			t.Fatal("chromium is required but not installed")
+		}
+		t.Skip("chromium is not installed")
+	}
+	s := statusFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
+		"--dump-dom", s.URL()+"/")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	dom := string(out)
+	for _, want := range []string{`<strong id="tree-size">1</strong>`, "spiffe://evident.dev/ci/build", "<td>snapshot</td>"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page Chromium rendered lacks %q:\n%s", want, dom)
+		}
 	}
 }
