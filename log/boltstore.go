@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -308,4 +309,16 @@ func (s *BoltStore) Close() error {
 		return errors.New("store is closed")
 	}
 	return s.db.Close()
+}
+
+// Backup writes a consistent copy of the store's file to w while the store
+// is in use (a read transaction: appends go on meanwhile).
+func (s *BoltStore) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

@@ -49,6 +49,7 @@ import (
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -375,6 +376,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /links/v1/artifacts/{digest}", s.artifactIndices)
 	mux.HandleFunc("GET /links/v1/{digest}", s.getLink)
 	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /admin/backup", s.backup)
 	mux.HandleFunc("GET /{$}", s.status)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -540,3 +542,27 @@ func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 
 // DevTrustDomain is the trust domain of development SVIDs.
 const DevTrustDomain = "evident.dev"
+
+// backup streams a consistent copy of log.db (?db=log, the default) or
+// links.db (?db=links) to a loopback caller, while the server runs.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		http.Error(w, "backups are for local callers only", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	var err error
+	switch r.URL.Query().Get("db") {
+	case "", "log":
+		_, err = s.store.Backup(w)
+	case "links":
+		err = s.links.db.View(func(tx *bolt.Tx) error { _, err := tx.WriteTo(w); return err })
+	default:
+		http.Error(w, "db must be log or links", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		s.cfg.Logger.Error("backup failed", "err", err)
+	}
+}

@@ -207,3 +207,25 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 	}
 }
+
+// TestBackup: a backup taken while the server runs is a store that checks
+// clean and holds the entries.
+func TestBackup(t *testing.T) {
+	s := statusFixture(t)
+	resp, err := http.Get(s.URL() + "/admin/backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	p := t.TempDir() + "/log.db"
+	os.WriteFile(p, b, 0o600)
+	store, err := log.OpenBoltStore(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if h, err := log.Check(store, s.Origin(), s.Verifier); err != nil || h.Size != 1 {
+		t.Errorf("the backup checks = size %d, %v", h.Size, err)
+	}
+}
