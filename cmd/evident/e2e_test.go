@@ -608,19 +608,8 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 		t.Fatalf("the entry's signer is not the SVID rotated in during the run")
 	}
 	// The bundle verifies offline: entry checks, and inclusion under the checkpoint.
-	ev := &verify.EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: ca.Pool()}
-	tsaChain, _ := tsa.LoadCertificatesFile(filepath.Join(dir, "tsa-chain.pem"))
-	ev.TSARoots.AddCert(tsaChain[len(tsaChain)-1])
-	if _, err := ev.Verify(bundle.Entry); err != nil {
-		t.Errorf("the bundle's entry: %v", err)
-	}
-	cp, err := log.OpenCheckpoint([]byte(bundle.Checkpoint), s.verifier.Name(), s.verifier)
-	if err != nil {
-		t.Fatal(err)
-	}
-	canonical, _ := bundle.Entry.Marshal()
-	if err := log.VerifyInclusion(bundle.LogIndex, cp, log.LeafHash(canonical), bundle.InclusionProof); err != nil {
-		t.Errorf("the bundle's inclusion proof: %v", err)
+	if err := verifyBundle(bundle, ca.Pool(), filepath.Join(dir, "tsa-chain.pem"), s.verifier); err != nil {
+		t.Error(err)
 	}
 	if !bytes.Contains(bundle.Link, []byte(`"stdout": "built\n"`)) || !bytes.Contains(bundle.Link, []byte(`"out.txt"`)) {
 		t.Errorf("the link lacks the recorded stream or product: %s", bundle.Link)
@@ -909,4 +898,32 @@ func TestDemo(t *testing.T) {
 	if n := strings.Count(out, "     verified"); n != 3 {
 		t.Errorf("the demo verified %d times, want 3", n)
 	}
+}
+
+// verifyBundle checks a bundle offline, as a verifier would, short of the
+// layout: its entry (timestamp, signer chain at genTime, signature) against
+// the functionary roots and the TSA chain's root, and its inclusion proof
+// under a checkpoint signed by the log key.
+func verifyBundle(b *evident.Bundle, functionaryRoots *x509.CertPool, tsaChainFile string, logKey note.Verifier) error {
+	ev := &verify.EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: functionaryRoots}
+	tsaChain, err := tsa.LoadCertificatesFile(tsaChainFile)
+	if err != nil {
+		return err
+	}
+	ev.TSARoots.AddCert(tsaChain[len(tsaChain)-1])
+	if _, err := ev.Verify(b.Entry); err != nil {
+		return fmt.Errorf("the bundle's entry: %w", err)
+	}
+	cp, err := log.OpenCheckpoint([]byte(b.Checkpoint), logKey.Name(), logKey)
+	if err != nil {
+		return fmt.Errorf("the bundle's checkpoint: %w", err)
+	}
+	canonical, err := b.Entry.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := log.VerifyInclusion(b.LogIndex, cp, log.LeafHash(canonical), b.InclusionProof); err != nil {
+		return fmt.Errorf("the bundle's inclusion proof: %w", err)
+	}
+	return nil
 }

@@ -19,9 +19,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/link"
-	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
-	"github.com/evident-dev/evident/verify"
 )
 
 // spireBin finds spire-server and spire-agent (built by tools/spire; see
@@ -216,19 +214,8 @@ plugins {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: upstream.Pool(), Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("checked at wall-clock time the SVID should have expired: %v", err)
 	}
-	ev := &verify.EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: upstream.Pool()}
-	tsaChain, _ := tsa.LoadCertificatesFile(filepath.Join(edir, "tsa-chain.pem"))
-	ev.TSARoots.AddCert(tsaChain[len(tsaChain)-1])
-	if _, err := ev.Verify(bundle.Entry); err != nil {
-		t.Fatalf("the bundle's entry after the SVID expired: %v", err)
-	}
-	cp, err := log.OpenCheckpoint([]byte(bundle.Checkpoint), srv.verifier.Name(), srv.verifier)
-	if err != nil {
-		t.Fatal(err)
-	}
-	canonical, _ := bundle.Entry.Marshal()
-	if err := log.VerifyInclusion(bundle.LogIndex, cp, log.LeafHash(canonical), bundle.InclusionProof); err != nil {
-		t.Fatalf("inclusion: %v", err)
+	if err := verifyBundle(bundle, upstream.Pool(), filepath.Join(edir, "tsa-chain.pem"), srv.verifier); err != nil {
+		t.Fatalf("after the SVID expired: %v", err)
 	}
 	if !bytes.Contains(bundle.Link, []byte(`"app"`)) {
 		t.Error("the link does not record the product")
