@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/evident-dev/evident/atomicfile"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // Monitor keeps the last verified checkpoint of one log in a state file and
@@ -60,36 +60,5 @@ func (m *Monitor) Check(ctx context.Context) (old *Checkpoint, now Checkpoint, e
 			return old, now, nil
 		}
 	}
-	return old, now, writeFileAtomic(m.StatePath, signed)
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return old, now, atomicfile.Write(m.StatePath, signed, 0o644)
 }

@@ -3,6 +3,7 @@ package tufrepo
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/evident-dev/evident/atomicfile"
 	"os"
 	"path"
 	"strings"
@@ -35,7 +36,7 @@ func Mirror(o ClientOptions, out string) (int, error) {
 		if err != nil {
 			return nil, err
 		}
-		return b, writeFileSync(path.Join(out, rel), b)
+		return b, atomicfile.Write(path.Join(out, rel), b, 0o644)
 	}
 	for v := int64(1); v <= c.RootVersion(); v++ {
 		if _, err := fetch(fmt.Sprintf("metadata/%d.root.json", v)); err != nil {

@@ -34,6 +34,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/evident-dev/evident/atomicfile"
 	"io/fs"
 	"os"
 	"path"
@@ -325,42 +326,7 @@ func (r *Repo) write(name string, md interface{ ToBytes(bool) ([]byte, error) })
 	if err != nil {
 		return err
 	}
-	return writeFileSync(filepath.Join(r.dir, "metadata", name), b)
-}
-
-func writeFileSync(p string, b []byte) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(filepath.Join(r.dir, "metadata", name), b, 0o644)
 }
 
 // SetTarget stores data as target name of role (targets or a delegated
@@ -389,7 +355,7 @@ func (r *Repo) SetTarget(role, name string, data []byte, custom any) error {
 	}
 	sum := sha256.Sum256(data)
 	p := filepath.Join(r.dir, "targets", filepath.FromSlash(path.Dir(name)), hex.EncodeToString(sum[:])+"."+path.Base(name))
-	if err := writeFileSync(p, data); err != nil {
+	if err := atomicfile.Write(p, data, 0o644); err != nil {
 		return err
 	}
 	t.Signed.Targets[name] = tf
