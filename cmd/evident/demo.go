@@ -113,7 +113,7 @@ func (d *demo) cli(want int, args ...string) (string, error) {
 
 func (d *demo) story() error {
 	d.chapter("The operator starts evident serve on embedded defaults")
-	srv, err := serve.Open(serve.Config{DataDir: filepath.Join(d.dir, "server"), Addr: "127.0.0.1:0", DevSVIDTTL: d.ttl,
+	srv, err := serve.Open(serve.Config{DataDir: filepath.Join(d.dir, "server"), Addr: "127.0.0.1:0", DevSVID: true, DevSVIDTTL: d.ttl,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err

@@ -261,14 +261,28 @@ func runFsck(e *env, args []string) error {
 		return err
 	}
 	s, err := log.OpenBoltStore(filepath.Join(*data, "log.db"))
+	if errors.Is(err, log.ErrStoreDamaged) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%w (is a server running on %s?)", err, *data)
 	}
 	defer s.Close()
-	h, err := log.Check(s, vk.Name(), vk)
+	h, err := checkStore(s, vk)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "ok: %d entries; every node, the leaf index and the signed checkpoint check\n", h.Size)
 	return nil
+}
+
+// checkStore runs log.Check, turning a panic inside the store (bbolt panics
+// on a page it cannot decode) into an error: damage is reported, not crashed on.
+func checkStore(s log.Store, vk note.Verifier) (h log.Head, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("the store is %w: %v", log.ErrStoreDamaged, v)
+		}
+	}()
+	return log.Check(s, vk.Name(), vk)
 }

@@ -50,6 +50,7 @@ func commands() []command {
 		{"verify", "verify a supply chain offline: TUF trust, layout, bundles, in-toto rules", runVerify},
 		{"bundle", "fetch the bundles of logged links by artifact or index, for offline verification", runBundle},
 		{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
+		{"backup", "take a checked backup of a running server's store", runBackup},
 	}
 }
 

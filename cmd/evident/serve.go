@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"time"
 
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/serve"
 )
 
@@ -22,6 +24,20 @@ On first start in an empty --data directory it generates development keys
 (the log's note key, a TSA, a functionary CA) and keeps them there; every
 start prints the URLs and the log's note verifier key, which clients pass as
 --key.
+
+Privileged endpoints are off unless asked for, except in a development data
+directory (one without --functionary-roots), where both are on by default:
+  --dev-svid      POST /dev/svid hands SVIDs from the development CA to any
+                  local caller, without attestation
+  --admin-socket  GET /admin/backup (see "evident backup") on a unix socket
+                  (mode 0600; default DIR/admin.sock in a development data
+                  directory), or --admin-addr on a separate address; never on
+                  the public --addr
+The start log says which are on.
+
+SIGTERM or SIGINT: the listeners close, requests in flight get
+--shutdown-grace to finish, those still running are cut, the batch being
+committed completes, and the server exits 0.
 
 Examples:
   evident serve
@@ -43,6 +59,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.TSAChainFile, "tsa-chain", "", "production TSA chain `file` (PEM, TSA certificate first, root last)")
 	fs.StringVar(&cfg.TSARootsFile, "tsa-roots", "", "TSA roots `file` (PEM) entries' timestamps must chain to (default: the serving TSA's root)")
 	fs.DurationVar(&cfg.DevSVIDTTL, "dev-svid-ttl", 5*time.Minute, "lifetime of development SVIDs (POST /dev/svid)")
+	fs.BoolVar(&cfg.DevSVID, "dev-svid", false, "serve POST /dev/svid (default: on in a development data directory)")
+	fs.StringVar(&cfg.AdminSocket, "admin-socket", "", "admin endpoints (backups) on this unix `socket` (default: DIR/admin.sock in a development data directory; \"off\" for none)")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "admin endpoints (backups) on this listen `address` instead of a socket")
+	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most concurrent connections (default: under the file descriptor limit, at most 16384)")
+	fs.IntVar(&cfg.ConnReserve, "conn-reserve", serve.DefaultConnReserve, "connections beyond --max-conns kept for /healthz and /log/checkpoint")
+	fs.IntVar(&cfg.StoreMmapSize, "store-mmap-size", log.DefaultInitialMmapSize, "initial memory map of log.db in `bytes`; larger maps are grown less often")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	fs.StringVar(&cfg.FunctionaryRootsFile, "functionary-roots", "", "functionary roots `file` (PEM) signers must chain to (default: the development CA)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -52,6 +75,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if cfg.BatchPeriod <= 0 || cfg.BatchPeriod > time.Second {
 		return usagef("--batch-period must be in (0, 1s]")
+	}
+	if *grace <= 0 {
+		return usagef("--shutdown-grace must be positive")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	development := cfg.FunctionaryRootsFile == ""
+	if !set["dev-svid"] {
+		cfg.DevSVID = development
+	}
+	switch {
+	case cfg.AdminSocket == "off":
+		cfg.AdminSocket = ""
+	case !set["admin-socket"] && cfg.AdminAddr == "" && development:
+		cfg.AdminSocket = filepath.Join(cfg.DataDir, "admin.sock")
 	}
 	s, err := serve.Open(cfg)
 	if err != nil {
@@ -71,8 +109,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  log origin:     %s\n", s.Origin())
 	fmt.Fprintf(e.stdout, "  log key:        %s\n", s.VerifierKey)
 	fmt.Fprintf(e.stdout, "  tree size:      %d\n", s.Log.Head().Size)
+	if a := s.AdminURL(); a != "" {
+		fmt.Fprintf(e.stdout, "  admin (backups): %s\n", a)
+	}
 	if s.DevCA != nil {
 		fmt.Fprintf(e.stdout, "  development functionary CA in %s/dev-ca.pem: for development only\n", cfg.DataDir)
+	}
+	if cfg.DevSVID {
+		fmt.Fprintf(e.stdout, "  development SVIDs: POST %s/dev/svid (any local caller; for development only)\n", u)
 	}
 	select {
 	case <-ctx.Done():
@@ -80,7 +124,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		s.Close(context.Background())
 		return err
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
 	return s.Close(sctx)
 }

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/serve"
+	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/verify"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// shapeOnly is an in-process log whose validator checks the entries' shape
+// only: it measures the log apart from ingest verification. evident serve
+// has no such mode.
+type shapeOnly struct {
+	log      *log.Log
+	verifier note.Verifier
+	url      string
+	close    func()
+}
+
+func startShapeOnly(dir string, batchSize int, batchPeriod time.Duration, logger *slog.Logger) (*shapeOnly, error) {
+	store, err := log.OpenBoltStore(filepath.Join(dir, "log.db"))
+	if err != nil {
+		return nil, err
+	}
+	skey, vkey, err := note.GenerateKey(rand.Reader, "evident-load/shape-only")
+	if err != nil {
+		return nil, err
+	}
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	l, err := log.Open(store, log.Config{Origin: signer.Name(), Signer: signer, Verifier: verifier,
+		BatchSize: batchSize, BatchPeriod: batchPeriod, Logger: logger,
+		Validate: func(b []byte) ([]byte, error) {
+			_, canonical, err := evident.ParseEntry(b)
+			return canonical, err
+		}})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.Close()
+		store.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(log.TilesPrefix, log.Handler(l, logger))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: serve.ReadHeaderTimeout, ReadTimeout: serve.ReadTimeout,
+		WriteTimeout: serve.WriteTimeout, IdleTimeout: serve.IdleTimeout, MaxHeaderBytes: serve.MaxHeaderBytes}
+	go hs.Serve(ln)
+	return &shapeOnly{log: l, verifier: verifier, url: "http://" + ln.Addr().String(), close: func() {
+		hs.Close()
+		l.Close()
+		store.Close()
+	}}, nil
+}
+
+// mintRemote makes n distinct real entries for the evident server at url:
+// one SVID from its POST /dev/svid (as one CI job signing many links), each
+// signature countersigned by its TSA over HTTP (tokens verified against the
+// root of the chain the server publishes).
+func mintRemote(url string, n int) ([][]byte, error) {
+	ctx := context.Background()
+	signer, err := link.FromDevServer(ctx, url, "spiffe://"+serve.DevTrustDomain+"/ci/load")
+	if err != nil {
+		return nil, fmt.Errorf("%w (the server must issue development SVIDs: a development data directory, or --dev-svid)", err)
+	}
+	resp, err := http.Get(url + "/tsa/certchain")
+	if err != nil {
+		return nil, err
+	}
+	pemChain, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	chain, err := tsa.ParseCertificatesPEM(pemChain)
+	if err != nil || len(chain) == 0 {
+		return nil, fmt.Errorf("the server's TSA chain: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(chain[len(chain)-1])
+	ts := &tsa.Client{URL: url + "/tsa", Roots: roots, Cache: verify.NewChainCache(16),
+		HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	out := make([][]byte, n)
+	err = parallel(n, 32, func(i int) error {
+		payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
+		e, err := link.Countersign(ctx, ts, evident.PayloadTypeLink, []byte(payload), "load", signer.Key, signer.Chain)
+		if err == nil {
+			out[i], err = e.Marshal()
+		}
+		return err
+	})
+	return out, err
+}
