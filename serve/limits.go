@@ -13,8 +13,8 @@ import (
 // without a cap, enough slow clients exhaust them and the server can no
 // longer accept anyone, nor open a file. The public listener holds at most
 // maxConns connections for the whole API, and reserve more that serve only
-// the cheap reads a monitor or a load balancer needs (GET /healthz and
-// /log/checkpoint), each with a short deadline; a new connection beyond
+// the cheap reads a monitor or a load balancer needs (GET /healthz,
+// /log/checkpoint and /metrics), each with a short deadline; a new connection beyond
 // both evicts the oldest reserve connection that has not yet sent a request
 // (a slow client's), or is closed at once.
 
@@ -175,7 +175,7 @@ func (s *Server) reserveOnly(next http.Handler) http.Handler {
 		}
 		w.Header().Set("Connection", "close")
 		cheap := (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-			(r.URL.Path == "/healthz" || r.URL.Path == "/log/checkpoint")
+			(r.URL.Path == "/healthz" || r.URL.Path == "/log/checkpoint" || r.URL.Path == "/metrics")
 		if !cheap {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "the server is at its connection limit; retry later", http.StatusServiceUnavailable)
