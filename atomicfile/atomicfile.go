@@ -45,3 +45,43 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// WriteNew writes data to path durably, like Write, but only if path does
+// not exist: a file published once under a name must never change (a
+// mirror or a cache may hold a copy). It fails with an error wrapping
+// fs.ErrExist otherwise, leaving the file as it was.
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), perm); err != nil {
+		return err
+	}
+	// A hard link, unlike a rename, never replaces its target.
+	if err := os.Link(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

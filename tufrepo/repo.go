@@ -85,6 +85,9 @@ type Repo struct {
 	// testHookAfterTargets, when set, runs after the targets roles are
 	// written and before the snapshot is: tests crash the publisher there.
 	testHookAfterTargets func() error
+	// testHookWrite, when set, runs before each metadata file is written:
+	// tests crash the publisher there.
+	testHookWrite func(name string) error
 }
 
 // InitOptions configure a new repository.
@@ -320,13 +323,53 @@ func (r *Repo) signRoot(signers []signature.Signer, prev *metadata.Metadata[meta
 }
 
 // write stores metadata under metadata/ durably (temporary file, fsync,
-// rename, directory fsync).
+// rename, directory fsync). Versioned files (all but timestamp.json) are
+// written once: an existing one is never replaced (THREATS U4).
 func (r *Repo) write(name string, md interface{ ToBytes(bool) ([]byte, error) }) error {
 	b, err := md.ToBytes(true)
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(r.dir, "metadata", name), b, 0o644)
+	if r.testHookWrite != nil {
+		if err := r.testHookWrite(name); err != nil {
+			return err
+		}
+	}
+	p := filepath.Join(r.dir, "metadata", name)
+	if name == "timestamp.json" {
+		return atomicfile.Write(p, b, 0o644)
+	}
+	if err := atomicfile.WriteNew(p, b, 0o644); err != nil {
+		return fmt.Errorf("couldn't publish %s: %w", name, err)
+	}
+	return nil
+}
+
+// freeVersion returns the first version from v on whose file for role
+// (metadata/<version>.<role>.json) does not exist. A publisher killed after
+// writing a role's file but before the snapshot naming it leaves that file
+// behind, unreferenced but perhaps already copied by a mirror: its version
+// number is never used again.
+func (r *Repo) freeVersion(role string, v int64) int64 {
+	for {
+		_, err := os.Lstat(filepath.Join(r.dir, "metadata", fmt.Sprintf("%d.%s.json", v, role)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return v
+		}
+		v++
+	}
+}
+
+// cleanTemp removes the temporary files a killed publisher left in the
+// repository. Publishers hold the repository's lock (Update), so no
+// temporary file belongs to a live one.
+func (r *Repo) cleanTemp() {
+	filepath.WalkDir(r.dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".tmp-") {
+			os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // SetTarget stores data as target name of role (targets or a delegated
@@ -444,6 +487,7 @@ func (r *Repo) Delegate(project string, keys []crypto.PublicKey, threshold int) 
 // published state (staged changes are dropped).
 func (r *Repo) Publish(signers Signers) (err error) {
 	defer r.reloadOnError(&err)
+	r.cleanTemp()
 	now := r.now()
 	var roles []string
 	for role := range r.dirty {
@@ -452,7 +496,7 @@ func (r *Repo) Publish(signers Signers) (err error) {
 	sort.Strings(roles)
 	for _, role := range roles {
 		t := r.targets[role]
-		t.Signed.Version++
+		t.Signed.Version = r.freeVersion(role, t.Signed.Version+1)
 		exp := DelegatedExpiry
 		if role == Targets {
 			exp = Expiry[Targets]
@@ -506,7 +550,7 @@ func (r *Repo) signTargets(role string, signers []signature.Signer) error {
 
 // publishOnline writes a new snapshot, then a new timestamp.
 func (r *Repo) publishOnline(signers Signers, now time.Time) error {
-	r.snap.Signed.Version++
+	r.snap.Signed.Version = r.freeVersion(Snapshot, r.snap.Signed.Version+1)
 	r.snap.Signed.Expires = now.Add(Expiry[Snapshot]).UTC().Truncate(time.Second)
 	r.snap.ClearSignatures()
 	for _, s := range signers[Snapshot] {
@@ -556,6 +600,7 @@ func (r *Repo) RefreshOnline(signers Signers, within time.Duration) (_ bool, err
 	if r.snap.Signed.Expires.After(now.Add(within)) && r.ts.Signed.Expires.After(now.Add(within)) {
 		return false, nil
 	}
+	r.cleanTemp()
 	return true, r.publishOnline(signers, now)
 }
 
