@@ -207,7 +207,7 @@ func run() error {
 				var e []byte
 				if minted != nil {
 					if n > uint64(len(minted)) {
-						return
+						break // out of entries: the phase ends early
 					}
 					e = minted[n-1]
 				} else {

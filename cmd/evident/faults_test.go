@@ -361,3 +361,16 @@ func TestBackupCommand(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseReprDigest: a Repr-Digest header from the network gives a
+// 32-byte digest or an error, never a panic.
+func FuzzParseReprDigest(f *testing.F) {
+	f.Add("sha-256=:" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + ":")
+	f.Add("sha-512=:AAAA:, sha-256=:AAAA:")
+	f.Add("sha-256=:")
+	f.Fuzz(func(t *testing.T, h string) {
+		if b, err := parseReprDigest(h); err == nil && len(b) != sha256.Size {
+			t.Errorf("%q gave %d bytes", h, len(b))
+		}
+	})
+}
