@@ -90,6 +90,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		cfg.AdminSocket = ""
 	case !set["admin-socket"] && cfg.AdminAddr == "" && development:
 		cfg.AdminSocket = filepath.Join(cfg.DataDir, "admin.sock")
+		if abs, err := filepath.Abs(cfg.AdminSocket); err == nil && len(abs) > maxSocketPath {
+			fmt.Fprintf(e.stderr, "evident: %s is too long a path for a unix socket: no admin listener (give --admin-socket or --admin-addr)\n", abs)
+			cfg.AdminSocket = ""
+		}
 	}
 	s, err := serve.Open(cfg)
 	if err != nil {
@@ -128,6 +132,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	return s.Close(sctx)
 }
+
+// maxSocketPath is the longest unix socket path every platform accepts.
+const maxSocketPath = 103
 
 func waitErr(s *serve.Server) <-chan error {
 	c := make(chan error, 1)
