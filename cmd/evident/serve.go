@@ -90,8 +90,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		cfg.AdminSocket = ""
 	case !set["admin-socket"] && cfg.AdminAddr == "" && development:
 		cfg.AdminSocket = filepath.Join(cfg.DataDir, "admin.sock")
-		if abs, err := filepath.Abs(cfg.AdminSocket); err == nil && len(abs) > maxSocketPath {
-			fmt.Fprintf(e.stderr, "evident: %s is too long a path for a unix socket: no admin listener (give --admin-socket or --admin-addr)\n", abs)
+		if len(cfg.AdminSocket) > maxSocketPath {
+			fmt.Fprintf(e.stderr, "evident: %s is too long a path for a unix socket: no admin listener (give --admin-socket or --admin-addr)\n", cfg.AdminSocket)
 			cfg.AdminSocket = ""
 		}
 	}
