@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -27,5 +29,22 @@ func TestWrite(t *testing.T) {
 	}
 	if err := Write(filepath.Join(p, "under-a-file"), nil, 0o644); err == nil {
 		t.Error("Write below a regular file succeeded")
+	}
+}
+
+// TestWriteNew covers THREATS U4: a file written once is never replaced.
+func TestWriteNew(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "1.targets.json")
+	if err := WriteNew(p, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNew(p, []byte("two"), 0o644); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second WriteNew = %v, want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "one" {
+		t.Errorf("the file holds %q, want one", b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".tmp-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
