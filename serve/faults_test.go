@@ -39,7 +39,7 @@ func adminClient(s *Server) *http.Client {
 	}}}
 }
 
-// TestBackupOnAdminListener covers THREATS S6 and S2: the public listener
+// TestBackupOnAdminListener covers THREATS S2 and S3: the public listener
 // has no backup endpoint, whatever the caller's address; the admin socket
 // serves a consistent copy with its length and SHA-256, which checks clean.
 func TestBackupOnAdminListener(t *testing.T) {
@@ -87,7 +87,7 @@ func TestBackupOnAdminListener(t *testing.T) {
 	}
 }
 
-// TestDevSVIDOptIn covers THREATS S6: development SVIDs are not handed to
+// TestDevSVIDOptIn covers THREATS S2: development SVIDs are not handed to
 // loopback callers unless the server was told to, and the opt-in needs the
 // development CA.
 func TestDevSVIDOptIn(t *testing.T) {
@@ -242,7 +242,7 @@ func TestStatusFloodDoesNoStoreWork(t *testing.T) {
 		pages.Load(), s.Log.Head().Size, elapsed.Round(time.Millisecond), c.refreshes.Load(), c.work.Load(), c.tufReads.Load())
 }
 
-// TestConnectionCap covers THREATS S3: with the cap full of slow clients and
+// TestConnectionCap covers THREATS S1: with the cap full of slow clients and
 // more arriving, health and checkpoint reads still answer through the
 // reserve, other requests there get 503, and the counts stay within bounds.
 func TestConnectionCap(t *testing.T) {

@@ -32,9 +32,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestAgainstRealServer: evident-load --server drives a separate evident
-// serve process with real entries, every one verified at ingest, and
-// reports its figures without a failure.
+// TestAgainstRealServer covers THREATS M1: evident-load --server drives a
+// separate evident serve process with real entries, every one verified at
+// ingest, and reports its figures without a failure.
 func TestAgainstRealServer(t *testing.T) {
 	dir := t.TempDir()
 	srv := exec.Command(evidentBin, "serve", "--data", dir, "--addr", "127.0.0.1:0")

@@ -92,7 +92,7 @@ func adminHTTP(dataDir string) *http.Client {
 	}}}
 }
 
-// TestSlowBackupNeverStallsAppends covers THREATS S2 against a real
+// TestSlowBackupNeverStallsAppends covers THREATS S3 against a real
 // server: while a backup is downloaded at 200 kB/s, log.db grows through
 // several memory maps (lowered to 1 MiB for the test with
 // --store-mmap-size) and appends go on; the backup then completes with the
@@ -174,7 +174,7 @@ func TestSlowBackupNeverStallsAppends(t *testing.T) {
 		baseline, during, slowest.Round(time.Millisecond), used>>20)
 }
 
-// TestSIGTERMWithSlowClients covers THREATS S5 against a real server: with
+// TestSIGTERMWithSlowClients covers THREATS S3 against a real server: with
 // a backup nobody reads and 50 clients sending their bodies a byte at a
 // time, SIGTERM makes the server exit 0 within its grace (2s here), and the
 // store checks clean with every acknowledged entry.
@@ -297,7 +297,7 @@ func TestTruncatedStoreIsReported(t *testing.T) {
 	}
 }
 
-// TestBackupCommand covers THREATS S2: evident backup writes a copy that
+// TestBackupCommand covers THREATS S3: evident backup writes a copy that
 // fsck checks; a transfer cut short or altered is refused, exit 1, and
 // leaves no file.
 func TestBackupCommand(t *testing.T) {
@@ -362,7 +362,7 @@ func TestBackupCommand(t *testing.T) {
 	}
 }
 
-// FuzzParseReprDigest: a Repr-Digest header from the network gives a
+// FuzzParseReprDigest covers THREATS S3 and L7: a Repr-Digest header from the network gives a
 // 32-byte digest or an error, never a panic.
 func FuzzParseReprDigest(f *testing.F) {
 	f.Add("sha-256=:" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + ":")

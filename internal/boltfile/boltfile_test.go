@@ -76,7 +76,7 @@ func TestTruncated(t *testing.T) {
 	}
 }
 
-// FuzzCheck: any file is an error or accepted, never a panic; an accepted
+// FuzzCheck covers THREATS L8: any file is an error or accepted, never a panic; an accepted
 // file is at least as long as its header says.
 func FuzzCheck(f *testing.F) {
 	whole, _ := os.ReadFile(makeDB(f))
