@@ -222,6 +222,7 @@ func parseCanonical(data []byte) (*Entry, bool) {
 	if c.peek(`,"public_key":`) {
 		c.lit(`,"public_key":`)
 		e.PublicKey = c.b64()
+		c.ok = c.ok && len(e.PublicKey) > 0 // "" is left to the general path to refuse
 	}
 	c.lit(`,"timestamp":`)
 	e.Timestamp = c.b64()

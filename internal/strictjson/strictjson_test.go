@@ -73,6 +73,7 @@ func TestFaithful(t *testing.T) {
 		{"empty omitempty member", `{"items":{"x":{"name":"n","tags":[]}}}`, true, ""},
 		{"empty omitempty member, exactly", `{"items":{"x":{"name":"n","tags":[],"count":0}},"note":"","extra":null}`, false, `$.items.x.tags is not carried`},
 		{"key in another case", `{"items":{},"Note":"x"}`, true, `$.Note is not carried`},
+		{"empty key in another case", `{"items":{},"NOTE":""}`, true, `$.NOTE is not carried`},
 		{"number that does not round-trip", `{"items":{},"extra":1.0e0}`, true, ""},
 		{"negative zero", `{"items":{"x":{"name":"n","count":-0}}}`, true, `$.items.x.count is -0, decoded as 0`},
 	} {
