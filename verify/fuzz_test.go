@@ -116,7 +116,7 @@ func FuzzParseLayout(f *testing.F) {
 		f.Fatal(err)
 	}
 	mb := in_toto.Metablock{Signed: in_toto.Layout{Type: "layout", Expires: "2027-01-01T00:00:00Z", Keys: map[string]in_toto.Key{},
-		Steps: []in_toto.Step{step("build", [][]string{{"DISALLOW", "*"}}, [][]string{{"CREATE", "app"}, {"MATCH", "*", "WITH", "PRODUCTS", "FROM", "x"}})},
+		Steps:   []in_toto.Step{step("build", [][]string{{"DISALLOW", "*"}}, [][]string{{"CREATE", "app"}, {"MATCH", "*", "WITH", "PRODUCTS", "FROM", "x"}})},
 		Inspect: []in_toto.Inspection{{Type: "inspection", Run: []string{"true"}, SupplyChainItem: in_toto.SupplyChainItem{Name: "i"}}}}, Signatures: []in_toto.Signature{}}
 	if err := mb.Sign(k); err != nil {
 		f.Fatal(err)

@@ -72,10 +72,13 @@ func (r *Report) ignore(check string, err error) {
 	r.Checks = append(r.Checks, Check{Check: check, OK: false, Ignored: true, Detail: "ignored: " + err.Error()})
 }
 
-// NamedBundle is a bundle with the name it is reported under.
+// NamedBundle is a bundle with the name it is reported under; or, with
+// Err set, a bundle that could not be read or parsed, which is reported and
+// ignored as any other bundle that is no evidence.
 type NamedBundle struct {
 	Name   string
 	Bundle *evident.Bundle
+	Err    error
 }
 
 // SupplyChainInput is what SupplyChain verifies.
@@ -129,6 +132,15 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 	cands := map[string][]evidence{} // step → links that count
 	var ignored []ignoredBundle
 	for _, nb := range in.Bundles {
+		if nb.Err != nil || nb.Bundle == nil {
+			err := nb.Err
+			if err == nil {
+				err = errors.New("no bundle")
+			}
+			r.ignore(nb.Name, err)
+			ignored = append(ignored, ignoredBundle{name: nb.Name, err: err})
+			continue
+		}
 		ev, err := checkBundle(r, in, layout, tv, nb)
 		if err != nil {
 			var be *bundleError

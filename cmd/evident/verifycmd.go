@@ -100,11 +100,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		// A bundle that does not parse is no evidence: reported and ignored.
 		bu, err := evident.ParseBundle(b)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		in.Bundles = append(in.Bundles, verify.NamedBundle{Name: filepath.Base(p), Bundle: bu})
+		in.Bundles = append(in.Bundles, verify.NamedBundle{Name: filepath.Base(p), Bundle: bu, Err: err})
 	}
 	if len(artifacts) > 0 {
 		// Inspections run on copies of the artifacts, in a directory of their own.
@@ -185,7 +183,16 @@ func artifactPath(file string) string {
 // one with a consistency proof (online; --log), adding a line per bundle.
 func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.TrustRoot, bundles []verify.NamedBundle, url string) error {
 	logs, _ := trust.At(evident.KindLog, time.Now())
+	ignored := map[string]bool{}
+	for _, ch := range rep.Checks {
+		if ch.Ignored {
+			ignored[strings.SplitN(ch.Check, ": ", 2)[0]] = true
+		}
+	}
 	for _, nb := range bundles {
+		if nb.Bundle == nil || ignored[nb.Name] { // no evidence: nothing to be fresh
+			continue
+		}
 		check := nb.Name + ": fresh"
 		var err error = fmt.Errorf("no log key of the trust root signed it")
 		for _, t := range logs {
