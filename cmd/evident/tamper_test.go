@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/log"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -98,6 +101,19 @@ func TestTamperedEvidenceCLI(t *testing.T) {
 	if !regexp.MustCompile(`PASS  layout signature +signed by layout key "release"`).MatchString(out) || !strings.Contains(out, "PASS  layout form") {
 		t.Errorf("layout check =\n%s", out)
 	}
+	tr, _ := run(0, "tuf", "get", "trusted_root.json", "--tuf", s.url+"/tuf", "--tuf-root", root)
+	write("trusted_root.json", []byte(tr))
+	if out, _ := run(0, "layout", "check", "release.layout", "--trust-root", "trusted_root.json", "--at", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); !strings.Contains(out, "PASS  layout expiry") {
+		t.Errorf("layout check --trust-root =\n%s", out)
+	}
+	if out, _ := run(1, "layout", "check", "release.layout", "--trust-root", "trusted_root.json", "--at", time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339)); !strings.Contains(out, "FAIL  layout expiry      layout has expired") {
+		t.Errorf("layout check after expiry =\n%s", out)
+	}
+	if out, _ := run(0, "layout", "check", "release.layout"); !strings.Contains(out, "SKIP  layout signature   not checked") {
+		t.Errorf("layout check without a trust root =\n%s", out)
+	}
+	run(2, "layout", "check")
+	run(2, "layout", "frobnicate")
 	run(0, "tuf", "publish-layout", "--repo", repo, "--keys", keys, "--project", "acme", "--name", "release", "--file", "release.layout")
 
 	// publish-layout refuses what is not a valid signed layout; nothing is published.
@@ -181,5 +197,26 @@ func TestTamperedEvidenceCLI(t *testing.T) {
 	out, _ = run(1, "verify", "--tuf-root", root, "--tuf-mirror", mirror2, "--layout", "acme/release", "--bundles", bundles)
 	if !regexp.MustCompile(`FAIL  layout +layout is not acceptable: not an in-toto layout: decoding is not faithful to the signed bytes: duplicate key "steps" at \$\.signed`).MatchString(out) {
 		t.Errorf("verify with a tampered layout =\n%s", out)
+	}
+}
+
+// TestIngestRefusesAmbiguousEntries covers P1 at ingest: an entry whose
+// JSON repeats a key, or carries "public_key": "" beside its chain, or an
+// unknown payload type, is refused with a 400 that says why.
+func TestIngestRefusesAmbiguousEntries(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	m := newMinter(t, dir, s.url)
+	good := string(m.mustEntry(t, 0, 0))
+	for _, c := range []struct{ name, entry, want string }{
+		{"duplicate key", strings.Replace(good, `{`, `{"payload_sha256":"`+strings.Repeat("0", 64)+`",`, 1), `duplicate key "payload_sha256"`},
+		{"empty public_key", strings.Replace(good, `,"timestamp"`, `,"public_key":"","timestamp"`, 1), "public_key is present but empty"},
+		{"unknown payload type", strings.Replace(good, `"payload_type":"application/vnd.in-toto.link+json"`, `"payload_type":"text/plain"`, 1), `payload_type "text/plain" is unknown`},
+	} {
+		_, err := s.client().Add(context.Background(), []byte(c.entry))
+		var he *log.HTTPError
+		if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, c.want) {
+			t.Errorf("%s: Add = %v, want 400 naming %q", c.name, err, c.want)
+		}
 	}
 }
