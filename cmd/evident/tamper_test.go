@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/tsa"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -111,6 +113,16 @@ func TestTamperedEvidenceCLI(t *testing.T) {
 	}
 	if out, _ := run(0, "layout", "check", "release.layout"); !strings.Contains(out, "SKIP  layout signature   not checked") {
 		t.Errorf("layout check without a trust root =\n%s", out)
+	}
+	// K3/I1: trust domains are set for functionary CAs only, and published.
+	caPEM := write("ca-b.pem", tsa.EncodeCertificatesPEM([]*x509.Certificate{pkitest.NewCA(t, "CA B", time.Now(), time.Now().Add(time.Hour)).Cert}))
+	run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "functionary-ca", "--name", "ca-b", "--file", caPEM, "--trust-domain", "b.example")
+	if _, errOut := run(2, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "tsa", "--name", "t", "--file", caPEM, "--trust-domain", "b.example"); !strings.Contains(errOut, "--trust-domain is for --kind functionary-ca only") {
+		t.Errorf("trust add --kind tsa --trust-domain: %s", errOut)
+	}
+	if out, _ := run(0, "tuf", "get", "trusted_root.json", "--tuf", s.url+"/tuf", "--tuf-root", root); !regexp.MustCompile(`"trust_domains": \[\s+"evident.dev"`).MatchString(out) ||
+		!regexp.MustCompile(`"trust_domains": \[\s+"b.example"`).MatchString(out) {
+		t.Errorf("trust root = %s", out)
 	}
 	run(2, "layout", "check")
 	run(2, "layout", "frobnicate")
