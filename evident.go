@@ -100,7 +100,7 @@ func ParseEntry(data []byte) (*Entry, []byte, error) {
 	if obj, ok := doc.(map[string]any); ok {
 		for k, v := range obj {
 			for _, f := range []string{"cert_chain", "public_key"} {
-				if strings.EqualFold(k, f) && isEmpty(v) {
+				if strings.EqualFold(k, f) && strictjson.Empty(v) {
 					return nil, nil, fmt.Errorf("%w: %s is present but empty (leave it out)", ErrInvalidEntry, f)
 				}
 			}
@@ -280,19 +280,4 @@ func (c *cursor) b64() []byte {
 		return nil
 	}
 	return b
-}
-
-// isEmpty reports whether a decoded JSON value is null, "", [] or {}.
-func isEmpty(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return true
-	case string:
-		return x == ""
-	case []any:
-		return len(x) == 0
-	case map[string]any:
-		return len(x) == 0
-	}
-	return false
 }

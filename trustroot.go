@@ -143,15 +143,19 @@ func (r *TrustRoot) SetTrustDomains(name string, domains []string) error {
 	return fmt.Errorf("%w: no %s named %q", ErrTrustRoot, KindFunctionaryCA, name)
 }
 
-// checkTrustDomain checks a SPIFFE trust domain name: lowercase letters,
-// digits, '.', '-' and '_', at most 255 characters (SPIFFE-ID §2.1).
-func checkTrustDomain(d string) error {
+// ValidTrustDomain reports whether d is a SPIFFE trust domain name: 1 to
+// 255 lowercase letters, digits, '.', '-' and '_' (SPIFFE-ID §2.1).
+func ValidTrustDomain(d string) bool {
 	ok := d != "" && len(d) <= 255
 	for i := 0; ok && i < len(d); i++ {
 		c := d[i]
 		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_'
 	}
-	if !ok {
+	return ok
+}
+
+func checkTrustDomain(d string) error {
+	if !ValidTrustDomain(d) {
 		return fmt.Errorf("%w: trust domain %q: want lowercase letters, digits, '.', '-' and '_' (e.g. example.org)", ErrTrustRoot, d)
 	}
 	return nil

@@ -564,7 +564,7 @@ func (tv *trustView) inTrustDomain(u *url.URL, item evident.Trusted, inTrust boo
 		return nil
 	}
 	td := u.Host
-	if u.User != nil || u.Opaque != "" || !validTrustDomain(td) {
+	if u.User != nil || u.Opaque != "" || !evident.ValidTrustDomain(td) {
 		return fmt.Errorf("%w: %s is not a valid SPIFFE ID", ErrTrustDomain, u)
 	}
 	if len(item.TrustDomains) > 0 {
@@ -579,20 +579,6 @@ func (tv *trustView) inTrustDomain(u *url.URL, item evident.Trusted, inTrust boo
 		return fmt.Errorf("%w: %s is in trust domain %s, which belongs to functionary CA %q, not to %s", ErrTrustDomain, u, td, owner, ca)
 	}
 	return nil
-}
-
-// validTrustDomain: lowercase letters, digits, '.', '-', '_' (SPIFFE-ID §2.1).
-func validTrustDomain(d string) bool {
-	if d == "" || len(d) > 255 {
-		return false
-	}
-	for i := 0; i < len(d); i++ {
-		c := d[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // keyMatches reports whether the layout's key k is the entry's public key,

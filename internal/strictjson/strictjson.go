@@ -174,7 +174,7 @@ func Faithful(doc, v any, at string, emptyIsAbsent bool) error {
 func same(doc, got any, at string, emptyOK bool) error {
 	_, docObj := doc.(map[string]any)
 	_, gotObj := got.(map[string]any)
-	if emptyOK && empty(doc) && empty(got) && !(docObj && gotObj) { // two objects: member by member
+	if emptyOK && Empty(doc) && Empty(got) && !(docObj && gotObj) { // two objects: member by member
 		return nil
 	}
 	switch d := doc.(type) {
@@ -201,9 +201,9 @@ func same(doc, got any, at string, emptyOK bool) error {
 				if err := same(dv, gv, Member(at, k), emptyOK); err != nil {
 					return err
 				}
-			case din && !(emptyOK && empty(dv) && !foldMatch(g, k)):
+			case din && !(emptyOK && Empty(dv) && !foldMatch(g, k)):
 				return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, Member(at, k))
-			case gin && !(emptyOK && empty(gv)):
+			case gin && !(emptyOK && Empty(gv)):
 				return fmt.Errorf("%w: %s is in the decoded value but not in the document", ErrNotFaithful, Member(at, k))
 			}
 		}
@@ -242,8 +242,10 @@ func foldMatch(m map[string]any, k string) bool {
 	return false
 }
 
-// empty reports whether v is what encoding/json makes of an absent field.
-func empty(v any) bool {
+// Empty reports whether v, a value from [Decode], is what encoding/json
+// makes of an absent field: null, "", 0, false, [], or an object of empty
+// members.
+func Empty(v any) bool {
 	switch x := v.(type) {
 	case nil:
 		return true
@@ -257,7 +259,7 @@ func empty(v any) bool {
 		return len(x) == 0
 	case map[string]any:
 		for _, m := range x {
-			if !empty(m) {
+			if !Empty(m) {
 				return false
 			}
 		}
