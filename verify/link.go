@@ -1,14 +1,11 @@
 package verify
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/evident-dev/evident/internal/strictjson"
 	"github.com/in-toto/in-toto-golang/in_toto"
-	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 )
 
 // MaxLinkSize bounds a link accepted from the network.
@@ -54,8 +51,9 @@ func ParseLayout(b []byte) (in_toto.Layout, []in_toto.Signature, []byte, error) 
 	return l, sigs, payload, err
 }
 
-// parseLayout is ParseLayout, also returning "signed" as received.
-func parseLayout(b []byte) (in_toto.Layout, []in_toto.Signature, []byte, json.RawMessage, error) {
+// parseLayout is ParseLayout, also returning "signed" as decoded
+// generically.
+func parseLayout(b []byte) (in_toto.Layout, []in_toto.Signature, []byte, any, error) {
 	var l in_toto.Layout
 	sigs, payload, signed, err := parseMetablock(b, MaxLayoutSize, &l)
 	if err != nil {
@@ -66,40 +64,32 @@ func parseLayout(b []byte) (in_toto.Layout, []in_toto.Signature, []byte, json.Ra
 
 // parseMetablock decodes b, a Metablock whose "signed" decodes into
 // signed, strictly and faithfully (see ParseLink). It returns the
-// signatures, the payload and "signed" as received.
-func parseMetablock(b []byte, max int, signed any) ([]in_toto.Signature, []byte, json.RawMessage, error) {
-	var raw struct {
-		Signed     json.RawMessage     `json:"signed"`
+// signatures, the payload and "signed" as decoded generically (for
+// signature checks over its canonical form).
+func parseMetablock(b []byte, max int, signed any) ([]in_toto.Signature, []byte, any, error) {
+	mb := struct {
+		Signed     any                 `json:"signed"`
 		Signatures []in_toto.Signature `json:"signatures"`
-	}
-	doc, err := strictjson.Unmarshal(b, &raw, strictjson.Limits{MaxSize: max, MaxDepth: maxMetablockDepth})
+	}{Signed: signed} // encoding/json decodes into the pointer signed holds
+	doc, err := strictjson.Unmarshal(b, &mb, strictjson.Limits{MaxSize: max, MaxDepth: maxMetablockDepth})
 	if err != nil {
 		if errors.Is(err, strictjson.ErrDuplicateKey) {
 			err = fmt.Errorf("%w: %w", ErrNotFaithful, err)
 		}
 		return nil, nil, nil, err
 	}
-	if len(raw.Signed) == 0 {
+	top, _ := doc.(map[string]any)
+	if _, ok := top["signed"].(map[string]any); !ok {
 		return nil, nil, nil, errors.New(`no "signed" object`)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw.Signed))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(signed); err != nil {
-		return nil, nil, nil, err
-	}
-	decoded := struct {
-		Signed     any                 `json:"signed"`
-		Signatures []in_toto.Signature `json:"signatures"`
-	}{signed, raw.Signatures}
-	if err := strictjson.Faithful(doc, decoded, "$", true); err != nil {
+	if err := strictjson.Faithful(doc, mb, "$", true); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrNotFaithful, err)
 	}
 	// The payload is the canonical form of "signed" as received, which the
 	// check above showed the decoding says.
-	payload, err := cjson.EncodeCanonical(raw.Signed)
+	payload, err := strictjson.Canonical(top["signed"])
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return raw.Signatures, payload, raw.Signed, nil
+	return mb.Signatures, payload, top["signed"], nil
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,73 +45,153 @@ type Limits struct {
 // string, json.Number, bool or nil, refusing a syntax error, a duplicate
 // key at any depth, trailing data, and anything over the limits. Errors
 // name where: `duplicate key "products" at $.signed`. Its cost is linear in
-// len(data): one syntax scan, then one pass over the tokens.
+// len(data): encoding/json's decoding, then a scan of the object keys
+// (with no key twice, the decoding had nothing to merge).
 func Decode(data []byte, lim Limits) (any, error) {
 	if len(data) > lim.MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, over the limit of %d", ErrTooLarge, len(data), lim.MaxSize)
 	}
 	// Syntax first, with encoding/json's own messages ("unexpected EOF").
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, ErrTrailingData
 	}
-	d := decoder{dec: json.NewDecoder(bytes.NewReader(raw)), max: lim.MaxDepth}
-	d.dec.UseNumber()
-	return d.value("$", 0)
-}
-
-type decoder struct {
-	dec *json.Decoder
-	max int
-}
-
-func (d *decoder) value(at string, depth int) (any, error) {
-	tok, err := d.dec.Token()
-	if err != nil {
+	// Then the keys, which encoding/json let the last of two win.
+	if err := checkKeys(data, lim.MaxDepth); err != nil {
 		return nil, err
 	}
-	delim, ok := tok.(json.Delim)
-	if !ok {
-		return tok, nil
+	return v, nil
+}
+
+// path is where a value is, built into a string only for an error.
+type path []segment
+
+type segment struct {
+	key   string
+	index int // for an array element, with key ""
+	elem  bool
+}
+
+func (p path) String() string {
+	s := "$"
+	for _, seg := range p {
+		if seg.elem {
+			s += "[" + strconv.Itoa(seg.index) + "]"
+		} else {
+			s = Member(s, seg.key)
+		}
 	}
-	if depth >= d.max {
-		return nil, fmt.Errorf("%w: %s is over the limit of %d levels", ErrTooDeep, at, d.max)
-	}
-	switch delim {
-	case '{':
-		obj := map[string]any{}
-		for d.dec.More() {
-			kt, err := d.dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			k, _ := kt.(string)
-			if _, dup := obj[k]; dup {
-				return nil, fmt.Errorf("%w %q at %s", ErrDuplicateKey, k, at)
-			}
-			if obj[k], err = d.value(Member(at, k), depth+1); err != nil {
-				return nil, err
+	return s
+}
+
+// frame is an object or array being scanned: its keys so far, or the
+// index of its current element.
+type frame struct {
+	object  bool
+	wantKey bool
+	nkeys   int
+	last    string              // the current member's key
+	keys    []string            // the keys so far, for a small object
+	set     map[string]struct{} // the keys so far, once there are many
+	index   int
+}
+
+// seen records k and reports whether it was there already; linear for a
+// few keys, a map beyond, so a million keys cost no quadratic time.
+func (f *frame) seen(k string) bool {
+	f.last = k
+	f.nkeys++
+	if f.set == nil {
+		for _, s := range f.keys {
+			if s == k {
+				return true
 			}
 		}
-		_, err = d.dec.Token() // '}'
-		return obj, err
-	case '[':
-		arr := []any{}
-		for i := 0; d.dec.More(); i++ {
-			v, err := d.value(at+"["+strconv.Itoa(i)+"]", depth+1)
-			if err != nil {
-				return nil, err
-			}
-			arr = append(arr, v)
+		if f.keys = append(f.keys, k); len(f.keys) <= 16 {
+			return false
 		}
-		_, err = d.dec.Token() // ']'
-		return arr, err
+		f.set = make(map[string]struct{}, 32)
+		for _, s := range f.keys {
+			f.set[s] = struct{}{}
+		}
+		f.keys = nil
+		return false
 	}
-	return nil, fmt.Errorf("unexpected %v at %s", delim, at)
+	if _, ok := f.set[k]; ok {
+		return true
+	}
+	f.set[k] = struct{}{}
+	return false
+}
+
+// checkKeys scans data, valid JSON, for an object key that occurs twice
+// in one object (compared as decoded: "a" and "\u0061" are one key) and
+// for nesting deeper than max.
+func checkKeys(data []byte, max int) error {
+	var stack []frame
+	where := func() path {
+		p := make(path, 0, len(stack))
+		for _, f := range stack {
+			if f.object {
+				if f.nkeys > 0 {
+					p = append(p, segment{key: f.last})
+				}
+			} else {
+				p = append(p, segment{index: f.index, elem: true})
+			}
+		}
+		return p
+	}
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{', '[':
+			if len(stack) >= max {
+				return fmt.Errorf("%w: %s is over the limit of %d levels", ErrTooDeep, where(), max)
+			}
+			stack = append(stack, frame{object: data[i] == '{', wantKey: data[i] == '{'})
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case ',':
+			if top := &stack[len(stack)-1]; top.object {
+				top.wantKey = true
+			} else {
+				top.index++
+			}
+		case '"':
+			j, escaped := i+1, false
+			for ; data[j] != '"'; j++ {
+				if data[j] == '\\' {
+					j++
+					escaped = true
+				} else if data[j] >= 0x80 {
+					escaped = true // invalid UTF-8 decodes to U+FFFD: decode to compare
+				}
+			}
+			if n := len(stack); n > 0 && stack[n-1].wantKey {
+				top := &stack[n-1]
+				var k string
+				if escaped {
+					if err := json.Unmarshal(data[i:j+1], &k); err != nil {
+						return err
+					}
+				} else {
+					k = string(data[i+1 : j])
+				}
+				if top.seen(k) {
+					stack = stack[:n-1]
+					return fmt.Errorf("%w %q at %s", ErrDuplicateKey, k, where())
+				}
+				top.wantKey = false
+			}
+			i = j
+		}
+	}
+	return nil
 }
 
 // Member returns the path of member k of the value at path at: `$.signed`,
@@ -158,23 +239,31 @@ func Unmarshal(data []byte, v any, lim Limits) (any, error) {
 // difference.
 // The error names the first difference, under the path at.
 func Faithful(doc, v any, at string, emptyIsAbsent bool) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotFaithful, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var got any
-	if err := dec.Decode(&got); err != nil {
-		return fmt.Errorf("%w: %v", ErrNotFaithful, err)
-	}
-	return same(doc, got, at, emptyIsAbsent)
+	c := comparer{at: at, emptyOK: emptyIsAbsent}
+	return c.value(doc, reflect.ValueOf(v))
 }
 
-func same(doc, got any, at string, emptyOK bool) error {
+// comparer compares a document with a decoded value; at is the path the
+// caller named the document by, path where the comparison is below it.
+type comparer struct {
+	at      string
+	path    path
+	emptyOK bool
+}
+
+func (c *comparer) where(k string) string {
+	p := path.String(c.path)
+	p = c.at + p[1:] // the caller's name for "$"
+	if k != "" {
+		p = Member(p, k)
+	}
+	return p
+}
+
+func (c *comparer) same(doc, got any) error {
 	_, docObj := doc.(map[string]any)
 	_, gotObj := got.(map[string]any)
-	if emptyOK && Empty(doc) && Empty(got) && !(docObj && gotObj) { // two objects: member by member
+	if c.emptyOK && Empty(doc) && Empty(got) && !(docObj && gotObj) { // two objects: member by member
 		return nil
 	}
 	switch d := doc.(type) {
@@ -198,13 +287,15 @@ func same(doc, got any, at string, emptyOK bool) error {
 			gv, gin := g[k]
 			switch {
 			case din && gin:
-				if err := same(dv, gv, Member(at, k), emptyOK); err != nil {
+				c.path = append(c.path, segment{key: k})
+				if err := c.same(dv, gv); err != nil {
 					return err
 				}
-			case din && !(emptyOK && Empty(dv) && !foldMatch(g, k)):
-				return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, Member(at, k))
-			case gin && !(emptyOK && Empty(gv)):
-				return fmt.Errorf("%w: %s is in the decoded value but not in the document", ErrNotFaithful, Member(at, k))
+				c.path = c.path[:len(c.path)-1]
+			case din && !(c.emptyOK && Empty(dv) && !foldMatch(g, k)):
+				return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, c.where(k))
+			case gin && !(c.emptyOK && Empty(gv)):
+				return fmt.Errorf("%w: %s is in the decoded value but not in the document", ErrNotFaithful, c.where(k))
 			}
 		}
 		return nil
@@ -214,12 +305,14 @@ func same(doc, got any, at string, emptyOK bool) error {
 			break
 		}
 		if len(d) != len(g) {
-			return fmt.Errorf("%w: %s has %d elements, decoded as %d", ErrNotFaithful, at, len(d), len(g))
+			return fmt.Errorf("%w: %s has %d elements, decoded as %d", ErrNotFaithful, c.where(""), len(d), len(g))
 		}
 		for i := range d {
-			if err := same(d[i], g[i], at+"["+strconv.Itoa(i)+"]", emptyOK); err != nil {
+			c.path = append(c.path, segment{index: i, elem: true})
+			if err := c.same(d[i], g[i]); err != nil {
 				return err
 			}
+			c.path = c.path[:len(c.path)-1]
 		}
 		return nil
 	default:
@@ -227,7 +320,7 @@ func same(doc, got any, at string, emptyOK bool) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s is %s, decoded as %s", ErrNotFaithful, at, brief(doc), brief(got))
+	return fmt.Errorf("%w: %s is %s, decoded as %s", ErrNotFaithful, c.where(""), brief(doc), brief(got))
 }
 
 // foldMatch reports whether m has a key equal to k under Unicode case
@@ -288,4 +381,66 @@ func brief(v any) string {
 		s = s[:40] + "…"
 	}
 	return strings.TrimSpace(s)
+}
+
+// Canonical returns the OLPC canonical JSON encoding of v, a value from
+// [Decode] — the encoding in-toto signs, as securesystemslib's cjson gives
+// it: object keys sorted bytewise, no whitespace, strings with only '\' and
+// '"' escaped, integers only (a fraction or exponent is an error).
+func Canonical(v any) ([]byte, error) {
+	return appendCanonical(nil, v)
+}
+
+func appendCanonical(b []byte, v any) ([]byte, error) {
+	var err error
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case string:
+		b = append(b, '"')
+		for i := 0; i < len(x); i++ {
+			if c := x[i]; c == '\\' || c == '"' {
+				b = append(b, '\\')
+			}
+			b = append(b, x[i])
+		}
+		return append(b, '"'), nil
+	case json.Number:
+		if _, err := x.Int64(); err != nil {
+			return nil, fmt.Errorf("canonical JSON has integers only, not %s", x)
+		}
+		return append(b, x...), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendCanonical(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b, _ = appendCanonical(b, k)
+			b = append(b, ':')
+			if b, err = appendCanonical(b, x[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	}
+	return nil, fmt.Errorf("canonical JSON cannot encode %T", v)
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 )
 
 var lim = Limits{MaxSize: 1 << 20, MaxDepth: 8}
@@ -36,6 +39,19 @@ func TestDecodeRefuses(t *testing.T) {
 				t.Errorf("Decode(%.40s) = %v, want %v containing %q", c.in, err, c.want, c.msg)
 			}
 		})
+	}
+	// Many keys: a repeat is found past the small-object scan, and 200,000
+	// distinct keys cost linear time.
+	var many strings.Builder
+	many.WriteString(`{"p":{`)
+	for i := 0; i < 200000; i++ {
+		fmt.Fprintf(&many, `"k%d":1,`, i)
+	}
+	if _, err := Decode([]byte(many.String()+`"k50":2}}`), Limits{MaxSize: 8 << 20, MaxDepth: 8}); !errors.Is(err, ErrDuplicateKey) || !strings.Contains(err.Error(), `duplicate key "k50" at $.p`) {
+		t.Errorf("Decode(200,000 keys and k50 again) = %v", err)
+	}
+	if _, err := Decode([]byte(many.String()+`"last":2}}`), Limits{MaxSize: 8 << 20, MaxDepth: 8}); err != nil {
+		t.Errorf("Decode(200,001 keys) = %v", err)
 	}
 	// Exactly at the limits is fine; keys differing in case are two keys.
 	for _, in := range []string{strings.Repeat("[", 8) + strings.Repeat("]", 8), `{"a":1,"A":2}`, `{"a":{"a":{"a":1}}}`} {
@@ -98,8 +114,15 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range []string{`{"a":[1,{"b":"c"}],"d":null}`, `{"a":1,"a":2}`, `[[[[]]]]`, `"x"`, `{"a":{"a":{}}}`, `1e400`} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"a":{"b":1,"c":[{"d":1,"\u0064":2}]}}`))
+	f.Add([]byte(`{"\xff":1,"\xfe":2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := Decode(data, lim)
+		if ref := refDuplicate(data); ref != nil && !errors.Is(err, ErrDuplicateKey) && !errors.Is(err, ErrTooDeep) {
+			t.Fatalf("Decode(%q) = %v, but key %v repeats", data, err, ref)
+		} else if errors.Is(err, ErrDuplicateKey) && ref == nil {
+			t.Fatalf("Decode(%q) = %v, but no key repeats", data, err)
+		}
 		if err != nil {
 			return
 		}
@@ -112,5 +135,56 @@ func FuzzDecode(f *testing.F) {
 		if err := Faithful(doc, v, "$", false); err != nil {
 			t.Fatalf("Decode(%q) and encoding/json disagree: %v", data, err)
 		}
+		// Canonical is securesystemslib's canonical JSON, which in-toto signs.
+		got, err := Canonical(doc)
+		want, werr := cjson.EncodeCanonical(v)
+		if (err == nil) != (werr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("Canonical(%q) = %q, %v; cjson gives %q, %v", data, got, err, want, werr)
+		}
 	})
+}
+
+// refDuplicate is a reference duplicate-key finder over encoding/json's
+// tokens: the first key that repeats in one object, or nil.
+func refDuplicate(data []byte) *string {
+	if !json.Valid(data) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var walk func() *string
+	walk = func() *string {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch tok {
+		case json.Delim('{'):
+			keys := map[string]bool{}
+			var dup *string
+			for dec.More() {
+				kt, _ := dec.Token()
+				k := kt.(string)
+				if keys[k] && dup == nil {
+					dup = &k
+				}
+				keys[k] = true
+				if d := walk(); d != nil && dup == nil {
+					dup = d
+				}
+			}
+			dec.Token()
+			return dup
+		case json.Delim('['):
+			var dup *string
+			for dec.More() {
+				if d := walk(); d != nil && dup == nil {
+					dup = d
+				}
+			}
+			dec.Token()
+			return dup
+		}
+		return nil
+	}
+	return walk()
 }
