@@ -293,9 +293,9 @@ func (c *comparer) same(doc, got any) error {
 				}
 				c.path = c.path[:len(c.path)-1]
 			case din && !(c.emptyOK && Empty(dv) && !foldMatch(g, k)):
-				return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, c.where(k))
+				return notCarried(c.where(k))
 			case gin && !(c.emptyOK && Empty(gv)):
-				return fmt.Errorf("%w: %s is in the decoded value but not in the document", ErrNotFaithful, c.where(k))
+				return notInDocument(c.where(k))
 			}
 		}
 		return nil
@@ -321,6 +321,14 @@ func (c *comparer) same(doc, got any) error {
 		}
 	}
 	return fmt.Errorf("%w: %s is %s, decoded as %s", ErrNotFaithful, c.where(""), brief(doc), brief(got))
+}
+
+func notCarried(at string) error {
+	return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, at)
+}
+
+func notInDocument(at string) error {
+	return fmt.Errorf("%w: %s is in the decoded value but not in the document", ErrNotFaithful, at)
 }
 
 // foldMatch reports whether m has a key equal to k under Unicode case

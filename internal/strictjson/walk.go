@@ -257,7 +257,7 @@ func (c *comparer) mapValue(doc any, v reflect.Value) error {
 			folds = folds || strings.EqualFold(mk.String(), k)
 		}
 		if !(c.emptyOK && Empty(d[k]) && !folds) {
-			return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, c.where(k))
+			return notCarried(c.where(k))
 		}
 	}
 	if v.Len() != len(d) {
@@ -270,7 +270,7 @@ func (c *comparer) mapValue(doc any, v reflect.Value) error {
 		sort.Strings(extra)
 		for _, k := range extra {
 			if !(c.emptyOK && emptyValue(v.MapIndex(reflect.ValueOf(k)))) {
-				return fmt.Errorf("%w: %s is in the decoded value but not in the document", ErrNotFaithful, c.where(k))
+				return notInDocument(c.where(k))
 			}
 		}
 	}
@@ -309,7 +309,7 @@ func (c *comparer) structValue(doc any, v reflect.Value) error {
 				folds = folds || gin && strings.EqualFold(name, k)
 			}
 			if !(c.emptyOK && Empty(dv) && !folds) {
-				return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, c.where(k))
+				return notCarried(c.where(k))
 			}
 			continue
 		}
@@ -322,9 +322,9 @@ func (c *comparer) structValue(doc any, v reflect.Value) error {
 			}
 			c.path = c.path[:len(c.path)-1]
 		case din && !(c.emptyOK && Empty(dv)):
-			return fmt.Errorf("%w: %s is not carried by the decoded value (an unknown field, or a key in another case?)", ErrNotFaithful, c.where(k))
+			return notCarried(c.where(k))
 		case gin && !din && !(c.emptyOK && emptyValue(fv)):
-			return fmt.Errorf("%w: %s is in the decoded value but not in the document", ErrNotFaithful, c.where(k))
+			return notInDocument(c.where(k))
 		}
 	}
 	return nil
