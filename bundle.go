@@ -1,8 +1,11 @@
 package evident
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/evident-dev/evident/internal/strictjson"
 )
 
 // BundleMediaType names the Bundle format and its version.
@@ -24,22 +27,44 @@ type Bundle struct {
 	Checkpoint     string   `json:"checkpoint"`
 }
 
-// ParseBundle decodes a bundle strictly and checks its entry's shape.
+// MaxBundleSize bounds a bundle: a link of up to 32 MiB, its entry and proof.
+const MaxBundleSize = 40 << 20
+
+// ParseBundle decodes a bundle strictly (no duplicate or unknown fields at
+// any depth, no trailing data), its entry as [ParseEntry] does; the link is
+// the verifier's to parse.
 func ParseBundle(b []byte) (*Bundle, error) {
-	var bu Bundle
-	if err := strictJSON(b, &bu); err != nil {
+	var raw struct {
+		MediaType      string          `json:"media_type"`
+		Link           json.RawMessage `json:"link"`
+		Entry          json.RawMessage `json:"entry"`
+		LogIndex       uint64          `json:"log_index"`
+		InclusionProof [][]byte        `json:"inclusion_proof"`
+		Checkpoint     string          `json:"checkpoint"`
+	}
+	doc, err := strictjson.Unmarshal(b, &raw, strictjson.Limits{MaxSize: MaxBundleSize, MaxDepth: 40})
+	if err == nil {
+		err = strictjson.Faithful(doc, raw, "$", true)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	if bu.MediaType != BundleMediaType {
-		return nil, fmt.Errorf("bundle: media type %q, want %q", bu.MediaType, BundleMediaType)
+	if raw.MediaType != BundleMediaType {
+		return nil, fmt.Errorf("bundle: media type %q, want %q", raw.MediaType, BundleMediaType)
 	}
-	if bu.Entry == nil {
+	if len(raw.Entry) == 0 || string(raw.Entry) == "null" {
 		return nil, fmt.Errorf("bundle: no entry")
 	}
-	if err := bu.Entry.Check(); err != nil {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw.Entry); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	return &bu, nil
+	e, _, err := ParseEntry(compact.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	return &Bundle{MediaType: raw.MediaType, Link: raw.Link, Entry: e, LogIndex: raw.LogIndex,
+		InclusionProof: raw.InclusionProof, Checkpoint: raw.Checkpoint}, nil
 }
 
 // Marshal encodes the bundle, indented for review.

@@ -14,7 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"strings"
+
+	"github.com/evident-dev/evident/internal/strictjson"
 )
 
 // Limits on an Entry. Every one is checked by [ParseEntry].
@@ -35,6 +37,8 @@ const (
 	MaxTimestampSize = 32 << 10
 	// maxShortString bounds payload_type and key_id.
 	maxShortString = 256
+	// maxEntryDepth bounds the nesting of an entry's JSON (it needs 2).
+	maxEntryDepth = 4
 )
 
 // Entry is what the log records for one signature: the signed payload's type
@@ -69,8 +73,9 @@ const PayloadTypeLink = "application/vnd.in-toto.link+json"
 // ErrInvalidEntry is wrapped by every error [ParseEntry] returns.
 var ErrInvalidEntry = errors.New("invalid entry")
 
-// ParseEntry decodes one JSON entry strictly (no unknown fields, no trailing
-// data, every limit above enforced) and returns it with its canonical
+// ParseEntry decodes one JSON entry strictly (no duplicate or unknown
+// fields, no present-but-empty signer field, no trailing data, every limit
+// above enforced) and returns it with its canonical
 // encoding. Every error wraps [ErrInvalidEntry] and says which field is wrong.
 func ParseEntry(data []byte) (*Entry, []byte, error) {
 	if len(data) > MaxEntrySize {
@@ -83,11 +88,23 @@ func ParseEntry(data []byte) (*Entry, []byte, error) {
 		return e, bytes.Clone(data), nil
 	}
 	var e Entry
-	if err := strictJSON(data, &e); err != nil {
+	doc, err := strictjson.Unmarshal(data, &e, strictjson.Limits{MaxSize: MaxEntrySize, MaxDepth: maxEntryDepth})
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidEntry, err)
 	}
 	if err := e.Check(); err != nil {
 		return nil, nil, err
+	}
+	// A signer field that is present must say something: "public_key": ""
+	// beside a cert_chain is not the same entry as one without it.
+	if obj, ok := doc.(map[string]any); ok {
+		for k, v := range obj {
+			for _, f := range []string{"cert_chain", "public_key"} {
+				if strings.EqualFold(k, f) && strictjson.Empty(v) {
+					return nil, nil, fmt.Errorf("%w: %s is present but empty (leave it out)", ErrInvalidEntry, f)
+				}
+			}
+		}
 	}
 	canonical, err := e.Marshal()
 	if err != nil {
@@ -107,6 +124,8 @@ func (e *Entry) Check() error {
 		return bad("payload_type is missing")
 	case len(e.PayloadType) > maxShortString || !printable(e.PayloadType):
 		return bad("payload_type must be at most %d printable ASCII characters", maxShortString)
+	case e.PayloadType != PayloadTypeLink:
+		return bad("payload_type %q is unknown (the log records %q)", e.PayloadType, PayloadTypeLink)
 	case len(e.PayloadSHA256) != 64 || !lowerHex(e.PayloadSHA256):
 		return bad("payload_sha256 must be 64 lowercase hex digits")
 	case len(e.Signature) == 0:
@@ -203,6 +222,7 @@ func parseCanonical(data []byte) (*Entry, bool) {
 	if c.peek(`,"public_key":`) {
 		c.lit(`,"public_key":`)
 		e.PublicKey = c.b64()
+		c.ok = c.ok && len(e.PublicKey) > 0 // "" is left to the general path to refuse
 	}
 	c.lit(`,"timestamp":`)
 	e.Timestamp = c.b64()
@@ -260,17 +280,4 @@ func (c *cursor) b64() []byte {
 		return nil
 	}
 	return b
-}
-
-// strictJSON decodes one JSON value into v: no unknown fields, no trailing data.
-func strictJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -104,6 +105,7 @@ func FuzzParseEntry(f *testing.F) {
 	f.Add(mustMarshal(f, pk))
 	f.Add([]byte(`{"payload_type":"x"}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(strings.Replace(string(mustMarshal(f, validEntry())), `{`, `{"key_id":"x",`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, canonical, err := ParseEntry(data)
 		if err != nil {
@@ -118,7 +120,12 @@ func FuzzParseEntry(f *testing.F) {
 			if b, _ := again.Marshal(); !bytes.Equal(b, canonical) {
 				t.Fatalf("re-parsed entry marshals to %s, want %s", b, canonical)
 			}
-			_ = e
+			// P1: encoding/json, which merges nothing only when no key
+			// repeats, reads the same entry.
+			var lenient Entry
+			if err := json.Unmarshal(data, &lenient); err != nil || !reflect.DeepEqual(&lenient, e) {
+				t.Fatalf("ParseEntry(%q) = %+v, encoding/json reads %+v (%v)", data, e, lenient, err)
+			}
 		}
 		if fast, ok := parseCanonical(data); ok {
 			if fast.Check() != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/evident-dev/evident/internal/strictjson"
 )
 
 // TrustRootMediaType names the TrustRoot format and its version.
@@ -35,6 +37,13 @@ type Trusted struct {
 	Name     string   `json:"name"`
 	Value    string   `json:"value"`
 	ValidFor ValidFor `json:"valid_for"`
+	// TrustDomains, for a functionary CA only, are the SPIFFE trust domains
+	// whose IDs (spiffe://DOMAIN/…) the CA may vouch for; it vouches for no
+	// SPIFFE ID elsewhere, and for no other URI. A functionary CA that lists
+	// none (as trust roots made before the field existed) may vouch for any
+	// identity except a SPIFFE ID in a trust domain that another functionary
+	// CA of the trust root lists: listing a domain claims it.
+	TrustDomains []string `json:"trust_domains,omitempty"`
 }
 
 // ValidFor is a validity window; a zero End is open.
@@ -117,6 +126,41 @@ func (r *TrustRoot) Retire(kind, name string, end time.Time) error {
 	return fmt.Errorf("%w: no %s named %q", ErrTrustRoot, kind, name)
 }
 
+// SetTrustDomains sets the SPIFFE trust domains of the functionary CA
+// named name (see [Trusted.TrustDomains]).
+func (r *TrustRoot) SetTrustDomains(name string, domains []string) error {
+	for _, d := range domains {
+		if err := checkTrustDomain(d); err != nil {
+			return err
+		}
+	}
+	for i := range r.FunctionaryCAs {
+		if r.FunctionaryCAs[i].Name == name {
+			r.FunctionaryCAs[i].TrustDomains = domains
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no %s named %q", ErrTrustRoot, KindFunctionaryCA, name)
+}
+
+// ValidTrustDomain reports whether d is a SPIFFE trust domain name: 1 to
+// 255 lowercase letters, digits, '.', '-' and '_' (SPIFFE-ID §2.1).
+func ValidTrustDomain(d string) bool {
+	ok := d != "" && len(d) <= 255
+	for i := 0; ok && i < len(d); i++ {
+		c := d[i]
+		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_'
+	}
+	return ok
+}
+
+func checkTrustDomain(d string) error {
+	if !ValidTrustDomain(d) {
+		return fmt.Errorf("%w: trust domain %q: want lowercase letters, digits, '.', '-' and '_' (e.g. example.org)", ErrTrustRoot, d)
+	}
+	return nil
+}
+
 // At returns the items of kind valid at t.
 func (r *TrustRoot) At(kind string, t time.Time) ([]Trusted, error) {
 	l, err := r.list(kind)
@@ -132,14 +176,43 @@ func (r *TrustRoot) At(kind string, t time.Time) ([]Trusted, error) {
 	return out, nil
 }
 
-// ParseTrustRoot decodes a TrustRoot strictly.
+// MaxTrustRootSize bounds a trust root.
+const MaxTrustRootSize = 4 << 20
+
+// ParseTrustRoot decodes a TrustRoot strictly: no duplicate or unknown
+// fields at any depth, no key in another case, no trailing data; trust
+// domains only on functionary CAs, well formed, each listed once per CA.
 func ParseTrustRoot(b []byte) (*TrustRoot, error) {
 	var r TrustRoot
-	if err := strictJSON(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTrustRoot, err)
+	doc, err := strictjson.Unmarshal(b, &r, strictjson.Limits{MaxSize: MaxTrustRootSize, MaxDepth: 8})
+	if err == nil {
+		err = strictjson.Faithful(doc, r, "$", true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTrustRoot, err)
 	}
 	if r.MediaType != TrustRootMediaType {
 		return nil, fmt.Errorf("%w: media type %q, want %q", ErrTrustRoot, r.MediaType, TrustRootMediaType)
+	}
+	for _, kind := range []string{KindTSA, KindLog, KindLayoutKey} {
+		l, _ := r.list(kind)
+		for _, t := range *l {
+			if len(t.TrustDomains) > 0 {
+				return nil, fmt.Errorf("%w: %s %q lists trust domains, which only a functionary CA may", ErrTrustRoot, kind, t.Name)
+			}
+		}
+	}
+	for _, t := range r.FunctionaryCAs {
+		seen := map[string]bool{}
+		for _, d := range t.TrustDomains {
+			if err := checkTrustDomain(d); err != nil {
+				return nil, err
+			}
+			if seen[d] {
+				return nil, fmt.Errorf("%w: %s %q lists trust domain %q twice", ErrTrustRoot, KindFunctionaryCA, t.Name, d)
+			}
+			seen[d] = true
+		}
 	}
 	return &r, nil
 }

@@ -2,8 +2,12 @@ package evident
 
 import (
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/evident-dev/evident/internal/strictjson"
 )
 
 func TestTrustRootEdits(t *testing.T) {
@@ -51,6 +55,11 @@ func FuzzParseTrustRoot(f *testing.F) {
 	b, _ := r.Marshal()
 	f.Add(b)
 	f.Add([]byte(`{"media_type":"` + TrustRootMediaType + `","tsas":[{"name":1}]}`))
+	r.Add(KindFunctionaryCA, "spire", "PEM", time.Unix(0, 0))
+	r.SetTrustDomains("spire", []string{"example.org"})
+	b, _ = r.Marshal()
+	f.Add(b)
+	f.Add([]byte(strings.Replace(string(b), `"logs"`, `"logs": [], "logs"`, 1)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseTrustRoot(b)
 		if err != nil {
@@ -59,8 +68,17 @@ func FuzzParseTrustRoot(f *testing.F) {
 			}
 			return
 		}
-		if _, err := r.Marshal(); err != nil {
+		again, err := r.Marshal()
+		if err != nil {
 			t.Fatal(err)
+		}
+		// P1: what was accepted is what a last-wins reading sees, and
+		// re-encodes to a trust root that parses to itself.
+		if err := strictjson.Faithful(lastWins(t, b), r, "$", true); err != nil {
+			t.Fatalf("ParseTrustRoot(%q) differs from a last-wins reading: %v", b, err)
+		}
+		if back, err := ParseTrustRoot(again); err != nil || !reflect.DeepEqual(back, r) {
+			t.Fatalf("re-encoded trust root %s = %+v, %v", again, back, err)
 		}
 	})
 }

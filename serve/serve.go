@@ -273,7 +273,11 @@ func (s *Server) openTUF() error {
 			return err
 		}
 		if s.DevCA != nil {
-			return tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{s.DevCA.Cert})), s.DevCA.Cert.NotBefore)
+			if err := tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{s.DevCA.Cert})), s.DevCA.Cert.NotBefore); err != nil {
+				return err
+			}
+			// The development CA vouches for its own trust domain only.
+			return tr.SetTrustDomains("evident-dev-ca", []string{DevTrustDomain})
 		}
 		return nil
 	}, signers)

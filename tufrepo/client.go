@@ -1,7 +1,6 @@
 package tufrepo
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -166,8 +165,8 @@ func (c *Client) Layout(project, name string, t time.Time) ([]byte, LayoutVersio
 		return nil, LayoutVersion{}, err
 	}
 	var idx LayoutIndex
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, LayoutVersion{}, fmt.Errorf("layout index: %w", err)
+	if err := parseIndex(b, &idx); err != nil {
+		return nil, LayoutVersion{}, err
 	}
 	v, err := idx.Pick(t)
 	if err != nil {

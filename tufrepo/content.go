@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/strictjson"
 )
 
 // LayoutIndex lists every published version of one layout. It is a target
@@ -25,6 +26,18 @@ type LayoutVersion struct {
 	Version   int       `json:"version"`
 	Target    string    `json:"target"`
 	Published time.Time `json:"published"`
+}
+
+// maxIndexSize bounds a layout index (some 100,000 versions).
+const maxIndexSize = 16 << 20
+
+// parseIndex decodes a layout index strictly: no duplicate or unknown
+// fields, no trailing data.
+func parseIndex(b []byte, idx *LayoutIndex) error {
+	if _, err := strictjson.Unmarshal(b, idx, strictjson.Limits{MaxSize: maxIndexSize, MaxDepth: 4}); err != nil {
+		return fmt.Errorf("layout index: %w", err)
+	}
+	return nil
 }
 
 func layoutDir(project, name string) (string, error) {
@@ -58,8 +71,8 @@ func (r *Repo) PublishLayout(project, name string, layout []byte, signers Signer
 	b, _, err := r.Target(role, dir+"index.json")
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(b, &idx); err != nil {
-			return LayoutVersion{}, fmt.Errorf("layout index: %w", err)
+		if err := parseIndex(b, &idx); err != nil {
+			return LayoutVersion{}, err
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return LayoutVersion{}, err

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os/exec"
 	"path"
 	"sort"
@@ -34,6 +35,11 @@ var (
 	ErrLinkMismatch    = errors.New("link does not match its log entry")
 	ErrStep            = errors.New("step is not satisfied")
 	ErrArtifactRules   = errors.New("artifact rules are not met")
+	// ErrTrustDomain: a SPIFFE ID outside the trust domains its CA is
+	// trusted for (see evident.Trusted.TrustDomains).
+	ErrTrustDomain = errors.New("SPIFFE ID is outside its CA's trust domains")
+	// ErrAfterVerificationTime: a timestamp later than the time verified at.
+	ErrAfterVerificationTime = errors.New("timestamp is after the verification time")
 )
 
 // Check is one line of a verification report.
@@ -41,9 +47,13 @@ type Check struct {
 	Check  string `json:"check"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
+	// Ignored marks a bundle set aside as no evidence (OK is false): it
+	// could not fail the verification, only not count.
+	Ignored bool `json:"ignored,omitempty"`
 }
 
 // Report lists every check made, in order; the first failure ends it.
+// Bundles that are no evidence are reported as ignored and do not end it.
 type Report struct {
 	Checks []Check `json:"checks"`
 	OK     bool    `json:"ok"`
@@ -58,10 +68,17 @@ func (r *Report) fail(check string, err error) error {
 	return err
 }
 
-// NamedBundle is a bundle with the name it is reported under.
+func (r *Report) ignore(check string, err error) {
+	r.Checks = append(r.Checks, Check{Check: check, OK: false, Ignored: true, Detail: "ignored: " + err.Error()})
+}
+
+// NamedBundle is a bundle with the name it is reported under; or, with
+// Err set, a bundle that could not be read or parsed, which is reported and
+// ignored as any other bundle that is no evidence.
 type NamedBundle struct {
 	Name   string
 	Bundle *evident.Bundle
+	Err    error
 }
 
 // SupplyChainInput is what SupplyChain verifies.
@@ -71,10 +88,12 @@ type SupplyChainInput struct {
 	Layout  []byte
 	Bundles []NamedBundle
 	// At is when the layout's expiry and the layout keys are judged
-	// (default now); certificates are always judged at each timestamp.
+	// (default now); certificates are always judged at each timestamp, and
+	// no timestamp may be later than At.
 	At time.Time
-	// Artifacts maps names to SHA-256 digests that must be products of the
-	// chain (the files being released).
+	// Artifacts maps artifact paths to SHA-256 digests: each must be a
+	// product of a step of the chain, at that path with that digest (the
+	// files being released). An inspection's own outputs do not count.
 	Artifacts map[string][]byte
 	// InspectDir is where the layout's inspections run, with the files they
 	// inspect; the caller makes it (a temporary copy: inspections may change
@@ -82,17 +101,24 @@ type SupplyChainInput struct {
 	InspectDir string
 }
 
-// SupplyChain verifies a supply chain offline and fails closed, in the
-// order of DESIGN.md: the layout (signed by a trust-root layout key valid at
-// At; not expired at At; well formed), then every bundle (checkpoint signed
-// by a trust-root log key; inclusion proof; link ↔ entry; timestamp, signer
-// chain at genTime and signature, with the TSA and functionary roots of the
-// trust root valid at genTime), then the in-toto rules: per step, links
-// whose signed name is the step, from authorised functionaries (keys, or
-// certificates meeting a constraint, bound to the root the certificate
-// really chains to), counted once per SPIFFE ID or key; then the artifact
-// rules, after running the layout's inspections in in.InspectDir. Sublayouts
-// are not supported.
+// SupplyChain verifies a supply chain offline. It fails closed on the
+// layout ([CheckLayout] at At: signed by a trust-root layout key valid at
+// At, not expired, well formed). Each bundle is then checked (checkpoint
+// signed by a trust-root log key; inclusion proof; link ↔ entry, the link
+// decoded faithfully; timestamp no later than At, signer chain at genTime
+// and signature, with the TSA and functionary roots of the trust root valid
+// at genTime; a step of the layout; a functionary of that step: a key, or a
+// certificate meeting a constraint, bound to the root it really chains to,
+// with a SPIFFE ID inside that root's trust domains). A bundle failing any
+// of these is no evidence: it is reported and ignored, as in-toto ignores
+// unauthorised links, so that a bundle anyone can log cannot make a valid
+// chain fail; what it could have proved is then missing. Of several links
+// of one functionary for a step, the one with the earliest genTime (then
+// the lowest log index, then bundle name) counts, and the others are
+// reported. Then the in-toto rules: per step, the threshold of distinct
+// functionaries (one per SPIFFE ID or key); the artifact rules, after
+// running the layout's inspections in in.InspectDir; and in.Artifacts
+// among the steps' products. Sublayouts are not supported.
 func SupplyChain(in SupplyChainInput) (*Report, error) {
 	r := &Report{}
 	if in.At.IsZero() {
@@ -102,27 +128,61 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 	if err != nil {
 		return r, err
 	}
-	stepLinks := map[string]map[string]in_toto.Metadata{} // step → functionary → link
 	tv := newTrustView(in.TrustRoot, layout)
+	cands := map[string][]evidence{} // step → links that count
+	var ignored []ignoredBundle
 	for _, nb := range in.Bundles {
-		fn, l, err := checkBundle(r, in, layout, tv, nb)
+		if nb.Err != nil || nb.Bundle == nil {
+			err := nb.Err
+			if err == nil {
+				err = errors.New("no bundle")
+			}
+			r.ignore(nb.Name, err)
+			ignored = append(ignored, ignoredBundle{name: nb.Name, err: err})
+			continue
+		}
+		ev, err := checkBundle(r, in, layout, tv, nb)
 		if err != nil {
-			return r, err
+			var be *bundleError
+			check := nb.Name
+			if errors.As(err, &be) {
+				check = be.check
+			}
+			r.ignore(check, err)
+			ignored = append(ignored, ignoredBundle{name: nb.Name, step: claimedStep(nb.Bundle), err: err})
+			continue
 		}
-		if stepLinks[l.Name] == nil {
-			stepLinks[l.Name] = map[string]in_toto.Metadata{}
-		}
-		if _, dup := stepLinks[l.Name][fn]; !dup {
-			stepLinks[l.Name][fn] = &in_toto.Metablock{Signed: l}
-		}
+		cands[ev.link.Name] = append(cands[ev.link.Name], ev)
 	}
+	stepLinks := map[string]map[string]in_toto.Metadata{} // step → functionary → link
 	for _, step := range layout.Steps {
-		n := len(stepLinks[step.Name])
+		cs := cands[step.Name]
+		sort.SliceStable(cs, func(i, j int) bool {
+			a, b := cs[i], cs[j]
+			if !a.genTime.Equal(b.genTime) {
+				return a.genTime.Before(b.genTime)
+			}
+			if a.logIndex != b.logIndex {
+				return a.logIndex < b.logIndex
+			}
+			return a.name < b.name
+		})
+		chosen := map[string]in_toto.Metadata{}
+		chosenName := map[string]string{}
+		for _, c := range cs {
+			if first, dup := chosenName[c.fn]; dup {
+				r.ignore(c.name+": functionary", fmt.Errorf("%s already counts for step %s with %s (earliest genTime, then lowest log index)", c.fn, step.Name, first))
+				continue
+			}
+			chosen[c.fn], chosenName[c.fn] = &in_toto.Metablock{Signed: c.link}, c.name
+		}
+		stepLinks[step.Name] = chosen
+		n := len(chosen)
 		if n < step.Threshold {
-			return r, r.fail("step "+step.Name, fmt.Errorf("%w: step %s has %d distinct authorised functionaries, threshold %d", ErrStep, step.Name, n, step.Threshold))
+			return r, r.fail("step "+step.Name, thresholdError(step, n, ignored))
 		}
 		var who []string
-		for fn := range stepLinks[step.Name] {
+		for fn := range chosen {
 			who = append(who, fn)
 		}
 		sort.Strings(who)
@@ -149,131 +209,161 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 		return r, r.fail("artifact rules", fmt.Errorf("%w: %v", ErrArtifactRules, err))
 	}
 	r.pass("artifact rules", "every step's expected materials and products hold")
-	for name, digest := range in.Artifacts {
-		if !isProduct(reduced, digest) {
-			return r, r.fail("artifact "+name, fmt.Errorf("%w: sha256 %x is no product of the chain", ErrArtifactRules, digest))
+	names := make([]string, 0, len(in.Artifacts))
+	for name := range in.Artifacts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		step, err := productOf(layout, reduced, name, in.Artifacts[name])
+		if err != nil {
+			return r, r.fail("artifact "+name, err)
 		}
-		r.pass("artifact "+name, "sha256 %x is a product of the chain", digest)
+		r.pass("artifact "+name, "sha256 %x is product %s of step %s", in.Artifacts[name], name, step)
 	}
 	r.OK = true
 	return r, nil
 }
 
-func isProduct(reduced map[string]in_toto.Metadata, digest []byte) bool {
-	want := hex.EncodeToString(digest)
-	for _, m := range reduced {
-		l := m.(*in_toto.Metablock).Signed.(in_toto.Link)
-		for _, h := range l.Products {
-			if h["sha256"] == want {
-				return true
-			}
-		}
-	}
-	return false
+// evidence is a bundle that verified: a link of an authorised functionary.
+type evidence struct {
+	name     string
+	fn       string
+	link     in_toto.Link
+	genTime  time.Time
+	logIndex uint64
 }
 
-// checkLayout parses the layout and checks its signature, expiry and form.
-func checkLayout(r *Report, in SupplyChainInput) (in_toto.Layout, error) {
-	var raw struct {
-		Signed     json.RawMessage     `json:"signed"`
-		Signatures []in_toto.Signature `json:"signatures"`
+// bundleError is why a bundle is no evidence, and which check said so.
+type bundleError struct {
+	check string
+	err   error
+}
+
+func (e *bundleError) Error() string { return e.err.Error() }
+func (e *bundleError) Unwrap() error { return e.err }
+
+type ignoredBundle struct {
+	name, step string
+	err        error
+}
+
+// claimedStep is the step a bundle's link names, unverified, to say which
+// step an ignored bundle would have counted for; "" if it does not parse.
+func claimedStep(b *evident.Bundle) string {
+	var m struct {
+		Signed struct {
+			Name string `json:"name"`
+		} `json:"signed"`
 	}
-	var l in_toto.Layout
-	err := json.Unmarshal(in.Layout, &raw)
-	if err == nil {
-		// Strictly: what the rules use must be all that was signed.
-		dec := json.NewDecoder(bytes.NewReader(raw.Signed))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&l)
+	if json.Unmarshal(b.Link, &m) != nil {
+		return ""
 	}
-	if err != nil {
-		return in_toto.Layout{}, r.fail("layout", fmt.Errorf("%w: %v", ErrLayout, err))
-	}
-	keys, err := in.TrustRoot.At(evident.KindLayoutKey, in.At)
-	if err != nil {
-		return l, r.fail("layout signature", err)
-	}
-	var signedBy string
-	// Each signature is tried with each trusted key: key ids are computed
-	// from key encodings that differ between in-toto implementations, so the
-	// signature check, not the id, decides.
-	for _, t := range keys {
-		var k in_toto.Key
-		if err := k.LoadKeyReaderDefaults(strings.NewReader(t.Value)); err != nil {
-			continue
-		}
-		for _, sig := range raw.Signatures {
-			k.KeyID = sig.KeyID
-			// Over "signed" as received (canonicalised), not its Go decoding.
-			one := &in_toto.Metablock{Signed: raw.Signed, Signatures: []in_toto.Signature{sig}}
-			if one.VerifySignature(k) == nil {
-				signedBy = t.Name
+	return m.Signed.Name
+}
+
+// thresholdError says a step's threshold is not met, and wraps the errors
+// of the ignored bundles: first those whose link claims the step, then the
+// others (a link that fails its checks may claim any name), at most
+// maxIgnoredInError of them.
+func thresholdError(step in_toto.Step, n int, ignored []ignoredBundle) error {
+	format := "%w: step %s has %d distinct authorised functionaries, threshold %d"
+	args := []any{ErrStep, step.Name, n, step.Threshold}
+	listed := 0
+	for _, mine := range []bool{true, false} {
+		for _, ib := range ignored {
+			if (ib.step == step.Name) != mine {
+				continue
 			}
+			if listed == maxIgnoredInError {
+				return fmt.Errorf(format+"; and %d more ignored bundles (see the report)", append(args, len(ignored)-listed)...)
+			}
+			format += "; ignored %s: %w"
+			args = append(args, ib.name, ib.err)
+			listed++
 		}
-		if signedBy != "" {
-			break
+	}
+	return fmt.Errorf(format, args...)
+}
+
+// maxIgnoredInError bounds the ignored bundles a step's error names.
+const maxIgnoredInError = 10
+
+// productOf says which step made the artifact at path with digest; an
+// inspection's outputs do not count, nor a product at another path.
+func productOf(layout in_toto.Layout, reduced map[string]in_toto.Metadata, path string, digest []byte) (string, error) {
+	want := hex.EncodeToString(digest)
+	var elsewhere []string
+	for _, s := range layout.Steps {
+		l := reduced[s.Name].(*in_toto.Metablock).Signed.(in_toto.Link)
+		if h, ok := l.Products[path]; ok {
+			if h["sha256"] == want {
+				return s.Name, nil
+			}
+			elsewhere = append(elsewhere, fmt.Sprintf("step %s made it with sha256 %s", s.Name, h["sha256"]))
 		}
 	}
-	if signedBy == "" {
-		return l, r.fail("layout signature", fmt.Errorf("%w (%d layout keys valid at %s)", ErrLayoutSignature, len(keys), in.At.UTC().Format(time.RFC3339)))
+	if len(elsewhere) > 0 {
+		return "", fmt.Errorf("%w: %s has sha256 %x, but %s", ErrArtifactRules, path, digest, strings.Join(elsewhere, "; "))
 	}
-	r.pass("layout signature", "signed by layout key %q", signedBy)
-	exp, err := time.Parse(time.RFC3339, l.Expires)
-	if err != nil {
-		return l, r.fail("layout expiry", fmt.Errorf("%w: expires %q: %v", ErrLayout, l.Expires, err))
+	return "", fmt.Errorf("%w: no step of the chain made %s (sha256 %x)", ErrArtifactRules, path, digest)
+}
+
+// checkLayout checks the layout with CheckLayout, reporting each check, and
+// returns it; supply-chain verification needs it faultless.
+func checkLayout(r *Report, in SupplyChainInput) (in_toto.Layout, error) {
+	lr := CheckLayout(in.Layout, in.TrustRoot, in.At)
+	if err := lr.problem(CheckLayoutParse); err != nil {
+		return in_toto.Layout{}, r.fail(CheckLayoutParse, err)
 	}
-	if !in.At.Before(exp) {
-		return l, r.fail("layout expiry", fmt.Errorf("%w at %s (judged at %s)", ErrLayoutExpired, exp.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
+	if err := lr.problem(CheckLayoutSignature); err != nil {
+		return lr.Layout, r.fail(CheckLayoutSignature, err)
 	}
-	r.pass("layout expiry", "valid until %s (judged at %s)", exp.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339))
-	switch {
-	case l.Type != "layout":
-		err = fmt.Errorf("%w: _type %q", ErrLayout, l.Type)
-	case len(l.Steps) == 0:
-		err = fmt.Errorf("%w: no steps", ErrLayout)
-	case len(l.Inspect) > 0 && in.InspectDir == "":
+	r.pass(CheckLayoutSignature, "signed by layout key %q", lr.SignedBy)
+	if err := lr.problem(CheckLayoutExpiry); err != nil {
+		return lr.Layout, r.fail(CheckLayoutExpiry, err)
+	}
+	r.pass(CheckLayoutExpiry, "valid until %s (judged at %s)", lr.Expires.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339))
+	err := lr.problem(CheckLayoutForm)
+	if err == nil && len(lr.Layout.Inspect) > 0 && in.InspectDir == "" {
 		err = fmt.Errorf("%w: it has inspections, which need the artifacts they inspect (--artifact)", ErrLayout)
 	}
-	for _, s := range l.Steps {
-		switch {
-		case err != nil:
-		case s.Threshold < 1:
-			err = fmt.Errorf("%w: step %s has threshold %d", ErrLayout, s.Name, s.Threshold)
-		case len(s.PubKeys) == 0 && len(s.CertificateConstraints) == 0:
-			err = fmt.Errorf("%w: step %s authorises no functionary", ErrLayout, s.Name)
-		case len(s.ExpectedMaterials) == 0 && len(s.ExpectedProducts) == 0:
-			err = fmt.Errorf("%w: step %s requires nothing of its artifacts", ErrLayout, s.Name)
-		}
-	}
 	if err != nil {
-		return l, r.fail("layout form", err)
+		return lr.Layout, r.fail(CheckLayoutForm, err)
 	}
-	r.pass("layout form", "%d steps", len(l.Steps))
-	return l, nil
+	r.pass(CheckLayoutForm, "%d steps", len(lr.Layout.Steps))
+	return lr.Layout, nil
 }
 
 // checkBundle verifies one bundle and says which functionary signed it,
-// for which step.
-func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trustView, nb NamedBundle) (string, in_toto.Link, error) {
+// for which step. Its errors are *bundleError.
+func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trustView, nb NamedBundle) (evidence, error) {
 	b, name := nb.Bundle, nb.Name
+	fail := func(check string, err error) (evidence, error) {
+		return evidence{}, &bundleError{check: name + ": " + check, err: err}
+	}
 	canonical, err := b.Entry.Marshal()
 	if err != nil {
-		return "", in_toto.Link{}, r.fail(name+": entry", err)
+		return fail("entry", err)
 	}
 	// Timestamp first: its genTime decides which trusted items count.
 	ev, roots := tv.ev, tv.roots
 	ve, err := ev.Verify(b.Entry)
 	if err != nil {
-		return "", in_toto.Link{}, r.fail(name+": entry", err)
+		return fail("entry", err)
 	}
 	gt := ve.Timestamp.GenTime
+	if gt.After(in.At) {
+		return fail("entry", fmt.Errorf("%w: genTime %s, verifying at %s", ErrAfterVerificationTime,
+			gt.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
+	}
 	for _, chain := range [][]*x509.Certificate{ve.Timestamp.Chain, ve.SignerChain} {
 		if len(chain) == 0 {
 			continue
 		}
 		root := chain[len(chain)-1]
 		if t := roots[string(root.Raw)]; !t.ValidFor.Contains(gt) {
-			return "", in_toto.Link{}, r.fail(name+": entry", fmt.Errorf("%w: root %q is not in the trust root at genTime %s",
+			return fail("entry", fmt.Errorf("%w: root %q is not in the trust root at genTime %s",
 				ErrSignerUntrusted, root.Subject, gt.UTC().Format(time.RFC3339)))
 		}
 	}
@@ -292,19 +382,19 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 		}
 	}
 	if cp.Origin == "" {
-		return "", in_toto.Link{}, r.fail(name+": checkpoint", fmt.Errorf("%w: not signed by a log key of the trust root", ErrLogProof))
+		return fail("checkpoint", fmt.Errorf("%w: not signed by a log key of the trust root", ErrLogProof))
 	}
 	if err := tlog.VerifyInclusion(b.LogIndex, cp, tlog.LeafHash(canonical), b.InclusionProof); err != nil {
-		return "", in_toto.Link{}, r.fail(name+": inclusion", fmt.Errorf("%w: %v", ErrLogProof, err))
+		return fail("inclusion", fmt.Errorf("%w: %v", ErrLogProof, err))
 	}
 	r.pass(name+": log", "entry %d included in %s at size %d", b.LogIndex, cp.Origin, cp.Size)
 	// The link is the entry's payload, and carries the entry's signature.
 	mb, payload, err := ParseLink(b.Link)
 	if err != nil {
-		return "", in_toto.Link{}, r.fail(name+": link", fmt.Errorf("%w: %v", ErrLinkMismatch, err))
+		return fail("link", fmt.Errorf("%w: %w", ErrLinkMismatch, err))
 	}
 	if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
-		return "", in_toto.Link{}, r.fail(name+": link", fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch))
+		return fail("link", fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch))
 	}
 	sigMatch := false
 	for _, s := range mb.Signatures {
@@ -313,11 +403,11 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 		}
 	}
 	if !sigMatch {
-		return "", in_toto.Link{}, r.fail(name+": link", fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch))
+		return fail("link", fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch))
 	}
 	l := mb.Signed.(in_toto.Link)
 	if err := cleanArtifactPaths(l); err != nil {
-		return "", l, r.fail(name+": link", err)
+		return fail("link", err)
 	}
 	// Which step, and is the signer authorised for it?
 	var step *in_toto.Step
@@ -327,14 +417,14 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 		}
 	}
 	if step == nil {
-		return "", l, r.fail(name+": step", fmt.Errorf("%w: the link's signed name %q is no step of the layout", ErrStep, l.Name))
+		return fail("step", fmt.Errorf("%w: the link's signed name %q is no step of the layout", ErrStep, l.Name))
 	}
-	fn, err := functionary(step, layout, ve, b.Entry)
+	fn, err := functionary(step, layout, tv, ve, b.Entry)
 	if err != nil {
-		return "", l, r.fail(name+": functionary", err)
+		return fail("functionary", err)
 	}
 	r.pass(name+": functionary", "%s may sign step %s", fn, l.Name)
-	return fn, l, nil
+	return evidence{name: name, fn: fn, link: l, genTime: gt, logIndex: b.LogIndex}, nil
 }
 
 // inspect runs an inspection's command in dir and records what it read and
@@ -377,16 +467,23 @@ func cleanArtifactPaths(l in_toto.Link) error {
 }
 
 // trustView is the trust root and the layout's root CAs as pools for the
-// entry verifier (with one chain cache for every bundle), and each root's
-// trust-root item, whose validity window is checked at genTime.
+// entry verifier (with one chain cache for every bundle), each root's
+// trust-root item, whose validity window is checked at genTime, and the
+// SPIFFE trust domains functionary CAs are trusted for.
 type trustView struct {
 	ev    *EntryVerifier
 	roots map[string]evident.Trusted
+	// fnCAs maps a trust-root functionary CA certificate to its item.
+	fnCAs map[string]evident.Trusted
+	// claimed maps a trust domain to the functionary CA that lists it.
+	claimed map[string]string
+	// layoutRoots maps a layout root CA certificate to its key id.
+	layoutRoots map[string]string
 }
 
 func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: NewChainCache(1024)},
-		roots: map[string]evident.Trusted{}}
+		roots: map[string]evident.Trusted{}, fnCAs: map[string]evident.Trusted{}, claimed: map[string]string{}, layoutRoots: map[string]string{}}
 	for _, list := range []struct {
 		items []evident.Trusted
 		pool  *x509.CertPool
@@ -398,11 +495,20 @@ func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 			}
 		}
 	}
-	for _, k := range layout.RootCas { // trusted as part of a layout signed by a trusted key
+	for _, t := range tr.FunctionaryCAs {
+		for _, c := range pemCerts(t.Value) {
+			tv.fnCAs[string(c.Raw)] = t
+		}
+		for _, d := range t.TrustDomains {
+			tv.claimed[d] = t.Name
+		}
+	}
+	for id, k := range layout.RootCas { // trusted as part of a layout signed by a trusted key
 		for _, c := range pemCerts(k.KeyVal.Certificate) {
 			tv.ev.FunctionaryRoots.AddCert(c)
+			tv.layoutRoots[string(c.Raw)] = id
 			if _, ok := tv.roots[string(c.Raw)]; !ok {
-				tv.roots[string(c.Raw)] = evident.Trusted{Name: "layout root " + k.KeyID}
+				tv.roots[string(c.Raw)] = evident.Trusted{Name: "layout root " + id}
 			}
 		}
 	}
@@ -412,7 +518,7 @@ func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 // functionary names the signer if the step authorises it: a key listed in
 // pubkeys, or a certificate meeting one of the constraints. A SPIFFE ID
 // names a certificate signer, so rotated SVIDs of one workload count once.
-func functionary(step *in_toto.Step, layout in_toto.Layout, ve *VerifiedEntry, e *evident.Entry) (string, error) {
+func functionary(step *in_toto.Step, layout in_toto.Layout, tv *trustView, ve *VerifiedEntry, e *evident.Entry) (string, error) {
 	if len(ve.SignerChain) == 0 {
 		for _, id := range step.PubKeys {
 			if k, ok := layout.Keys[id]; ok && id == e.KeyID && keyMatches(k, ve) {
@@ -426,20 +532,53 @@ func functionary(step *in_toto.Step, layout in_toto.Layout, ve *VerifiedEntry, e
 		return "", fmt.Errorf("%w: the signer certificate has %d URI SANs, want exactly one SPIFFE ID", ErrStep, len(leaf.URIs))
 	}
 	id := leaf.URIs[0].String()
-	rootID := ""
-	for kid, k := range layout.RootCas {
-		for _, c := range pemCerts(k.KeyVal.Certificate) {
-			if c.Equal(root) {
-				rootID = kid
-			}
-		}
+	item, inTrust := tv.fnCAs[string(root.Raw)]
+	if err := tv.inTrustDomain(leaf.URIs[0], item, inTrust); err != nil {
+		return "", err
+	}
+	rootID := tv.layoutRoots[string(root.Raw)]
+	itemName := ""
+	if _, shadowed := layout.RootCas[item.Name]; inTrust && !shadowed {
+		itemName = item.Name
 	}
 	for _, c := range step.CertificateConstraints {
-		if constraintMatches(c, leaf, rootID) {
+		if constraintMatches(c, leaf, rootID, itemName) {
 			return id, nil
 		}
 	}
 	return "", fmt.Errorf("%w: %s (chaining to %q) meets no certificate constraint of step %s", ErrStep, id, root.Subject, step.Name)
+}
+
+// inTrustDomain checks that the CA item (of the trust root if inTrust; a
+// layout root CA otherwise, which lists no trust domains) may vouch for
+// the identity u; see evident.Trusted.TrustDomains.
+func (tv *trustView) inTrustDomain(u *url.URL, item evident.Trusted, inTrust bool) error {
+	ca := "a root CA of the layout"
+	if inTrust {
+		ca = fmt.Sprintf("functionary CA %q", item.Name)
+	}
+	if u.Scheme != "spiffe" {
+		if len(item.TrustDomains) > 0 {
+			return fmt.Errorf("%w: %s vouches only for SPIFFE IDs in %s, not for %s", ErrTrustDomain, ca, strings.Join(item.TrustDomains, ", "), u)
+		}
+		return nil
+	}
+	td := u.Host
+	if u.User != nil || u.Opaque != "" || !evident.ValidTrustDomain(td) {
+		return fmt.Errorf("%w: %s is not a valid SPIFFE ID", ErrTrustDomain, u)
+	}
+	if len(item.TrustDomains) > 0 {
+		for _, d := range item.TrustDomains {
+			if d == td {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s is in trust domain %s; %s is trusted for %s only", ErrTrustDomain, u, td, ca, strings.Join(item.TrustDomains, ", "))
+	}
+	if owner, ok := tv.claimed[td]; ok {
+		return fmt.Errorf("%w: %s is in trust domain %s, which belongs to functionary CA %q, not to %s", ErrTrustDomain, u, td, owner, ca)
+	}
+	return nil
 }
 
 // keyMatches reports whether the layout's key k is the entry's public key,
@@ -462,8 +601,10 @@ func keyMatches(k in_toto.Key, ve *VerifiedEntry) bool {
 
 // constraintMatches applies an in-toto certificate constraint: "*" accepts
 // anything, otherwise the certificate's values must equal the list; Roots
-// must name the root the certificate actually chains to.
-func constraintMatches(c in_toto.CertificateConstraint, cert *x509.Certificate, rootID string) bool {
+// must name the root the certificate actually chains to: by the key id of
+// a root CA of the layout (rootID), or by the name of a functionary CA of
+// the trust root (itemName; a layout root CA's key id takes precedence).
+func constraintMatches(c in_toto.CertificateConstraint, cert *x509.Certificate, rootID, itemName string) bool {
 	set := func(want []string, got []string) bool {
 		if len(want) == 1 && want[0] == "*" {
 			return true
@@ -495,26 +636,10 @@ func constraintMatches(c in_toto.CertificateConstraint, cert *x509.Certificate, 
 	}
 	rootOK := false
 	for _, r := range c.Roots {
-		if r == "*" || (rootID != "" && r == rootID) {
+		if r == "*" || (rootID != "" && r == rootID) || (itemName != "" && r == itemName) {
 			rootOK = true
 		}
 	}
 	return rootOK && set([]string{c.CommonName}, cn) && set(c.DNSNames, cert.DNSNames) && set(c.Emails, cert.EmailAddresses) &&
 		set(c.Organizations, cert.Subject.Organization) && set(c.URIs, uris)
-}
-
-// pemCerts parses every certificate in a PEM string.
-func pemCerts(s string) []*x509.Certificate {
-	var out []*x509.Certificate
-	rest := []byte(s)
-	for {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			return out
-		}
-		if c, err := x509.ParseCertificate(blk.Bytes); err == nil && blk.Type == "CERTIFICATE" {
-			out = append(out, c)
-		}
-	}
 }

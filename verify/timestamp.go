@@ -127,6 +127,27 @@ type accuracy struct {
 	Micros  int64 `asn1:"optional,tag:1"`
 }
 
+// MaxAccuracy bounds a token's accuracy: a TSA claiming to know the time
+// only to within more than a day vouches for no useful time.
+const MaxAccuracy = 24 * time.Hour
+
+// duration returns the accuracy, refusing negative parts, millis or micros
+// over 999 (RFC 3161 §2.4.2) and anything over MaxAccuracy, checked before
+// any arithmetic can overflow.
+func (a accuracy) duration() (time.Duration, error) {
+	if a.Seconds < 0 || a.Millis < 0 || a.Micros < 0 || a.Millis > 999 || a.Micros > 999 {
+		return 0, fmt.Errorf("bad accuracy: %d s %d ms %d µs", a.Seconds, a.Millis, a.Micros)
+	}
+	if a.Seconds > int64(MaxAccuracy/time.Second) {
+		return 0, fmt.Errorf("bad accuracy: %d s is over the limit of %v", a.Seconds, MaxAccuracy)
+	}
+	d := time.Duration(a.Seconds)*time.Second + time.Duration(a.Millis)*time.Millisecond + time.Duration(a.Micros)*time.Microsecond
+	if d > MaxAccuracy {
+		return 0, fmt.Errorf("bad accuracy: %v is over the limit of %v", d, MaxAccuracy)
+	}
+	return d, nil
+}
+
 type signingCertificateV2 struct {
 	Certs []essCertIDv2
 }
@@ -279,10 +300,9 @@ func Timestamp(token []byte, opts TimestampOptions) (*TimestampToken, error) {
 	if err := CheckTSACertificate(signer); err != nil {
 		return nil, err
 	}
-	acc := time.Duration(info.Accuracy.Seconds)*time.Second + time.Duration(info.Accuracy.Millis)*time.Millisecond +
-		time.Duration(info.Accuracy.Micros)*time.Microsecond
-	if acc < 0 || info.Accuracy.Millis > 999 || info.Accuracy.Micros > 999 {
-		return nil, malformed("bad accuracy")
+	acc, err := info.Accuracy.duration()
+	if err != nil {
+		return nil, malformed("%v", err)
 	}
 	tok := &TimestampToken{GenTime: info.GenTime, Accuracy: acc, Policy: info.Policy, Serial: info.SerialNumber, Nonce: info.Nonce}
 	chain, err := opts.Cache.verify(signer, append(certs, opts.Intermediates...), opts.Roots, x509.ExtKeyUsageTimeStamping, tok.Earliest(), tok.Latest())

@@ -515,7 +515,10 @@ func TestTUFJourney(t *testing.T) {
 		}
 		return out + errOut
 	}
-	run(0, "tuf", "publish-layout", "--repo", repo, "--keys", keys, "--project", "acme", "--name", "release", "--file", layout)
+	// The layout is not a valid one (no steps, unsigned): only --force publishes it, and says so.
+	if out := run(0, "tuf", "publish-layout", "--repo", repo, "--keys", keys, "--project", "acme", "--name", "release", "--file", layout, "--force"); !strings.Contains(out, "publishing anyway (--force)") {
+		t.Errorf("publish-layout --force = %s", out)
+	}
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, tsa.EncodeCertificatesPEM([]*x509.Certificate{pkitest.NewCA(t, "upstream", time.Now(), time.Now().Add(time.Hour)).Cert}), 0o644)
 	run(0, "tuf", "trust", "rotate", "--repo", repo, "--keys", keys, "--kind", "functionary-ca", "--name", "evident-dev-ca", "--new-name", "spire-upstream", "--file", ca)

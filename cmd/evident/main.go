@@ -48,6 +48,7 @@ func commands() []command {
 		{"run", "run a CI step, record and sign its in-toto link, timestamp and log it", runRun},
 		{"submit", "timestamp and log in-toto links signed elsewhere", runSubmit},
 		{"verify", "verify a supply chain offline: TUF trust, layout, bundles, in-toto rules", runVerify},
+		{"layout", "check in-toto layouts before they are published", runLayout},
 		{"bundle", "fetch the bundles of logged links by artifact or index, for offline verification", runBundle},
 		{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
 		{"backup", "take a checked backup of a running server's store", runBackup},

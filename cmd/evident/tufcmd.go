@@ -27,14 +27,19 @@ Publishing (--repo DIR, default evident-data/tuf; --keys DIR, default
 evident-data/tuf-keys, holding root-*.pem, targets.pem, snapshot.pem,
 timestamp.pem — keep root and targets offline in production):
   init [--root-keys N] [--root-threshold T]   create a repository and its keys
-  trust add --kind K --name N --file F [--start TIME]
+  trust add --kind K --name N --file F [--start TIME] [--trust-domain D …]
+                      --trust-domain (functionary-ca only, repeat): the SPIFFE trust domains the CA
+                      may vouch for; a CA listing none may vouch for any domain no other CA lists
   trust retire --kind K --name N [--end TIME]
   trust rotate --kind K --name OLD --new-name NEW --file F
                       K is functionary-ca, tsa (root PEM), log (note verifier key) or layout-key (public key PEM)
   delegate --project P --key PUB.pem [--key …] [--threshold N]
                       let P's release managers sign layouts/P/…
-  publish-layout --project P --name N --file LAYOUT [--key KEY.pem …]
-                      publish the next version (a delegated project needs its release managers' keys)
+  publish-layout --project P --name N --file LAYOUT [--key KEY.pem …] [--force]
+                      publish the next version (a delegated project needs its release managers' keys),
+                      once it passes the checks of "evident layout check" against this repository's
+                      trust root (signed by one of its layout keys, not expired); --force publishes
+                      anyway, and says so
   rotate-key ROLE [--count N] [--threshold T]
                       new keys for root, targets, snapshot or timestamp; a root rotation is
                       signed by the old and the new keys; old key files are kept as *.retired-*
@@ -76,7 +81,8 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 	var (
 		kind, name, file, newName, project, at, out, root, url, mirror *string
 		count, threshold                                               *int
-		keys                                                           multiFlag
+		force                                                          *bool
+		keys, domains                                                  multiFlag
 	)
 	str := func(p **string, flag, def, help string) { *p = fs.String(flag, def, help) }
 	switch sub {
@@ -91,6 +97,8 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		str(&at, "start", "", "add: valid from (RFC 3339; default now)")
 		if sub == "trust retire" {
 			str(&at, "end", "", "retire: valid until (RFC 3339; default now)")
+		} else {
+			fs.Var(&domains, "trust-domain", "functionary-ca: a SPIFFE trust `domain` the CA may vouch for (repeat)")
 		}
 	case "delegate":
 		str(&project, "project", "", "project name")
@@ -101,6 +109,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		str(&name, "name", "", "layout name")
 		str(&file, "file", "", "the signed in-toto layout")
 		fs.Var(&keys, "key", "a release manager's private key `PEM` (repeat; delegated projects)")
+		force = fs.Bool("force", false, "publish even if the layout fails its checks (says so)")
 	case "rotate-key":
 		count = fs.Int("count", 1, "number of new keys")
 		threshold = fs.Int("threshold", 1, "new keys that must sign")
@@ -156,25 +165,47 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 			}
 			value = strings.TrimSpace(string(b))
 		}
+		if len(domains) > 0 && *kind != evident.KindFunctionaryCA {
+			return usagef("--trust-domain is for --kind %s only", evident.KindFunctionaryCA)
+		}
 		s, err := online(tufrepo.Targets)
 		if err != nil {
 			return err
 		}
 		err = tufrepo.Update(*repoDir, now, func(r *tufrepo.Repo) error {
 			return r.EditTrustRoot(func(tr *evident.TrustRoot) error {
+				added := *name
 				switch sub {
 				case "trust add":
-					return tr.Add(*kind, *name, value, t)
+					if err := tr.Add(*kind, *name, value, t); err != nil {
+						return err
+					}
 				case "trust retire":
 					return tr.Retire(*kind, *name, t)
+				default:
+					if *newName == "" {
+						return usagef("trust rotate needs --new-name")
+					}
+					if len(domains) == 0 && *kind == evident.KindFunctionaryCA {
+						// The new CA inherits the trust domains of the one it replaces.
+						for _, t := range tr.FunctionaryCAs {
+							if t.Name == *name {
+								domains = t.TrustDomains
+							}
+						}
+					}
+					if err := tr.Retire(*kind, *name, t); err != nil {
+						return err
+					}
+					if err := tr.Add(*kind, *newName, value, t); err != nil {
+						return err
+					}
+					added = *newName
 				}
-				if *newName == "" {
-					return usagef("trust rotate needs --new-name")
+				if len(domains) > 0 {
+					return tr.SetTrustDomains(added, domains)
 				}
-				if err := tr.Retire(*kind, *name, t); err != nil {
-					return err
-				}
-				return tr.Add(*kind, *newName, value, t)
+				return nil
 			}, s)
 		})
 		if err != nil {
@@ -224,6 +255,14 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		}
 		var v tufrepo.LayoutVersion
 		err = tufrepo.Update(*repoDir, now, func(r *tufrepo.Repo) (err error) {
+			// Checked against the trust root it is published beside.
+			tr, err := r.TrustRoot()
+			if err != nil {
+				return err
+			}
+			if err := gateLayout(e, layout, tr, now(), *force); err != nil {
+				return err
+			}
 			v, err = r.PublishLayout(*project, *name, layout, s)
 			return err
 		})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -28,8 +29,15 @@ that was current then); every bundle's checkpoint, inclusion proof, link and
 entry, with every certificate checked at its timestamp's genTime; then the
 in-toto rules: thresholds of distinct functionaries (one SPIFFE ID counts
 once however often its SVID rotated), certificate constraints bound to the
-root each certificate really chains to, artifact rules. --artifact FILE
-requires FILE to be a product of the chain.
+root each certificate really chains to, SPIFFE IDs inside their CA's trust
+domains, artifact rules. --artifact FILE requires FILE to be a product of a
+step of the chain, with its digest, at its path as given when that is
+relative and inside the current directory (dist/app.tar), else at its base
+name (/tmp/x/app.tar is app.tar); two files naming one product with
+different contents are refused. A bundle that is no evidence (unauthorised,
+for no step of the layout, failing its own checks, or a second link of one
+functionary for a step) is reported (SKIP) and ignored: it cannot make a
+chain fail, it only does not count.
 
 It prints one line per check; exit status 0 verified, 1 failed, 2 bad usage.
 
@@ -92,11 +100,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		// A bundle that does not parse is no evidence: reported and ignored.
 		bu, err := evident.ParseBundle(b)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		in.Bundles = append(in.Bundles, verify.NamedBundle{Name: filepath.Base(p), Bundle: bu})
+		in.Bundles = append(in.Bundles, verify.NamedBundle{Name: filepath.Base(p), Bundle: bu, Err: err})
 	}
 	if len(artifacts) > 0 {
 		// Inspections run on copies of the artifacts, in a directory of their own.
@@ -105,17 +111,29 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 		defer os.RemoveAll(in.InspectDir)
 	}
+	given := map[string]string{} // product path → --artifact
 	for _, a := range artifacts {
+		name := artifactPath(a)
 		d, err := fileSHA256(a)
 		if err != nil {
 			return usagef("--artifact: %v", err)
 		}
-		in.Artifacts[filepath.Base(a)] = d
+		if prev, ok := in.Artifacts[name]; ok {
+			if !bytes.Equal(prev, d) {
+				return usagef("--artifact %s and --artifact %s both name product %s, with different contents: give one", given[name], a, name)
+			}
+			continue
+		}
+		in.Artifacts[name], given[name] = d, a
 		b, err := os.ReadFile(a)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(in.InspectDir, filepath.Base(a)), b, 0o644); err != nil {
+		dst := filepath.Join(in.InspectDir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
 			return err
 		}
 	}
@@ -132,7 +150,10 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			version.Published.UTC().Format(time.RFC3339), len(in.Bundles))
 		for _, ch := range rep.Checks {
 			mark := "PASS"
-			if !ch.OK {
+			switch {
+			case ch.Ignored:
+				mark = "SKIP"
+			case !ch.OK:
 				mark = "FAIL"
 			}
 			fmt.Fprintf(e.stdout, "%s  %-40s %s\n", mark, ch.Check, ch.Detail)
@@ -148,11 +169,30 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// artifactPath is the product path an --artifact FILE must be found at: FILE
+// as given when it is a relative path inside the current directory
+// (dist/app.tar), its base name otherwise (/tmp/x/app.tar is app.tar).
+func artifactPath(file string) string {
+	if filepath.IsLocal(file) {
+		return filepath.ToSlash(filepath.Clean(file))
+	}
+	return filepath.Base(file)
+}
+
 // checkFreshness checks every bundle's checkpoint against the log's current
 // one with a consistency proof (online; --log), adding a line per bundle.
 func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.TrustRoot, bundles []verify.NamedBundle, url string) error {
 	logs, _ := trust.At(evident.KindLog, time.Now())
+	ignored := map[string]bool{}
+	for _, ch := range rep.Checks {
+		if ch.Ignored {
+			ignored[strings.SplitN(ch.Check, ": ", 2)[0]] = true
+		}
+	}
 	for _, nb := range bundles {
+		if nb.Bundle == nil || ignored[nb.Name] { // no evidence: nothing to be fresh
+			continue
+		}
 		check := nb.Name + ": fresh"
 		var err error = fmt.Errorf("no log key of the trust root signed it")
 		for _, t := range logs {
