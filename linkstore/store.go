@@ -1,0 +1,75 @@
+// Package linkstore keeps the signed payloads (in-toto links today) beside
+// the log, content-addressed by payload digest (the entry's payload_sha256),
+// written once, with an index from every material and product digest to the
+// log indices of the entries whose payloads name it.
+//
+// A [Store] is the storage; [Handler] and [Client] are its HTTP API
+// (POST /links/v1, GET /links/v1/{sha256}, GET /links/v1/artifacts/{sha256}).
+//
+// # Upload separate from the entry
+//
+// A link is uploaded after its entry is logged, naming the entry's log index,
+// rather than travelling inside the POST that appends the entry. The log
+// stays a log of small, fixed-shape entries (at most 64 KiB, group-committed
+// in one bbolt transaction per batch), while a link may be megabytes; and a
+// log that cannot take a link store's failure down with it keeps appending
+// when links.db is full or broken. The two cannot disagree in what matters:
+// the store accepts a link only when the SHA-256 of its canonical payload is
+// the payload_sha256 of the logged entry at the index it names, so the worst
+// a lost upload does is leave an entry without its link (its bundle was
+// written by the client anyway), never a link that is not the entry's.
+//
+// # The order of the upload's checks
+//
+// Cheapest first, so that a hostile upload costs as little as possible:
+//
+//  1. a free upload slot (at most Config.MaxConcurrent at once), else 503
+//     with Retry-After;
+//  2. the declared size (Content-Length over MaxUploadSize: 413 before
+//     reading), then the body read through a limit that stops at
+//     MaxUploadSize;
+//  3. the envelope {"index", "link"}: the log entry at index exists (else
+//     404), which gives the payload digest D;
+//  4. the link's "signed" object in canonical JSON (the bytes its signatures
+//     are over, a duplicated key resolved as the signers' canonical encoder
+//     resolves it): its SHA-256 must be D (else 400), before the link is
+//     decoded as an in-toto link at all;
+//  5. the canonical Metablock is built from that payload and the signatures,
+//     and decoded once, as a link (verify.ParseLink): what is stored, served
+//     and indexed is these canonical bytes, never the uploader's, and the
+//     artifact index is derived from them alone;
+//  6. Put, write-once: other bytes under D are refused with 409, the same
+//     bytes again are accepted (204) and only add the index's rows.
+package linkstore
+
+import (
+	"context"
+	"errors"
+)
+
+var (
+	// ErrNotFound: no link is stored under that digest.
+	ErrNotFound = errors.New("link not found")
+	// ErrConflict: a different document is already stored under that
+	// digest (write-once).
+	ErrConflict = errors.New("a different link is already stored under that digest")
+)
+
+// Store keeps documents by payload digest and an artifact index.
+//
+// Put is write-once per digest: storing the identical bytes again succeeds
+// and records the extra (index, artifacts) rows; other bytes under a stored
+// digest return ErrConflict and change nothing. When Put returns nil, the
+// document and all its index rows are durable and visible to readers, all
+// at once; on error nothing was written. The store does not parse or verify
+// documents: the caller passes only canonical bytes it has checked, and the
+// artifact digests derived from them. Safe for concurrent use.
+type Store interface {
+	Put(ctx context.Context, digest [32]byte, index uint64, doc []byte, artifacts [][32]byte) error
+	// Get returns the document stored under digest, or ErrNotFound.
+	Get(ctx context.Context, digest [32]byte) ([]byte, error)
+	// ArtifactIndices returns at most limit log indices, ascending,
+	// deduplicated.
+	ArtifactIndices(ctx context.Context, artifact [32]byte, limit int) ([]uint64, error)
+	Close() error
+}
