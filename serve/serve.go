@@ -45,11 +45,11 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -120,7 +120,7 @@ type Server struct {
 
 	cfg      Config
 	store    *log.BoltStore
-	links    *linkStore
+	links    linkstore.Store
 	stopTUF  chan struct{}
 	tufDone  chan struct{}
 	adds     addLatency
@@ -186,7 +186,7 @@ func Open(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
-	links, err := openLinkStore(filepath.Join(cfg.DataDir, "links.db"))
+	links, err := linkstore.OpenBolt(filepath.Join(cfg.DataDir, "links.db"))
 	if err != nil {
 		l.Close()
 		store.Close()
@@ -197,7 +197,7 @@ func Open(cfg Config) (*Server, error) {
 	if err := srv.openTUF(); err != nil {
 		l.Close()
 		store.Close()
-		links.db.Close()
+		links.Close()
 		return nil, err
 	}
 	go srv.refreshTUF()
@@ -372,9 +372,9 @@ func (s *Server) Handler() http.Handler {
 	if s.DevCA != nil {
 		mux.HandleFunc("POST /dev/svid", s.devSVID)
 	}
-	mux.HandleFunc("POST /links/v1", s.putLink)
-	mux.HandleFunc("GET /links/v1/artifacts/{digest}", s.artifactIndices)
-	mux.HandleFunc("GET /links/v1/{digest}", s.getLink)
+	links := s.linksHandler()
+	mux.Handle(linkstore.PathLinks, links)
+	mux.Handle(linkstore.PathLinks+"/", links)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /admin/backup", s.backup)
 	mux.HandleFunc("GET /{$}", s.status)
@@ -444,7 +444,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	close(s.stopTUF)
 	<-s.tufDone
-	errs = append(errs, s.Log.Close(), s.store.Close(), s.links.db.Close())
+	errs = append(errs, s.Log.Close(), s.store.Close(), s.links.Close())
 	return errors.Join(errs...)
 }
 
@@ -557,7 +557,12 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	case "", "log":
 		_, err = s.store.Backup(w)
 	case "links":
-		err = s.links.db.View(func(tx *bolt.Tx) error { _, err := tx.WriteTo(w); return err })
+		b, ok := s.links.(interface{ Backup(io.Writer) (int64, error) })
+		if !ok {
+			http.Error(w, "this link store is backed up by its own tools", http.StatusNotImplemented)
+			return
+		}
+		_, err = b.Backup(w)
 	default:
 		http.Error(w, "db must be log or links", http.StatusBadRequest)
 		return
