@@ -45,6 +45,7 @@ package linkstore
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 var (
@@ -72,4 +73,10 @@ type Store interface {
 	// deduplicated.
 	ArtifactIndices(ctx context.Context, artifact [32]byte, limit int) ([]uint64, error)
 	Close() error
+}
+
+// Backuper is a Store that streams a consistent copy of itself while in use
+// (Bolt: the database file).
+type Backuper interface {
+	Backup(w io.Writer) (int64, error)
 }

@@ -557,7 +557,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	case "", "log":
 		_, err = s.store.Backup(w)
 	case "links":
-		b, ok := s.links.(interface{ Backup(io.Writer) (int64, error) })
+		b, ok := s.links.(linkstore.Backuper)
 		if !ok {
 			http.Error(w, "this link store is backed up by its own tools", http.StatusNotImplemented)
 			return
