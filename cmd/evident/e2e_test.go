@@ -634,7 +634,8 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	if out, err := exec.Command(binary, "bundle", "fetch", "--index", "0", "--out", t.TempDir(), "--server", s.url, "--log-key", s.key).CombinedOutput(); err != nil {
 		t.Errorf("bundle fetch --index 0: %v\n%s", err, out)
 	}
-	// The server keeps a link only as the payload of the entry it names.
+	// The server keeps a link only as the payload of the entry it names,
+	// written once (P2).
 	other := bytes.Replace(bundle.Link, []byte(`"build"`), []byte(`"forged"`), 1)
 	body, _ := json.Marshal(map[string]any{"index": bundle.LogIndex, "link": json.RawMessage(other)})
 	resp, err := http.Post(s.url+"/links/v1", "application/json", bytes.NewReader(body))
@@ -643,8 +644,8 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	}
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(msg), "not the payload of that entry") {
-		t.Errorf("uploading another link for the entry = %d %s, want 400", resp.StatusCode, msg)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(msg), "already stored under that digest") {
+		t.Errorf("uploading another link for the entry = %d %s, want 409", resp.StatusCode, msg)
 	}
 	// A failing command's status is recorded and returned.
 	cmd = exec.Command(binary, "run", "--step", "fail", "--spiffe-socket", api.Socket, "--server", s.url, "--log-key", s.key,
@@ -763,15 +764,14 @@ func TestVerifyJourney(t *testing.T) {
 	// The verifier: mirror, fetch bundles, wait for the SVIDs to expire.
 	mirror := filepath.Join(work, "mirror")
 	run(0, "tuf", "mirror", "--tuf", s.url+"/tuf", "--tuf-root", root, "--out", mirror)
+	// The whole chain, from the artifact back, as the README shows it.
 	bundles := filepath.Join(work, "bundles")
-	os.MkdirAll(bundles, 0o755)
+	sum, _ := fileSHA256(filepath.Join(work, "app.tar"))
+	run(0, "bundle", "fetch", "--chain", "--artifact", "sha256:"+hex.EncodeToString(sum), "--out", bundles)
 	for _, m := range []string{"build.*.bundle.json", "package.*.bundle.json"} {
-		ps, _ := filepath.Glob(filepath.Join(work, m))
-		if len(ps) != 1 {
+		if ps, _ := filepath.Glob(filepath.Join(bundles, m)); len(ps) != 1 {
 			t.Fatalf("%s: %v", m, ps)
 		}
-		b, _ := os.ReadFile(ps[0])
-		os.WriteFile(filepath.Join(bundles, filepath.Base(ps[0])), b, 0o644)
 	}
 	time.Sleep(3 * time.Second) // wall clock: the 2 s SVIDs expire
 	out := run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")

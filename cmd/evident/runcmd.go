@@ -139,6 +139,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if *step == "" {
 		return usagef("--step is required")
 	}
+	if !filepath.IsLocal(*step) || strings.ContainsAny(*step, `/\`) || strings.HasPrefix(*step, ".") {
+		return usagef("--step %q: a step name names the link and bundle files, so it has no '/', '\\' or leading '.'", *step)
+	}
 	cmd := fs.Args()
 	a, err := newAppender(e, lf)
 	if err != nil {

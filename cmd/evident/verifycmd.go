@@ -46,6 +46,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	atFlag := fs.String("at", "", "verify as of this RFC 3339 time (layout version and expiry)")
 	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
+	tufCache := addTUFCacheFlag(fs)
 	logURL := fs.String("log", "", "also check each bundle's checkpoint is consistent with this log's current one (online)")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
@@ -69,6 +70,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	o := tufrepo.ClientOptions{Root: rootJSON, URL: *url, MirrorDir: *mirror}
+	if o.CacheDir, err = tufCacheDir(*tufCache, rootJSON); err != nil {
+		return err
+	}
 	if *tufAt != "" {
 		if o.At, err = parseOptionalTime(*tufAt); err != nil {
 			return err
