@@ -2,11 +2,14 @@ package linkstore
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 
+	"github.com/evident-dev/evident"
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 )
 
@@ -19,43 +22,78 @@ var ErrNotCanonicalizable = errors.New("not a well-formed in-toto Metablock")
 // levels: byproducts, environment).
 const maxDepth = 64
 
-// Canonical returns the canonical form of an in-toto Metablock — the
-// object {"signatures": …, "signed": …} as compact JSON with sorted keys,
-// the bytes the store keeps and serves — and its payload, the canonical JSON of "signed"
-// (the bytes its signatures are over). Duplicated object keys anywhere are
-// refused: they are read one way by the signers' canonical encoder (the last
-// wins) and another by a struct decoder (merged), so a document holding one
-// has no single meaning.
+// Canonical returns the form the store keeps of an in-toto Metablock —
+// {"signatures": [], "signed": …} as compact JSON with sorted keys, nothing
+// HTML-escaped — and its payload, the canonical JSON of "signed" (the bytes
+// its signatures are over, whose SHA-256 the entry logs).
+//
+// The stored form carries no signature: a signature is the log entry's
+// (its key id and signature bytes, its certificate chain), one payload may
+// be logged by several signers (a deterministic step run again), and the
+// store is write-once per payload. A bundle joins the two ([Bundled]).
+//
+// Duplicated object keys anywhere are refused: they are read one way by
+// the signers' canonical encoder (the last wins) and another by a struct
+// decoder (merged), so a document holding one has no single meaning.
 func Canonical(link []byte) (doc, payload []byte, err error) {
-	v, err := decodeStrict(link)
+	m, err := decodeMetablock(link)
 	if err != nil {
 		return nil, nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: not a JSON object", ErrNotCanonicalizable)
-	}
-	if _, ok := m["signed"]; !ok || len(m) != 2 {
-		return nil, nil, fmt.Errorf(`%w: want exactly the keys "signatures" and "signed"`, ErrNotCanonicalizable)
-	}
-	if _, ok := m["signatures"]; !ok {
-		return nil, nil, fmt.Errorf(`%w: want exactly the keys "signatures" and "signed"`, ErrNotCanonicalizable)
 	}
 	payload, err = cjson.EncodeCanonical(m["signed"])
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
 	}
-	// The stored form is the compact JSON of the decoded document, keys
-	// sorted, nothing HTML-escaped: one encoding for one meaning, and JSON
-	// every decoder reads (canonical JSON itself leaves control characters
-	// in strings raw, as PEM's newlines).
+	m["signatures"] = []any{}
+	doc, err = encode(m)
+	return doc, payload, err
+}
+
+// Bundled returns the link a bundle carries for a logged entry: the stored
+// document doc with the entry's signature as in-toto writes it (key id, hex
+// signature and, for an X.509 signer, the PEM of its certificate), in the
+// stored form. Any signature doc holds is replaced.
+func Bundled(doc []byte, e *evident.Entry) ([]byte, error) {
+	m, err := decodeMetablock(doc)
+	if err != nil {
+		return nil, err
+	}
+	sig := map[string]any{"keyid": e.KeyID, "sig": hex.EncodeToString(e.Signature)}
+	if len(e.CertChain) > 0 {
+		sig["cert"] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.CertChain[0]}))
+	}
+	m["signatures"] = []any{sig}
+	return encode(m)
+}
+
+// decodeMetablock decodes a Metablock strictly: exactly the keys "signed"
+// and "signatures".
+func decodeMetablock(b []byte) (map[string]any, error) {
+	v, err := decodeStrict(b)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	_, signed := m["signed"]
+	_, sigs := m["signatures"]
+	if !ok || !signed || !sigs || len(m) != 2 {
+		return nil, fmt.Errorf(`%w: want an object with exactly the keys "signatures" and "signed"`, ErrNotCanonicalizable)
+	}
+	return m, nil
+}
+
+// encode is the stored form: compact JSON, keys sorted, nothing
+// HTML-escaped — one encoding for one meaning, and JSON every decoder
+// reads (canonical JSON itself leaves control characters in strings raw,
+// as PEM's newlines).
+func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), payload, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // decodeStrict decodes one JSON value as cjson does (numbers kept as
@@ -97,8 +135,10 @@ func decodeValue(dec *json.Decoder, depth int) (any, error) {
 				return nil, err
 			}
 		}
-		_, err := dec.Token() // '}'
-		return m, err
+		if _, err := dec.Token(); err != nil { // '}'
+			return nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+		}
+		return m, nil
 	case json.Delim('['):
 		a := []any{}
 		for dec.More() {
@@ -108,8 +148,10 @@ func decodeValue(dec *json.Decoder, depth int) (any, error) {
 			}
 			a = append(a, v)
 		}
-		_, err := dec.Token() // ']'
-		return a, err
+		if _, err := dec.Token(); err != nil { // ']'
+			return nil, fmt.Errorf("%w: %v", ErrNotCanonicalizable, err)
+		}
+		return a, nil
 	default:
 		return t, nil
 	}

@@ -19,6 +19,16 @@
 // a lost upload does is leave an entry without its link (its bundle was
 // written by the client anyway), never a link that is not the entry's.
 //
+// # Signatures live in the log
+//
+// The store keeps a link's payload — the Metablock with no signature — and
+// not its signatures: each entry logs its signer's signature, key id and
+// certificate chain, and one payload may be logged by several signers (a
+// step run again on the same inputs signs the same payload with another
+// SVID). Write-once per payload digest and one document per digest hold
+// only so; a bundle carries the stored document with its entry's signature
+// ([Bundled]), the very bytes evident run writes into its own bundle.
+//
 // # The order of the upload's checks
 //
 // Cheapest first, so that a hostile upload costs as little as possible:
@@ -34,10 +44,11 @@
 //     are over, a duplicated key resolved as the signers' canonical encoder
 //     resolves it): its SHA-256 must be D (else 400), before the link is
 //     decoded as an in-toto link at all;
-//  5. the canonical Metablock is built from that payload and the signatures,
-//     and decoded once, as a link (verify.ParseLink): what is stored, served
-//     and indexed is these canonical bytes, never the uploader's, and the
-//     artifact index is derived from them alone;
+//  5. the stored form is built from that decoding — the Metablock without
+//     signatures, keys sorted, compact (see [Canonical]) — and decoded once,
+//     as a link (verify.ParseLink): what is stored, served and indexed is
+//     these bytes, never the uploader's, and the artifact index is derived
+//     from them alone;
 //  6. Put, write-once: other bytes under D are refused with 409, the same
 //     bytes again are accepted (204) and only add the index's rows.
 package linkstore

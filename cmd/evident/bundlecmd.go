@@ -22,9 +22,10 @@ import (
 const bundleUsage = `
 Usage: evident bundle fetch (--artifact sha256:HEX [--chain] | --index N) [--out DIR] [--server URL]
 
-Writes bundles — link, entry, a fresh inclusion proof and the checkpoint it
-proves against, verified against the log's key, the link checked to be the
-entry's payload — into --out, for verifying offline later:
+Writes bundles — link (the server's copy, checked to be the entry's
+payload, with the entry's signature), entry, a fresh inclusion proof and
+the checkpoint it proves against, verified against the log's key — into
+--out, for verifying offline later:
 
   --index N            the entry at that log index;
   --artifact sha256:H  every logged link that names H as a material or product;
@@ -187,6 +188,10 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	}
 	if sha256.Sum256(payload) != digest {
 		return nil, fmt.Errorf("link of entry %d: the server's link is not the entry's payload", idx)
+	}
+	// The store keeps the payload; the signature is the entry's.
+	if lb, err = linkstore.Bundled(lb, entry); err != nil {
+		return nil, fmt.Errorf("link of entry %d: %w", idx, err)
 	}
 	fe := &fetchedEntry{index: idx, link: mb.Signed.(in_toto.Link),
 		bundle: &evident.Bundle{Link: lb, Entry: entry, LogIndex: idx, InclusionProof: proof, Checkpoint: string(f.checkpoint)}}

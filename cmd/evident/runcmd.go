@@ -99,12 +99,12 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 		return "", 0, fmt.Errorf("couldn't append to the log: %w", err)
 	}
 	// Keep the link beside the log, so that "bundle fetch" finds it by
-	// artifact; the bundle holds the same canonical bytes the server keeps.
-	if doc, _, err := linkstore.Canonical(lb); err == nil {
-		lb = doc
-	}
+	// artifact; the bundle holds the link as bundle fetch will write it.
 	if err := (&linkstore.Client{URL: a.log.URL}).Upload(ctx, res.Index, lb); err != nil {
 		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged but not stored on the server: %v\n", err)
+	}
+	if b, err := linkstore.Bundled(lb, entry); err == nil {
+		lb = b
 	}
 	b, err := (&evident.Bundle{Link: lb, Entry: entry, LogIndex: res.Index, InclusionProof: res.Proof,
 		Checkpoint: string(res.Checkpoint)}).Marshal()
