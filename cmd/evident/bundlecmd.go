@@ -108,7 +108,7 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	}
 	defer root.Close()
 	f := &bundleFetcher{e: e, log: lc, links: &linkstore.Client{URL: lc.URL}, cp: cp, checkpoint: signed, out: root,
-		loaded: map[uint64]*fetchedEntry{}}
+		loaded: map[uint64]*fetchedEntry{}, skipped: map[uint64]bool{}}
 	switch {
 	case *index >= 0:
 		fe, err := f.load(ctx, uint64(*index))
@@ -129,11 +129,15 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 		for _, idx := range indices {
 			fe, err := f.load(ctx, idx)
 			if err != nil {
-				return err
+				f.skip(idx, err)
+				continue
 			}
 			if err := f.write(fe); err != nil {
 				return err
 			}
+		}
+		if f.written == 0 {
+			return fmt.Errorf("none of the %d entries naming %s could be fetched", len(indices), *artifact)
 		}
 		return nil
 	}
@@ -148,6 +152,7 @@ type bundleFetcher struct {
 	checkpoint []byte
 	out        *os.Root
 	loaded     map[uint64]*fetchedEntry
+	skipped    map[uint64]bool
 	written    int
 }
 
@@ -199,6 +204,13 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	return fe, nil
 }
 
+// skip reports an entry that could not be fetched or checked: one bad
+// entry among those naming an artifact does not stop the others (A1).
+func (f *bundleFetcher) skip(idx uint64, err error) {
+	fmt.Fprintf(f.e.stderr, "evident: warning: skipped log index %d: %v\n", idx, err)
+	f.skipped[idx] = true
+}
+
 // chain writes the bundles of the entries that produced start, then walks
 // back through their materials to the entries that produced those,
 // breadth-first, each entry once.
@@ -217,12 +229,16 @@ func (f *bundleFetcher) chain(ctx context.Context, start [32]byte, maxDepth, max
 			return err
 		}
 		for _, idx := range indices {
-			if len(f.loaded) >= maxChainLookups {
+			if f.skipped[idx] {
+				continue
+			}
+			if len(f.loaded)+len(f.skipped) >= maxChainLookups {
 				return fmt.Errorf("the chain names more than %d entries; fetch parts of it with --index", maxChainLookups)
 			}
 			fe, err := f.load(ctx, idx)
 			if err != nil {
-				return err
+				f.skip(idx, err)
+				continue
 			}
 			if fe.written || !hasDigest(fe.link.Products, w.digest) {
 				continue // already written, or used the artifact rather than made it

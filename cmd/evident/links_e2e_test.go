@@ -22,6 +22,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/in-toto/in-toto-golang/in_toto"
+	bolt "go.etcd.io/bbolt"
 )
 
 // foreignSigner signs links as another in-toto tool would, with one key.
@@ -270,5 +271,42 @@ func TestTUFCacheAcrossRuns(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("left in the temporary directory: %v", left)
+	}
+}
+
+// A1: one bad entry among those naming an artifact — here a link stored
+// by an earlier version as its uploader sent it, with a duplicated key —
+// is reported and skipped; the others are fetched. An earlier links.db
+// opens as it is.
+func TestBundleFetchSkipsBadEntry(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	work := t.TempDir()
+	fs := newForeignSigner(t, work)
+	good := fs.submit(t, s, dir, filepath.Join(work, "good.link"), "good", nil, map[string]string{"app": "app"})
+	bad := fs.submit(t, s, dir, filepath.Join(work, "bad.link"), "bad", map[string]string{"x": "x"}, map[string]string{"app": "app"})
+	s.kill9(t)
+	db, err := bolt.Open(filepath.Join(dir, "links.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := bytes.Replace(bad.Link, []byte(`"products": {`), fmt.Appendf(nil, `"products": {"evil": {"sha256": "%s"}}, "products": {`, sha("evil")), 1)
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("links")).Put([]byte(bad.Entry.PayloadSHA256), legacy) })
+	db.Close()
+	if err != nil || bytes.Equal(legacy, bad.Link) {
+		t.Fatalf("writing the legacy link: %v", err)
+	}
+	s = startServer(t, dir)
+	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
+	out := t.TempDir()
+	o, e, code := runCLI(t, env, "bundle", "fetch", "--artifact", "sha256:"+sha("app"), "--out", out)
+	if code != 0 || !strings.Contains(e, fmt.Sprintf("skipped log index %d", bad.LogIndex)) {
+		t.Errorf("bundle fetch with one bad entry = exit %d\n%s%s", code, o, e)
+	}
+	if got, _ := filepath.Glob(filepath.Join(out, fmt.Sprintf("good.*.%d.bundle.json", good.LogIndex))); len(got) != 1 {
+		t.Errorf("the good entry's bundle was not written: %v", got)
+	}
+	if got, _ := filepath.Glob(filepath.Join(out, "bad.*")); len(got) != 0 {
+		t.Errorf("the bad entry's bundle was written: %v", got)
 	}
 }
