@@ -291,7 +291,9 @@ func TestBundleFetchSkipsBadEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	legacy := bytes.Replace(bad.Link, []byte(`"products": {`), fmt.Appendf(nil, `"products": {"evil": {"sha256": "%s"}}, "products": {`, sha("evil")), 1)
-	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("links")).Put([]byte(bad.Entry.PayloadSHA256), legacy) })
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("links")).Put([]byte(bad.Entry.PayloadSHA256), legacy)
+	})
 	db.Close()
 	if err != nil || bytes.Equal(legacy, bad.Link) {
 		t.Fatalf("writing the legacy link: %v", err)
