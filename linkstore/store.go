@@ -40,17 +40,23 @@
 //     MaxUploadSize;
 //  3. the envelope {"index", "link"}: the log entry at index exists (else
 //     404), which gives the payload digest D;
-//  4. the link's "signed" object in canonical JSON (the bytes its signatures
-//     are over, a duplicated key resolved as the signers' canonical encoder
-//     resolves it): its SHA-256 must be D (else 400), before the link is
-//     decoded as an in-toto link at all;
-//  5. the stored form is built from that decoding — the Metablock without
+//  4. write-once: when a link is stored under D, the uploaded bytes must be
+//     exactly the stored ones (else 409), compared before any parse; the
+//     same bytes add the index's rows (204);
+//  5. otherwise the link's "signed" object in canonical JSON (the bytes its
+//     signatures are over; a duplicated key anywhere is refused): its
+//     SHA-256 must be D (else 400), before the link is decoded as an
+//     in-toto link at all;
+//  6. the stored form is built from that decoding — the Metablock without
 //     signatures, keys sorted, compact (see [Canonical]) — and decoded once,
 //     as a link (verify.ParseLink): what is stored, served and indexed is
 //     these bytes, never the uploader's, and the artifact index is derived
-//     from them alone;
-//  6. Put, write-once: other bytes under D are refused with 409, the same
-//     bytes again are accepted (204) and only add the index's rows.
+//     from them alone; Put stores it (a concurrent upload of other bytes
+//     that won the race gets 409).
+//
+// Clients send the stored form ([Client.Upload] does), so that an upload
+// repeated, or made by another signer of the same payload, is the same
+// bytes.
 package linkstore
 
 import (
