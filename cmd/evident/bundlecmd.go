@@ -39,7 +39,8 @@ the checkpoint it proves against, verified against the log's key — into
 Each bundle is written as STEP.KEYID.INDEX.bundle.json: STEP and KEYID (from
 the signed link and the entry) keep only letters, digits, '-', '_' and '.'
 and never start with '.', and the log index makes the name unique. A file
-of that name holding another entry's bundle is never overwritten.
+of that name holding another entry's bundle is never overwritten. An entry
+that cannot be fetched or checked is reported on stderr and skipped.
 
 Examples:
   evident bundle fetch --chain --artifact sha256:$(sha256sum app.tar | cut -d' ' -f1) --out bundles/
