@@ -663,12 +663,8 @@ func TestSubmitForeignLink(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	work := t.TempDir()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	var k in_toto.Key
-	if err := k.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
-		t.Fatal(err)
-	}
+	signer := newForeignSigner(t, work)
+	k := signer.key
 	mb := in_toto.Metablock{Signed: in_toto.Link{Type: "link", Name: "package", Materials: map[string]in_toto.HashObj{},
 		Products:   map[string]in_toto.HashObj{"app.tar": {"sha256": strings.Repeat("ab", 32)}},
 		ByProducts: map[string]interface{}{}, Command: []string{"tar"}, Environment: map[string]interface{}{}}}
@@ -679,9 +675,7 @@ func TestSubmitForeignLink(t *testing.T) {
 	if err := mb.Dump(linkPath); err != nil {
 		t.Fatal(err)
 	}
-	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
-	pubPath := filepath.Join(work, "pub.pem")
-	os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	pubPath := signer.pubPEM
 	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
 	if _, errOut, code := runCLI(t, env, "submit", linkPath, "--tsa-roots", filepath.Join(dir, "tsa-chain.pem")); code != 2 || !strings.Contains(errOut, "--public-key") {
 		t.Errorf("submit of a key-signed link without --public-key = exit %d, %s", code, errOut)
