@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/evident-dev/evident/linkstore"
 )
 
 // The admin listener serves GET /admin/backup (and /healthz) apart from the
@@ -112,9 +112,12 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		write = func(w io.Writer) error { _, err := s.store.Backup(w); return err }
 	case "links":
 		name = "links.db"
-		write = func(w io.Writer) error {
-			return s.links.db.View(func(tx *bolt.Tx) error { _, err := tx.WriteTo(w); return err })
+		b, ok := s.links.(linkstore.Backuper)
+		if !ok {
+			http.Error(w, "this link store is backed up by its own tools", http.StatusNotImplemented)
+			return
 		}
+		write = func(w io.Writer) error { _, err := b.Backup(w); return err }
 	default:
 		http.Error(w, "db must be log or links", http.StatusBadRequest)
 		return

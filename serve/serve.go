@@ -47,6 +47,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
@@ -131,7 +132,7 @@ type Server struct {
 
 	cfg      Config
 	store    *log.BoltStore
-	links    *linkStore
+	links    linkstore.Store
 	stopTUF  chan struct{}
 	tufDone  chan struct{}
 	adds     addLatency
@@ -215,7 +216,7 @@ func Open(cfg Config) (*Server, error) {
 		store.Close()
 		return nil, fmt.Errorf("%w: restore it from a backup", err)
 	}
-	links, err := openLinkStore(linksPath)
+	links, err := linkstore.OpenBolt(linksPath)
 	if err != nil {
 		l.Close()
 		store.Close()
@@ -226,7 +227,7 @@ func Open(cfg Config) (*Server, error) {
 	if err := srv.openTUF(); err != nil {
 		l.Close()
 		store.Close()
-		links.db.Close()
+		links.Close()
 		return nil, err
 	}
 	go srv.refreshTUF()
@@ -402,9 +403,9 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.DevSVID {
 		mux.HandleFunc("POST /dev/svid", s.devSVID)
 	}
-	mux.HandleFunc("POST /links/v1", s.putLink)
-	mux.HandleFunc("GET /links/v1/artifacts/{digest}", s.artifactIndices)
-	mux.HandleFunc("GET /links/v1/{digest}", s.getLink)
+	links := s.linksHandler()
+	mux.Handle(linkstore.PathLinks, links)
+	mux.Handle(linkstore.PathLinks+"/", links)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /{$}", s.statusPage)
 	mux.HandleFunc("GET /healthz", healthz)
@@ -508,7 +509,7 @@ func (s *Server) Close(ctx context.Context) error {
 	wg.Wait()
 	close(s.stopTUF)
 	<-s.tufDone
-	return errors.Join(s.Log.Close(), s.store.Close(), s.links.db.Close())
+	return errors.Join(s.Log.Close(), s.store.Close(), s.links.Close())
 }
 
 // loadOrCreateNoteKey reads log.key from dir, or generates it (and log.vkey)

@@ -1,13 +1,11 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -23,6 +21,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
 )
@@ -143,10 +142,8 @@ func statusFixture(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	lb, _ := link.MarshalMetablock(mb)
-	body, _ := json.Marshal(LinkUpload{Index: res.Index, Link: lb})
-	resp, err := http.Post(s.URL()+"/links/v1", "application/json", bytes.NewReader(body))
-	if err != nil || resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("link upload: %v %v", resp, err)
+	if err := (&linkstore.Client{URL: s.URL()}).Upload(context.Background(), res.Index, lb); err != nil {
+		t.Fatalf("link upload: %v", err)
 	}
 	return s
 }

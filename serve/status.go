@@ -1,7 +1,10 @@
 package serve
 
 import (
+	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -12,10 +15,10 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
-	bolt "go.etcd.io/bbolt"
 )
 
 // addLatency is a Prometheus histogram of POST /log/v1/entries latencies.
@@ -191,14 +194,16 @@ func (s *Server) recent(n int, size uint64, prev []recentEntry) []recentEntry {
 					re.Signer = ve.SignerChain[0].URIs[0].String()
 				}
 			}
-			s.links.db.View(func(tx *bolt.Tx) error {
-				if v := tx.Bucket(bucketLinks).Get([]byte(e.PayloadSHA256)); v != nil {
+			var d [32]byte
+			if _, err := hex.Decode(d[:], []byte(e.PayloadSHA256)); err == nil {
+				if v, err := s.links.Get(context.Background(), d); err == nil {
 					if mb, _, err := verify.ParseLink(v); err == nil {
 						re.Step = linkName(mb)
 					}
+				} else if !errors.Is(err, linkstore.ErrNotFound) {
+					s.cfg.Logger.Error("couldn't read the link store", "err", err)
 				}
-				return nil
-			})
+			}
 		}
 		out = append(out, re)
 	}

@@ -1,8 +1,11 @@
 package tufrepo
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/atomicfile"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
@@ -33,8 +37,10 @@ type ClientOptions struct {
 	// air-gapped verifier.
 	URL       string
 	MirrorDir string
-	// CacheDir keeps verified metadata and targets between runs (default:
-	// a new temporary directory).
+	// CacheDir keeps verified metadata and targets between runs, so that a
+	// repository (or mirror) that rolls back what an earlier run trusted is
+	// refused; see DefaultCacheDir. Empty: nothing is kept (nothing is
+	// written either), and a rollback across runs goes unseen.
 	CacheDir string
 	// At, when set, is the time at which metadata expiry is judged instead
 	// of now. It is for verifying with a mirror that has since expired, and
@@ -47,8 +53,7 @@ type ClientOptions struct {
 // returns is verified through the chain root → timestamp → snapshot →
 // targets (→ delegated role). It is not safe for concurrent use.
 type Client struct {
-	up       *updater.Updater
-	cacheDir string
+	up *updater.Updater
 }
 
 const mirrorScheme = "mirror://"
@@ -76,6 +81,25 @@ func (f dirFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Duratio
 	return os.ReadFile(p)
 }
 
+// checkingFetcher refuses a timestamp that names no snapshot before go-tuf
+// reads it (its updater dereferences that entry unchecked).
+type checkingFetcher struct{ fetcher.Fetcher }
+
+func (f checkingFetcher) DownloadFile(u string, maxLength int64, timeout time.Duration) ([]byte, error) {
+	b, err := f.Fetcher.DownloadFile(u, maxLength, timeout)
+	if err != nil || !strings.HasSuffix(u, "/timestamp.json") {
+		return b, err
+	}
+	ts, err := metadata.Timestamp().FromBytes(b)
+	if err != nil {
+		return nil, &metadata.ErrRepository{Msg: fmt.Sprintf("timestamp: %v", err)}
+	}
+	if ts.Signed.Meta["snapshot.json"] == nil {
+		return nil, &metadata.ErrRepository{Msg: "the timestamp names no snapshot"}
+	}
+	return b, nil
+}
+
 // NewClient refreshes the top-level metadata and returns a client.
 func NewClient(o ClientOptions) (*Client, error) {
 	base := strings.TrimSuffix(o.URL, "/")
@@ -85,29 +109,31 @@ func NewClient(o ClientOptions) (*Client, error) {
 		return nil, errors.New("TUF: a repository URL or a mirror directory is required")
 	}
 	cache := o.CacheDir
-	if cache == "" {
-		var err error
-		if cache, err = os.MkdirTemp("", "evident-tuf-"); err != nil {
-			return nil, err
-		}
+	trustedRoot, err := cachedRoot(cache, o.Root)
+	if err != nil {
+		return nil, err
 	}
-	cfg, err := config.New(strings.TrimSuffix(base, "/")+"/metadata", o.Root)
+	cfg, err := config.New(strings.TrimSuffix(base, "/")+"/metadata", trustedRoot)
 	if err != nil {
 		return nil, err
 	}
 	if o.MirrorDir != "" {
 		cfg.RemoteMetadataURL, cfg.RemoteTargetsURL = mirrorScheme+"metadata", mirrorScheme+"targets"
-		cfg.Fetcher = dirFetcher{o.MirrorDir}
+		cfg.Fetcher = checkingFetcher{dirFetcher{o.MirrorDir}}
 	} else {
 		cfg.RemoteTargetsURL = base + "/targets"
+		f := fetcher.NewDefaultFetcher()
 		if o.HTTP != nil {
-			f := fetcher.NewDefaultFetcher()
 			f.SetHTTPClient(o.HTTP)
-			cfg.Fetcher = f
 		}
+		cfg.Fetcher = checkingFetcher{f}
 	}
-	cfg.LocalMetadataDir = filepath.Join(cache, "metadata")
-	cfg.LocalTargetsDir = filepath.Join(cache, "targets")
+	if cache == "" {
+		cfg.DisableLocalCache = true
+	} else {
+		cfg.LocalMetadataDir = filepath.Join(cache, "metadata")
+		cfg.LocalTargetsDir = filepath.Join(cache, "targets")
+	}
 	up, err := updater.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("TUF: %w", err)
@@ -118,7 +144,71 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if err := up.Refresh(); err != nil {
 		return nil, wrapTUF(err)
 	}
-	return &Client{up: up, cacheDir: cache}, nil
+	return &Client{up: up}, nil
+}
+
+// DefaultCacheDir is where the CLI keeps a repository's verified metadata
+// between runs: the user's cache directory, evident/tuf/, and a name derived
+// from the trusted root, so that each trust anchor has its own state (the
+// same for its online repository and its mirrors: a mirror older than what
+// was once seen online is a rollback).
+func DefaultCacheDir(root []byte) (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory for TUF metadata (%w): give one with --tuf-cache", err)
+	}
+	sum := sha256.Sum256(root)
+	return filepath.Join(dir, "evident", "tuf", hex.EncodeToString(sum[:12])), nil
+}
+
+// ErrOtherCache: the cache directory holds the state of another trusted
+// root.
+var ErrOtherCache = errors.New("the TUF cache directory belongs to another trusted root")
+
+// cachedRoot is the root to start from: the cache's root.json, which an
+// earlier run verified, when it is newer than the given one; else root. A
+// cache is bound to the trusted root it was started from (its file
+// "anchor"), so that one started from another root is never trusted.
+func cachedRoot(cache string, root []byte) ([]byte, error) {
+	if cache == "" {
+		return root, nil
+	}
+	sum := sha256.Sum256(root)
+	anchor := hex.EncodeToString(sum[:]) + "\n"
+	ap := filepath.Join(cache, "anchor")
+	switch got, err := os.ReadFile(ap); {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(cache, 0o700); err != nil {
+			return nil, fmt.Errorf("TUF cache: %w", err)
+		}
+		if err := atomicfile.Write(ap, []byte(anchor), 0o600); err != nil {
+			return nil, fmt.Errorf("TUF cache: %w", err)
+		}
+		return root, nil
+	case err != nil:
+		return nil, fmt.Errorf("TUF cache: %w", err)
+	case string(got) != anchor:
+		return nil, fmt.Errorf("%w: %s (give this root its own --tuf-cache directory)", ErrOtherCache, cache)
+	}
+	p := filepath.Join(cache, "metadata", "root.json")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return root, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("TUF cache: %w", err)
+	}
+	given, err := metadata.Root().FromBytes(root)
+	if err != nil {
+		return nil, fmt.Errorf("TUF: the trusted root: %w", err)
+	}
+	cached, err := metadata.Root().FromBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("TUF cache: %s: %w (remove %s to start again from the trusted root)", p, err, cache)
+	}
+	if cached.Signed.Version > given.Signed.Version {
+		return b, nil
+	}
+	return root, nil
 }
 
 func wrapTUF(err error) error {

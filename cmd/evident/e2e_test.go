@@ -637,7 +637,8 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	if out, err := exec.Command(binary, "bundle", "fetch", "--index", "0", "--out", t.TempDir(), "--server", s.url, "--log-key", s.key).CombinedOutput(); err != nil {
 		t.Errorf("bundle fetch --index 0: %v\n%s", err, out)
 	}
-	// The server keeps a link only as the payload of the entry it names.
+	// The server keeps a link only as the payload of the entry it names,
+	// written once (P2).
 	other := bytes.Replace(bundle.Link, []byte(`"build"`), []byte(`"forged"`), 1)
 	body, _ := json.Marshal(map[string]any{"index": bundle.LogIndex, "link": json.RawMessage(other)})
 	resp, err := http.Post(s.url+"/links/v1", "application/json", bytes.NewReader(body))
@@ -646,8 +647,8 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	}
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(msg), "not the payload of that entry") {
-		t.Errorf("uploading another link for the entry = %d %s, want 400", resp.StatusCode, msg)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(msg), "already stored under that digest") {
+		t.Errorf("uploading another link for the entry = %d %s, want 409", resp.StatusCode, msg)
 	}
 	// A failing command's status is recorded and returned.
 	cmd = exec.Command(binary, "run", "--step", "fail", "--spiffe-socket", api.Socket, "--server", s.url, "--log-key", s.key,
@@ -665,12 +666,8 @@ func TestSubmitForeignLink(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	work := t.TempDir()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	var k in_toto.Key
-	if err := k.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
-		t.Fatal(err)
-	}
+	signer := newForeignSigner(t, work)
+	k := signer.key
 	mb := in_toto.Metablock{Signed: in_toto.Link{Type: "link", Name: "package", Materials: map[string]in_toto.HashObj{},
 		Products:   map[string]in_toto.HashObj{"app.tar": {"sha256": strings.Repeat("ab", 32)}},
 		ByProducts: map[string]interface{}{}, Command: []string{"tar"}, Environment: map[string]interface{}{}}}
@@ -681,9 +678,7 @@ func TestSubmitForeignLink(t *testing.T) {
 	if err := mb.Dump(linkPath); err != nil {
 		t.Fatal(err)
 	}
-	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
-	pubPath := filepath.Join(work, "pub.pem")
-	os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	pubPath := signer.pubPEM
 	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
 	if _, errOut, code := runCLI(t, env, "submit", linkPath, "--tsa-roots", filepath.Join(dir, "tsa-chain.pem")); code != 2 || !strings.Contains(errOut, "--public-key") {
 		t.Errorf("submit of a key-signed link without --public-key = exit %d, %s", code, errOut)
@@ -766,15 +761,14 @@ func TestVerifyJourney(t *testing.T) {
 	// The verifier: mirror, fetch bundles, wait for the SVIDs to expire.
 	mirror := filepath.Join(work, "mirror")
 	run(0, "tuf", "mirror", "--tuf", s.url+"/tuf", "--tuf-root", root, "--out", mirror)
+	// The whole chain, from the artifact back, as the README shows it.
 	bundles := filepath.Join(work, "bundles")
-	os.MkdirAll(bundles, 0o755)
+	sum, _ := fileSHA256(filepath.Join(work, "app.tar"))
+	run(0, "bundle", "fetch", "--chain", "--artifact", "sha256:"+hex.EncodeToString(sum), "--out", bundles)
 	for _, m := range []string{"build.*.bundle.json", "package.*.bundle.json"} {
-		ps, _ := filepath.Glob(filepath.Join(work, m))
-		if len(ps) != 1 {
+		if ps, _ := filepath.Glob(filepath.Join(bundles, m)); len(ps) != 1 {
 			t.Fatalf("%s: %v", m, ps)
 		}
-		b, _ := os.ReadFile(ps[0])
-		os.WriteFile(filepath.Join(bundles, filepath.Base(ps[0])), b, 0o644)
 	}
 	time.Sleep(3 * time.Second) // wall clock: the 2 s SVIDs expire
 	out := run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"github.com/evident-dev/evident/artifact"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,10 +15,10 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
-	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/term"
 )
 
@@ -103,9 +98,13 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	if err != nil {
 		return "", 0, fmt.Errorf("couldn't append to the log: %w", err)
 	}
-	// Keep the link beside the log, so that "bundle fetch" finds it by artifact.
-	if err := uploadLink(ctx, a.log.URL, res.Index, lb); err != nil {
+	// Keep the link beside the log, so that "bundle fetch" finds it by
+	// artifact; the bundle holds the link as bundle fetch will write it.
+	if err := (&linkstore.Client{URL: a.log.URL}).Upload(ctx, res.Index, lb); err != nil {
 		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged but not stored on the server: %v\n", err)
+	}
+	if b, err := linkstore.Bundled(lb, entry); err == nil {
+		lb = b
 	}
 	b, err := (&evident.Bundle{Link: lb, Entry: entry, LogIndex: res.Index, InclusionProof: res.Proof,
 		Checkpoint: string(res.Checkpoint)}).Marshal()
@@ -139,6 +138,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	if *step == "" {
 		return usagef("--step is required")
+	}
+	if !filepath.IsLocal(*step) || strings.ContainsAny(*step, `/\`) || strings.HasPrefix(*step, ".") {
+		return usagef("--step %q: a step name names the link and bundle files, so it has no '/', '\\' or leading '.'", *step)
 	}
 	cmd := fs.Args()
 	a, err := newAppender(e, lf)
@@ -306,152 +308,4 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s: logged at index %d, wrote %s\n", p, idx, bundle)
 	}
 	return nil
-}
-
-func uploadLink(ctx context.Context, server string, index uint64, lb []byte) error {
-	body, err := json.Marshal(map[string]any{"index": index, "link": json.RawMessage(lb)})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(server, "/")+"/links/v1", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
-}
-
-const bundleUsage = `
-Usage: evident bundle fetch (--artifact sha256:HEX | --index N) [--out DIR] [--server URL]
-
-Finds every logged link whose materials or products include the artifact
-digest (or the entry at one log index) and writes its bundle — link, entry,
-a fresh inclusion proof and the checkpoint it proves against, verified
-against the log's key — into --out, for verifying offline later.
-
-Examples:
-  evident bundle fetch --artifact sha256:$(sha256sum app | cut -d' ' -f1) --out bundles/
-  evident bundle fetch --index 42 --out bundles/
-`
-
-func runBundle(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "fetch" {
-		fmt.Fprint(e.stdout, strings.TrimLeft(bundleUsage, "\n"))
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
-		return usagef("bundle needs the subcommand fetch")
-	}
-	fs := newFlags(e, "bundle fetch", bundleUsage)
-	artifact := fs.String("artifact", "", "artifact digest, sha256:HEX")
-	index := fs.Int64("index", -1, "log index")
-	out := fs.String("out", ".", "output `directory`")
-	server := fs.String("server", "", "evident server `URL` (default $EVIDENT_SERVER, else http://127.0.0.1:8080)")
-	key := fs.String("log-key", "", "the log's note verifier key or file")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	if (*artifact == "") == (*index < 0) {
-		return usagef("give one of --artifact sha256:HEX and --index N")
-	}
-	lc, err := newLogClient(e, *server, *key)
-	if err != nil {
-		return err
-	}
-	var indices []uint64
-	if *index >= 0 {
-		indices = []uint64{uint64(*index)}
-	} else {
-		hexd, ok := strings.CutPrefix(*artifact, "sha256:")
-		if !ok || len(hexd) != 64 {
-			return usagef("--artifact must be sha256:<64 hex digits>")
-		}
-		var resp struct{ Indices []uint64 }
-		if err := getJSON(ctx, lc.URL+"/links/v1/artifacts/"+strings.ToLower(hexd), &resp); err != nil {
-			return err
-		}
-		indices = resp.Indices
-	}
-	cp, signed, err := lc.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	for _, idx := range indices {
-		raw, proof, err := lc.ProveEntry(ctx, idx, cp)
-		if err != nil {
-			return fmt.Errorf("entry %d: %w", idx, err)
-		}
-		entry, _, err := evident.ParseEntry(raw)
-		if err != nil {
-			return fmt.Errorf("entry %d: %w", idx, err)
-		}
-		lb, err := getBytes(ctx, lc.URL+"/links/v1/"+entry.PayloadSHA256)
-		if err != nil {
-			return fmt.Errorf("link of entry %d: %w", idx, err)
-		}
-		mb, payload, err := verify.ParseLink(lb)
-		if err != nil {
-			return fmt.Errorf("link of entry %d: %w", idx, err)
-		}
-		if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != entry.PayloadSHA256 {
-			return fmt.Errorf("link of entry %d: the server's link is not the entry's payload", idx)
-		}
-		b, err := (&evident.Bundle{Link: lb, Entry: entry, LogIndex: idx, InclusionProof: proof, Checkpoint: string(signed)}).Marshal()
-		if err != nil {
-			return err
-		}
-		keyID := entry.KeyID
-		if len(keyID) > 8 {
-			keyID = keyID[:8]
-		}
-		p := filepath.Join(*out, fmt.Sprintf("%s.%s.bundle.json", mb.Signed.(in_toto.Link).Name, keyID))
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "wrote %s (log index %d, proved at size %d)\n", p, idx, cp.Size)
-	}
-	if len(indices) == 0 {
-		return fmt.Errorf("no logged link names %s", *artifact)
-	}
-	return nil
-}
-
-func getBytes(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, verify.MaxLinkSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return b, nil
-}
-
-func getJSON(ctx context.Context, url string, v any) error {
-	b, err := getBytes(ctx, url)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
 }

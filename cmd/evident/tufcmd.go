@@ -51,6 +51,9 @@ Reading (--tuf-root FILE: a root.json obtained out of band; --tuf URL or --tuf-m
   layout --project P --name N [--at TIME]   print the layout current at TIME (default: latest)
   --tuf-at TIME       judge expiry at TIME instead of now: for a mirror that has since expired,
                       an explicit choice that is printed on stderr
+  --tuf-cache DIR     where the verified metadata is kept between runs, so that a repository or
+                      mirror older than one seen before is refused (default: the user's cache
+                      directory, evident/tuf/<root hash>)
 
 Examples:
   evident tuf init --repo repo --keys keys --root-keys 3 --root-threshold 2
@@ -79,10 +82,10 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 	keysDir := fs.String("keys", filepath.Join("evident-data", "tuf-keys"), "keys `directory`")
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	var (
-		kind, name, file, newName, project, at, out, root, url, mirror *string
-		count, threshold                                               *int
-		force                                                          *bool
-		keys, domains                                                  multiFlag
+		kind, name, file, newName, project, at, out, root, url, mirror, tufCache *string
+		count, threshold                                                         *int
+		force                                                                    *bool
+		keys, domains                                                            multiFlag
 	)
 	str := func(p **string, flag, def, help string) { *p = fs.String(flag, def, help) }
 	switch sub {
@@ -119,6 +122,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		str(&url, "tuf", "", "repository `URL`, e.g. http://127.0.0.1:8080/tuf")
 		str(&mirror, "tuf-mirror", "", "mirror `directory` (instead of --tuf)")
 		str(&at, "tuf-at", "", "judge metadata expiry at this RFC 3339 time instead of now")
+		tufCache = addTUFCacheFlag(fs)
 		str(&out, "out", "", "mirror: output `directory`")
 		str(&project, "project", "", "layout: project")
 		str(&name, "name", "", "layout: name")
@@ -306,6 +310,9 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	o := tufrepo.ClientOptions{Root: rootJSON, URL: *url, MirrorDir: *mirror}
+	if o.CacheDir, err = tufCacheDir(*tufCache, rootJSON); err != nil {
+		return err
+	}
 	if *at != "" {
 		if o.At, err = parseTime(*at); err != nil {
 			return err

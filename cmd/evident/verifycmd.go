@@ -9,7 +9,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -55,6 +54,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	atFlag := fs.String("at", "", "verify as of this RFC 3339 time (layout version and expiry)")
 	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
+	tufCache := addTUFCacheFlag(fs)
 	logURL := fs.String("log", "", "also check each bundle's checkpoint is consistent with this log's current one (online)")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
@@ -65,6 +65,10 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if *root == "" || (*url == "") == (*mirror == "") || !ok || *bundles == "" || fs.NArg() > 0 {
 		return usagef("verify needs --tuf-root, one of --tuf and --tuf-mirror, --layout PROJECT/NAME and --bundles (see evident verify -h)")
 	}
+	named, err := readBundles(*bundles)
+	if err != nil {
+		return err
+	}
 	at, err := parseOptionalTime(*atFlag)
 	if err != nil {
 		return err
@@ -74,6 +78,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	o := tufrepo.ClientOptions{Root: rootJSON, URL: *url, MirrorDir: *mirror}
+	if o.CacheDir, err = tufCacheDir(*tufCache, rootJSON); err != nil {
+		return err
+	}
 	if *tufAt != "" {
 		if o.At, err = parseOptionalTime(*tufAt); err != nil {
 			return err
@@ -92,18 +99,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	in := verify.SupplyChainInput{TrustRoot: trust, Layout: layout, At: at, Artifacts: map[string][]byte{}}
-	paths, _ := filepath.Glob(filepath.Join(*bundles, "*.bundle.json"))
-	sort.Strings(paths)
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		// A bundle that does not parse is no evidence: reported and ignored.
-		bu, err := evident.ParseBundle(b)
-		in.Bundles = append(in.Bundles, verify.NamedBundle{Name: filepath.Base(p), Bundle: bu, Err: err})
-	}
+	in := verify.SupplyChainInput{TrustRoot: trust, Layout: layout, At: at, Artifacts: map[string][]byte{}, Bundles: named}
 	if len(artifacts) > 0 {
 		// Inspections run on copies of the artifacts, in a directory of their own.
 		if in.InspectDir, err = os.MkdirTemp("", "evident-inspect-"); err != nil {
@@ -222,4 +218,32 @@ func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.Trus
 		}
 	}
 	return nil
+}
+
+// readBundles reads every *.bundle.json in dir, in name order. A missing or
+// unreadable directory, or one without bundles, is a usage error: a
+// verification of nothing must not look like a verification.
+func readBundles(dir string) ([]verify.NamedBundle, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, usagef("--bundles: %v (give the directory that evident bundle fetch --out or evident run --out-dir wrote)", err)
+	}
+	var out []verify.NamedBundle
+	for _, de := range entries { // ReadDir sorts by name
+		if de.IsDir() || !strings.HasSuffix(de.Name(), ".bundle.json") {
+			continue
+		}
+		p := filepath.Join(dir, de.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		// A bundle that does not parse is no evidence: reported and ignored.
+		bu, err := evident.ParseBundle(b)
+		out = append(out, verify.NamedBundle{Name: de.Name(), Bundle: bu, Err: err})
+	}
+	if len(out) == 0 {
+		return nil, usagef("--bundles %s holds no *.bundle.json: fetch them first (evident bundle fetch --chain --artifact sha256:HEX --out %s)", dir, dir)
+	}
+	return out, nil
 }

@@ -1,0 +1,136 @@
+package linkstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bolt is the bbolt Store (links.db). Its layout is that of every earlier
+// links.db, which it opens as it is:
+//
+//	links      hex(digest) (64 ASCII bytes) → document
+//	artifacts  artifact digest (32 bytes) ‖ log index (8 bytes, big-endian) → empty
+//
+// so that one artifact's indices are one ascending cursor range.
+type Bolt struct{ db *bolt.DB }
+
+var (
+	bucketLinks     = []byte("links")
+	bucketArtifacts = []byte("artifacts")
+)
+
+// OpenBolt opens (creating on first use) the store at path.
+func OpenBolt(path string) (*Bolt, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketLinks, bucketArtifacts} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't initialise %s: %w", path, err)
+	}
+	return &Bolt{db: db}, nil
+}
+
+func linkKey(digest [32]byte) []byte { return hex.AppendEncode(nil, digest[:]) }
+
+func artifactKey(artifact [32]byte, index uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 40), artifact[:]...), index)
+}
+
+// Put implements [Store.Put] in one bbolt transaction.
+func (s *Bolt) Put(ctx context.Context, digest [32]byte, index uint64, doc []byte, artifacts [][32]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		links := tx.Bucket(bucketLinks)
+		k := linkKey(digest)
+		if old := links.Get(k); old != nil {
+			if !bytes.Equal(old, doc) {
+				return ErrConflict
+			}
+		} else if err := links.Put(k, doc); err != nil {
+			return err
+		}
+		arts := tx.Bucket(bucketArtifacts)
+		for _, a := range artifacts {
+			if err := arts.Put(artifactKey(a, index), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Get implements [Store.Get].
+func (s *Bolt) Get(ctx context.Context, digest [32]byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketLinks).Get(linkKey(digest)); v != nil {
+			b = bytes.Clone(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	return b, nil
+}
+
+// ArtifactIndices implements [Store.ArtifactIndices].
+func (s *Bolt) ArtifactIndices(ctx context.Context, artifact [32]byte, limit int) ([]uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := []uint64{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketArtifacts).Cursor()
+		for k, _ := c.Seek(artifact[:]); k != nil && len(out) < limit && bytes.HasPrefix(k, artifact[:]); k, _ = c.Next() {
+			if len(k) == len(artifact)+8 {
+				out = append(out, binary.BigEndian.Uint64(k[len(artifact):]))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Backup writes a consistent copy of the database file to w while the
+// store is in use.
+func (s *Bolt) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Close closes the database.
+func (s *Bolt) Close() error { return s.db.Close() }
