@@ -21,7 +21,7 @@ against --functionary-roots, its signature.
 On first start in an empty --data directory it generates development keys
 (the log's note key, a TSA, a functionary CA) and keeps them there; every
 start prints the URLs and the log's note verifier key, which clients pass as
---key.
+--log-key.
 
 Examples:
   evident serve

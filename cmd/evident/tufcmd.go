@@ -31,9 +31,9 @@ timestamp.pem — keep root and targets offline in production):
   trust retire --kind K --name N [--end TIME]
   trust rotate --kind K --name OLD --new-name NEW --file F
                       K is functionary-ca, tsa (root PEM), log (note verifier key) or layout-key (public key PEM)
-  delegate --project P --key PUB.pem [--key …] [--threshold N]
+  delegate --project P --delegate-key PUB.pem [--delegate-key …] [--threshold N]
                       let P's release managers sign layouts/P/…
-  publish-layout --project P --name N --file LAYOUT [--key KEY.pem …]
+  publish-layout --project P --name N --file LAYOUT [--signing-key KEY.pem …]
                       publish the next version (a delegated project needs its release managers' keys)
   rotate-key ROLE [--count N] [--threshold T]
                       new keys for root, targets, snapshot or timestamp; a root rotation is
@@ -50,21 +50,21 @@ Reading (--tuf-root FILE: a root.json obtained out of band; --tuf URL or --tuf-m
 Examples:
   evident tuf init --repo repo --keys keys --root-keys 3 --root-threshold 2
   evident tuf trust add --kind functionary-ca --name spire-2026 --file upstream-root.pem
-  evident tuf publish-layout --project acme --name release --file root.layout --key rm-alice.pem
+  evident tuf publish-layout --project acme --name release --file root.layout --signing-key rm-alice.pem
   evident tuf mirror --tuf http://127.0.0.1:8080/tuf --tuf-root root.json --out mirror/
 `
 
 func runTUF(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		return &usageError{msg: "tuf needs a subcommand", usage: shortUsage(tufUsage), cmd: "tuf"}
+	}
+	if args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, strings.TrimLeft(tufUsage, "\n"))
-		if len(args) == 0 {
-			return usagef("tuf needs a subcommand")
-		}
 		return nil
 	}
 	sub, args := args[0], args[1:]
 	if sub == "trust" {
-		if len(args) == 0 {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			return usagef("tuf trust needs add, retire or rotate")
 		}
 		sub, args = "trust "+args[0], args[1:]
@@ -94,13 +94,15 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		}
 	case "delegate":
 		str(&project, "project", "", "project name")
-		fs.Var(&keys, "key", "a release manager's public key `PEM` (repeat)")
+		fs.Var(&keys, "delegate-key", "a release manager's public key `PEM` (repeat)")
+		alias(fs, "key", "delegate-key")
 		threshold = fs.Int("threshold", 1, "release managers that must sign")
 	case "publish-layout":
 		str(&project, "project", "", "project name")
 		str(&name, "name", "", "layout name")
 		str(&file, "file", "", "the signed in-toto layout")
-		fs.Var(&keys, "key", "a release manager's private key `PEM` (repeat; delegated projects)")
+		fs.Var(&keys, "signing-key", "a release manager's private key `PEM` (repeat; delegated projects)")
+		alias(fs, "key", "signing-key")
 	case "rotate-key":
 		count = fs.Int("count", 1, "number of new keys")
 		threshold = fs.Int("threshold", 1, "new keys that must sign")

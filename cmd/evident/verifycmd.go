@@ -47,7 +47,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	atFlag := fs.String("at", "", "verify as of this RFC 3339 time (layout version and expiry)")
 	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
-	logURL := fs.String("log", "", "also check each bundle's checkpoint is consistent with this log's current one (online)")
+	logURL := fs.String("server", "", "also check each bundle's checkpoint is consistent with the current one of this server's log (online)")
+	alias(fs, "log", "server")
+	noEnv(fs, "server")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
 	if err := parse(fs, args); err != nil {
