@@ -39,6 +39,7 @@ import (
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -46,19 +47,26 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// Run as "evident" by the script tests, the test binary is the command.
+	os.Exit(testscript.RunMain(withBinary{m}, map[string]func() int{"evident": evidentMain}))
+}
+
+// withBinary runs the tests with the evident command built into binary.
+type withBinary struct{ m *testing.M }
+
+func (w withBinary) Run() int {
 	dir, err := os.MkdirTemp("", "evident-e2e-")
 	if err != nil {
 		panic(err)
 	}
+	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "evident")
 	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building evident: %v\n%s", err, out)
-		os.Exit(1)
+		return 1
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return w.m.Run()
 }
 
 // server is a running "evident serve" process.

@@ -69,11 +69,14 @@ and examples, "evident version" for the version.
 Exit status: 0 ok, 1 a check failed, 2 bad usage.
 `
 
-func main() {
+func main() { os.Exit(evidentMain()) }
+
+// evidentMain runs the command line of the process and returns its exit
+// status (the script tests run it as the evident command).
+func evidentMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 }
 
 func run(ctx context.Context, e *env, args []string) int {

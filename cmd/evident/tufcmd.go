@@ -34,7 +34,11 @@ timestamp.pem — keep root and targets offline in production):
   delegate --project P --delegate-key PUB.pem [--delegate-key …] [--threshold N]
                       let P's release managers sign layouts/P/…
   publish-layout --project P --name N --file LAYOUT [--signing-key KEY.pem …]
-                      publish the next version (a delegated project needs its release managers' keys)
+                      publish the next version (a delegated project needs its release managers' keys);
+                      versions are never removed: withdraw a bad one with withdraw-layout
+  withdraw-layout --project P --name N --version V --reason TEXT [--signing-key KEY.pem …]
+                      withdraw a bad version: it stays listed, marked withdrawn, and clients never
+                      pick it again, at any time; the version before it is current again
   rotate-key ROLE [--count N] [--threshold T]
                       new keys for root, targets, snapshot or timestamp; a root rotation is
                       signed by the old and the new keys; old key files are kept as *.retired-*
@@ -103,6 +107,12 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		str(&file, "file", "", "the signed in-toto layout")
 		fs.Var(&keys, "signing-key", "a release manager's private key `PEM` (repeat; delegated projects)")
 		alias(fs, "key", "signing-key")
+	case "withdraw-layout":
+		str(&project, "project", "", "project name")
+		str(&name, "name", "", "layout name")
+		count = fs.Int("version", 0, "the version to withdraw")
+		str(&file, "reason", "", "why, for the record (required)")
+		fs.Var(&keys, "signing-key", "a release manager's private key `PEM` (repeat; delegated projects)")
 	case "rotate-key":
 		count = fs.Int("count", 1, "number of new keys")
 		threshold = fs.Int("threshold", 1, "new keys that must sign")
@@ -150,13 +160,21 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *kind == "" || *name == "" {
+			return usagef("%s needs --kind (functionary-ca, tsa, log or layout-key) and --name", sub)
+		}
 		var value string
 		if sub != "trust retire" {
+			if *file == "" {
+				return usagef("%s needs --file: %s", sub, kindWants(*kind))
+			}
 			b, err := os.ReadFile(*file)
 			if err != nil {
 				return usagef("--file: %v", err)
 			}
-			value = strings.TrimSpace(string(b))
+			if value, err = trustValue(*kind, b); err != nil {
+				return fmt.Errorf("%s: %w", *file, err)
+			}
 		}
 		s, err := online(tufrepo.Targets)
 		if err != nil {
@@ -234,6 +252,11 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "published %s (version %d)\n", v.Target, v.Version)
 		return nil
+	case "withdraw-layout":
+		if *project == "" || *name == "" || *count < 1 || *file == "" {
+			return usagef("withdraw-layout needs --project, --name, --version N and --reason TEXT")
+		}
+		return withdrawLayout(e, *repoDir, *keysDir, *project, *name, *count, *file, keys)
 	case "rotate-key":
 		if fs.NArg() != 1 {
 			return usagef("rotate-key takes one ROLE: root, targets, snapshot or timestamp")
@@ -412,3 +435,28 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// withdrawLayout marks a layout version withdrawn and publishes the index.
+func withdrawLayout(e *env, repoDir, keysDir, project, name string, version int, reason string, keys []string) error {
+	s, err := tufrepo.LoadKeys(keysDir, tufrepo.Targets, tufrepo.Snapshot, tufrepo.Timestamp)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		signer, err := tufrepo.LoadKeyFile(k)
+		if err != nil {
+			return err
+		}
+		s[tufrepo.ProjectRole(project)] = append(s[tufrepo.ProjectRole(project)], signer)
+	}
+	var v tufrepo.LayoutVersion
+	err = tufrepo.Update(repoDir, time.Now, func(r *tufrepo.Repo) (err error) {
+		v, err = r.WithdrawLayout(project, name, version, reason, s)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "withdrew %s (version %d of %s/%s): clients no longer pick it\n", v.Target, v.Version, project, name)
+	return nil
+}
