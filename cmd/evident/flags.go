@@ -186,3 +186,31 @@ func humanize(err error) string {
 	}
 	return strings.Join(out, ": ")
 }
+
+// subUsage is the help of one subcommand of cmd: its lines in the
+// command's help (the line that starts with "  SUB" and the more indented
+// lines after it), as a usage of its own, then a pointer to the whole help.
+func subUsage(full, cmd, sub string) string {
+	var lines []string
+	in := false
+	for _, l := range strings.Split(full, "\n") {
+		indent := len(l) - len(strings.TrimLeft(l, " "))
+		switch {
+		case indent == 2 && (strings.HasPrefix(l[2:], sub+" ") || l[2:] == sub):
+			in = true
+			use, desc, _ := strings.Cut(strings.TrimSpace(l[2:]), "   ")
+			lines = append(lines, "Usage: evident "+cmd+" "+use)
+			if desc = strings.TrimSpace(desc); desc != "" {
+				lines = append(lines, "  "+desc)
+			}
+		case in && indent > 2:
+			lines = append(lines, "  "+strings.TrimSpace(l))
+		default:
+			in = false
+		}
+	}
+	if len(lines) == 0 {
+		return full
+	}
+	return "\n" + strings.Join(lines, "\n") + "\n\n(evident help " + cmd + " tells the whole story.)\n"
+}

@@ -59,7 +59,7 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	if sub == "fsck" {
 		return runFsck(e, args)
 	}
-	fs := newFlags(e, "log "+sub, logUsage)
+	fs := newFlags(e, "log "+sub, subUsage(logUsage, "log", sub))
 	server := fs.String("server", "", "server `URL`")
 	key := fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)")
 	alias(fs, "key", "log-key")
@@ -252,7 +252,7 @@ func parseVerifierKey(s string) (note.Verifier, error) {
 }
 
 func runFsck(e *env, args []string) error {
-	fs := newFlags(e, "log fsck", logUsage)
+	fs := newFlags(e, "log fsck", subUsage(logUsage, "log", "fsck"))
 	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -73,10 +73,10 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		}
 		sub, args = "trust "+args[0], args[1:]
 	}
-	fs := newFlags(e, "tuf "+sub, tufUsage)
+	fs := newFlags(e, "tuf "+sub, subUsage(tufUsage, "tuf", sub))
 	repoDir := fs.String("repo", filepath.Join("evident-data", "tuf"), "repository `directory`")
 	keysDir := fs.String("keys", filepath.Join("evident-data", "tuf-keys"), "keys `directory`")
-	asJSON := fs.Bool("json", false, "machine-readable output")
+	asJSON := new(bool)
 	var (
 		kind, name, file, newName, project, at, out, root, url, mirror *string
 		count, threshold                                               *int
@@ -90,11 +90,16 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 	case "trust add", "trust retire", "trust rotate":
 		str(&kind, "kind", "", "functionary-ca, tsa, log or layout-key")
 		str(&name, "name", "", "the item's name")
-		str(&file, "file", "", "the item: PEM, or the log's note verifier key")
-		str(&newName, "new-name", "", "rotate: the new item's name")
-		str(&at, "start", "", "add: valid from (RFC 3339; default now)")
-		if sub == "trust retire" {
-			str(&at, "end", "", "retire: valid until (RFC 3339; default now)")
+		switch sub {
+		case "trust add":
+			str(&file, "file", "", "the item: PEM, or the log's note verifier key")
+			str(&at, "start", "", "valid from (RFC 3339; default now)")
+		case "trust retire":
+			str(&at, "end", "", "valid until (RFC 3339; default now)")
+		case "trust rotate":
+			str(&file, "file", "", "the new item: PEM, or the log's note verifier key")
+			str(&newName, "new-name", "", "the new item's name")
+			at = new(string)
 		}
 	case "delegate":
 		str(&project, "project", "", "project name")
@@ -117,6 +122,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		count = fs.Int("count", 1, "number of new keys")
 		threshold = fs.Int("threshold", 1, "new keys that must sign")
 	case "status":
+		asJSON = fs.Bool("json", false, "machine-readable output")
 	case "mirror", "get", "layout":
 		str(&root, "tuf-root", "", "trusted root.json `file`, obtained out of band")
 		str(&url, "tuf", "", "repository `URL`, e.g. http://127.0.0.1:8080/tuf")
