@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -55,6 +56,9 @@ func (t *clientTrust) trustRoot() (*evident.TrustRoot, error) {
 	root, err := os.ReadFile(t.tufRoot)
 	if err != nil {
 		return nil, usagef("--tuf-root: %v", err)
+	}
+	if !json.Valid(root) {
+		return nil, usagef("--tuf-root %s is not a TUF root.json: pass the root.json obtained out of band (a server's evident-data/tuf/metadata/1.root.json)", t.tufRoot)
 	}
 	url := t.tufURL
 	if url == "" {

@@ -160,7 +160,7 @@ func version() string {
 
 var (
 	reMerkleRoot = regexp.MustCompile(`calculated root:\s*\[[0-9 ]*\]\s*does not match expected root:\s*\[[0-9 ]*\]`)
-	reASN1       = regexp.MustCompile(`(x509: malformed [a-z ]+|asn1: (structure|syntax) error: [^:]*)`)
+	reASN1       = regexp.MustCompile(`(x509: malformed [a-z ]+|asn1: (structure|syntax) error: .*$)`)
 	reTime       = regexp.MustCompile(`parsing time ("(?:[^"\\]|\\.)*") as "[^"]*"(: cannot parse "(?:[^"\\]|\\.)*" as "[^"]*"|: [a-z ]+)?`)
 )
 
