@@ -47,9 +47,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	atFlag := fs.String("at", "", "verify as of this RFC 3339 time (layout version and expiry)")
 	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
-	logURL := fs.String("server", "", "also check each bundle's checkpoint is consistent with the current one of this server's log (online)")
+	logURL := fs.String("server", "", "also check each bundle's checkpoint is consistent with the current one of this server's log (online; `URL`)")
 	alias(fs, "log", "server")
+	// Verifying is offline unless a flag on the command line says otherwise.
 	noEnv(fs, "server")
+	noEnv(fs, "tuf")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
 	if err := parse(fs, args); err != nil {
