@@ -220,6 +220,11 @@ func signLayout(b []byte, keys []in_toto.Key, appendSigs bool) ([]byte, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("%w: data after the layout", ErrNotLayout)
 	}
+	// P1: signed as cjson reads it, verified as Go decodes it; with a
+	// duplicate key the two would not mean the same layout.
+	if err := noDuplicateKeys(mb.Signed); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotLayout, err)
+	}
 	var head struct {
 		Type    string `json:"_type"`
 		Expires string `json:"expires"`
@@ -283,4 +288,46 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// noDuplicateKeys refuses JSON in which an object names a key twice.
+func noDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var walk func(depth int) error
+	walk = func(depth int) error {
+		if depth > 64 {
+			return errors.New("JSON nested over 64 levels")
+		}
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				if seen[k.(string)] {
+					return fmt.Errorf("key %q appears twice in one object", k)
+				}
+				seen[k.(string)] = true
+				if err := walk(depth + 1); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if err := walk(depth + 1); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+		}
+		return err
+	}
+	return walk(0)
 }

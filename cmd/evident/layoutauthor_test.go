@@ -143,6 +143,8 @@ func TestSignLayoutRefuses(t *testing.T) {
 		"a link":        `{"signed":{"_type":"link","name":"build"},"signatures":[]}`,
 		"trailing data": `{"signed":{"_type":"layout","expires":"2099-01-01T00:00:00Z"},"signatures":[]} {}`,
 		"unknown field": `{"signed":{"_type":"layout","expires":"2099-01-01T00:00:00Z"},"signatures":[],"extra":1}`,
+		// P1: a duplicate key means one layout to cjson and another to Go.
+		"duplicate key": `{"signed":{"_type":"layout","expires":"2099-01-01T00:00:00Z","steps":[],"steps":[{"name":"x"}]},"signatures":[]}`,
 	} {
 		if _, err := signLayout([]byte(in), []in_toto.Key{key}, false); !errors.Is(err, ErrNotLayout) {
 			t.Errorf("signLayout(%s) = %v, want ErrNotLayout", name, err)
