@@ -65,11 +65,10 @@ func TestHumanize(t *testing.T) {
 		"invalid entry: invalid entry: bad signature": "invalid entry: bad signature",
 		"proof does not verify: inclusion of index 1 in size 3: calculated root:\n[15 192 3]\n does not match expected root:\n[1 2 3]": "proof does not verify: inclusion of index 1 in size 3: the proof leads to another root hash than the checkpoint's",
 		`ca.pem: asn1: structure error: tags don't match (16 vs {class:0 tag:2})`:                                                      "ca.pem: not DER of the expected kind (a wrong or damaged file?)",
-		`parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"`:                                   `bad time "yesterday": want RFC 3339, e.g. 2026-11-25T10:00:00Z`,
+		`parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"`:                                  `bad time "yesterday": want RFC 3339, e.g. 2026-11-25T10:00:00Z`,
 	} {
 		if got := humanize(errors.New(in)); got != want {
 			t.Errorf("humanize(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
-
