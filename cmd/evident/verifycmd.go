@@ -153,7 +153,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 }
 
 // checkFreshness checks every bundle's checkpoint against the log's current
-// one with a consistency proof (online; --log), adding a line per bundle.
+// one with a consistency proof (online; --server), adding a line per bundle.
 func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.TrustRoot, bundles []verify.NamedBundle, url string) error {
 	logs, _ := trust.At(evident.KindLog, time.Now())
 	for _, nb := range bundles {
