@@ -237,16 +237,9 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usagef("--file: %v", err)
 		}
-		s, err := online(tufrepo.Targets)
+		s, err := layoutSigners(*keysDir, *project, keys)
 		if err != nil {
 			return err
-		}
-		for _, k := range keys {
-			signer, err := tufrepo.LoadKeyFile(k)
-			if err != nil {
-				return err
-			}
-			s[tufrepo.ProjectRole(*project)] = append(s[tufrepo.ProjectRole(*project)], signer)
 		}
 		var v tufrepo.LayoutVersion
 		err = tufrepo.Update(*repoDir, now, func(r *tufrepo.Repo) (err error) {
@@ -444,16 +437,9 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // withdrawLayout marks a layout version withdrawn and publishes the index.
 func withdrawLayout(e *env, repoDir, keysDir, project, name string, version int, reason string, keys []string) error {
-	s, err := tufrepo.LoadKeys(keysDir, tufrepo.Targets, tufrepo.Snapshot, tufrepo.Timestamp)
+	s, err := layoutSigners(keysDir, project, keys)
 	if err != nil {
 		return err
-	}
-	for _, k := range keys {
-		signer, err := tufrepo.LoadKeyFile(k)
-		if err != nil {
-			return err
-		}
-		s[tufrepo.ProjectRole(project)] = append(s[tufrepo.ProjectRole(project)], signer)
 	}
 	var v tufrepo.LayoutVersion
 	err = tufrepo.Update(repoDir, time.Now, func(r *tufrepo.Repo) (err error) {
@@ -465,4 +451,21 @@ func withdrawLayout(e *env, repoDir, keysDir, project, name string, version int,
 	}
 	fmt.Fprintf(e.stdout, "withdrew %s (version %d of %s/%s): clients no longer pick it\n", v.Target, v.Version, project, name)
 	return nil
+}
+
+// layoutSigners are the keys that publish project's layouts: the targets
+// and online keys at hand, and the release managers' key files.
+func layoutSigners(keysDir, project string, keys []string) (tufrepo.Signers, error) {
+	s, err := tufrepo.LoadKeys(keysDir, tufrepo.Targets, tufrepo.Snapshot, tufrepo.Timestamp)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		signer, err := tufrepo.LoadKeyFile(k)
+		if err != nil {
+			return nil, err
+		}
+		s[tufrepo.ProjectRole(project)] = append(s[tufrepo.ProjectRole(project)], signer)
+	}
+	return s, nil
 }
