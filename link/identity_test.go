@@ -22,7 +22,7 @@ import (
 )
 
 // TestFromFilesKeyTypes: a key file and the certificate chain of that key
-// load for ECDSA, RSA and Ed25519 keys (F: an enterprise PKI functionary),
+// load for ECDSA, RSA and Ed25519 keys (an enterprise PKI functionary),
 // and a key that is not the certificate's is refused.
 func TestFromFilesKeyTypes(t *testing.T) {
 	ca := pkitest.NewCA(t, "company CA", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))

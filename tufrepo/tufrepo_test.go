@@ -527,7 +527,7 @@ func FuzzLayoutIndex(f *testing.F) {
 }
 
 // TestDelegationSurvivesReopen: a delegation published by one process
-// holds in the next one (K2): the project's layouts then need its release
+// holds in the next one (U4): the project's layouts then need its release
 // managers' keys and never go to the top-level targets.
 func TestDelegationSurvivesReopen(t *testing.T) {
 	f := newFixture(t, InitOptions{})
@@ -566,8 +566,7 @@ func TestDelegationSurvivesReopen(t *testing.T) {
 }
 
 // TestWithdrawLayout: a withdrawn version is never picked, at any time;
-// the one before it is current again (U: a bad layout published by
-// mistake).
+// the one before it is current again (U5).
 func TestWithdrawLayout(t *testing.T) {
 	f := newFixture(t, InitOptions{})
 	s := f.signers(t, Targets, Snapshot, Timestamp)

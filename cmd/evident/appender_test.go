@@ -19,8 +19,7 @@ import (
 
 // TestAppendUnverified: a log that answers an append with a checkpoint or
 // proof that does not verify is reported as exactly that, with the index
-// it claimed, and no bundle is written (L: a log that lies about
-// inclusion).
+// it claimed, and no bundle is written (L8).
 func TestAppendUnverified(t *testing.T) {
 	skey, vkey, err := note.GenerateKey(rand.Reader, "test.example/log")
 	if err != nil {

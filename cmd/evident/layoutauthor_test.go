@@ -55,7 +55,7 @@ func testKeys(t testing.TB) map[string]crypto.Signer {
 // written — certificate constraints included, which the reference
 // in-toto-sign drops — with RSA, ECDSA and Ed25519 keys, under in-toto's
 // key ids; in-toto-golang (which evident verify uses) verifies each
-// signature (K1: a layout means what its signers saw).
+// signature (P1: a layout means what its signers saw).
 func TestSignLayoutKeepsEveryField(t *testing.T) {
 	dir := t.TempDir()
 	l, err := startingLayout([]string{"build", "package"}, "spiffe://example.org/ci/", time.Now().Add(time.Hour))
