@@ -118,7 +118,7 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	}
 	// Keep the link beside the log, so that "bundle fetch" finds it by artifact.
 	if err := uploadLink(ctx, a.log.URL, res.Index, lb); err != nil {
-		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged but not stored on the server: %v\n", err)
+		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged at index %d but not stored on the server (bundle fetch --artifact will not find it; --index %d will): %v\n", res.Index, res.Index, err)
 	}
 	b, err := (&evident.Bundle{Link: lb, Entry: entry, LogIndex: res.Index, InclusionProof: res.Proof,
 		Checkpoint: string(res.Checkpoint)}).Marshal()
@@ -330,7 +330,7 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		a.out = filepath.Dir(p)
 		bundle, idx, err := a.append(ctx, entry, lb, filepath.Base(p))
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return fmt.Errorf("%s has no bundle: %w", p, err)
 		}
 		fmt.Fprintf(e.stdout, "%s: logged at index %d, wrote %s\n", p, idx, bundle)
 	}
