@@ -118,7 +118,7 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	}
 	// Keep the link beside the log, so that "bundle fetch" finds it by artifact.
 	if err := uploadLink(ctx, a.log.URL, res.Index, lb); err != nil {
-		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged at index %d but not stored on the server (bundle fetch --artifact will not find it; --index %d will): %v\n", res.Index, res.Index, err)
+		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged at index %d but not stored on the server, so bundle fetch cannot find it; keep this bundle: %v\n", res.Index, err)
 	}
 	b, err := (&evident.Bundle{Link: lb, Entry: entry, LogIndex: res.Index, InclusionProof: res.Proof,
 		Checkpoint: string(res.Checkpoint)}).Marshal()
