@@ -3,6 +3,7 @@ package link
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -35,7 +36,7 @@ func FromFiles(keyPath, certPath string) (Signer, error) {
 		if s.Chain, err = tsa.LoadCertificatesFile(certPath); err != nil {
 			return Signer{}, err
 		}
-		pub, ok := key.Public().(interface{ Equal(any) bool })
+		pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 		if !ok || !pub.Equal(s.Chain[0].PublicKey) {
 			return Signer{}, fmt.Errorf("%s does not hold the key of %s's first certificate", keyPath, certPath)
 		}

@@ -154,14 +154,29 @@ func (c *Client) Add(ctx context.Context, entry []byte) (*AddResult, error) {
 	}
 	cp, err := OpenCheckpoint([]byte(ar.Checkpoint), c.Origin, c.Verifier)
 	if err != nil {
-		return nil, err
+		return nil, &UnverifiedAddError{Index: ar.Index, What: "checkpoint", Err: err}
 	}
 	if err := VerifyInclusion(ar.Index, cp, hasher.HashLeaf(entry), ar.InclusionProof); err != nil {
-		return nil, err
+		return nil, &UnverifiedAddError{Index: ar.Index, What: "inclusion proof", Err: err}
 	}
 	return &AddResult{Index: ar.Index, Duplicate: ar.Duplicate, Checkpoint: []byte(ar.Checkpoint),
 		Size: cp.Size, Proof: ar.InclusionProof}, nil
 }
+
+// UnverifiedAddError reports an append the log answered, at Index, with a
+// checkpoint or inclusion proof that does not verify: the entry may be in
+// the log, but nothing proves it is in the log others see.
+type UnverifiedAddError struct {
+	Index uint64
+	What  string // "checkpoint" or "inclusion proof"
+	Err   error
+}
+
+func (e *UnverifiedAddError) Error() string {
+	return fmt.Sprintf("the log says it appended the entry at index %d, but its %s does not verify: %v", e.Index, e.What, e.Err)
+}
+
+func (e *UnverifiedAddError) Unwrap() error { return e.Err }
 
 // Consistent fetches the proof that new extends old and verifies it.
 func (c *Client) Consistent(ctx context.Context, old, new Checkpoint) error {

@@ -21,11 +21,16 @@ type LayoutIndex struct {
 	Versions []LayoutVersion `json:"versions"`
 }
 
-// LayoutVersion is one published version of a layout.
+// LayoutVersion is one published version of a layout. A withdrawn version
+// stays listed (versions are never removed) but is never picked: a bad
+// layout is withdrawn as if it had never been published, and the version
+// before it is current again.
 type LayoutVersion struct {
-	Version   int       `json:"version"`
-	Target    string    `json:"target"`
-	Published time.Time `json:"published"`
+	Version   int        `json:"version"`
+	Target    string     `json:"target"`
+	Published time.Time  `json:"published"`
+	Withdrawn *time.Time `json:"withdrawn,omitempty"`
+	Reason    string     `json:"withdrawn_reason,omitempty"`
 }
 
 // maxIndexSize bounds a layout index (some 100,000 versions).
@@ -39,6 +44,8 @@ func parseIndex(b []byte, idx *LayoutIndex) error {
 	}
 	return nil
 }
+// ErrNoLayoutVersion reports a layout version that does not exist.
+var ErrNoLayoutVersion = errors.New("no such layout version")
 
 func layoutDir(project, name string) (string, error) {
 	for _, s := range []string{project, name} {
@@ -83,14 +90,59 @@ func (r *Repo) PublishLayout(project, name string, layout []byte, signers Signer
 	if err := r.SetTarget(role, v.Target, layout, v); err != nil {
 		return LayoutVersion{}, err
 	}
+	return v, r.publishLayoutIndex(role, dir, idx, signers)
+}
+
+func (r *Repo) layoutIndex(role, dir string) (LayoutIndex, error) {
+	var idx LayoutIndex
+	b, _, err := r.Target(role, dir+"index.json")
+	if err != nil {
+		return idx, err
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return idx, fmt.Errorf("layout index: %w", err)
+	}
+	return idx, nil
+}
+
+func (r *Repo) publishLayoutIndex(role, dir string, idx LayoutIndex, signers Signers) error {
 	ib, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := r.SetTarget(role, dir+"index.json", ib, nil); err != nil {
+		return err
+	}
+	return r.Publish(signers)
+}
+
+// WithdrawLayout marks version of project/name withdrawn, with a reason,
+// and publishes the index: clients then never pick it, at any time, and
+// the version before it is current again. signers are as for
+// PublishLayout.
+func (r *Repo) WithdrawLayout(project, name string, version int, reason string, signers Signers) (LayoutVersion, error) {
+	dir, err := layoutDir(project, name)
 	if err != nil {
 		return LayoutVersion{}, err
 	}
-	if err := r.SetTarget(role, dir+"index.json", ib, nil); err != nil {
+	role := r.layoutRole(project)
+	idx, err := r.layoutIndex(role, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return LayoutVersion{}, fmt.Errorf("%w: layout %s/%s has no versions", ErrNoLayoutVersion, project, name)
+	}
+	if err != nil {
 		return LayoutVersion{}, err
 	}
-	return v, r.Publish(signers)
+	if version < 1 || version > len(idx.Versions) {
+		return LayoutVersion{}, fmt.Errorf("%w: layout %s/%s has versions 1 to %d, not %d", ErrNoLayoutVersion, project, name, len(idx.Versions), version)
+	}
+	v := &idx.Versions[version-1]
+	if v.Withdrawn != nil {
+		return *v, fmt.Errorf("version %d of %s/%s was withdrawn already at %s", version, project, name, v.Withdrawn.Format(time.RFC3339))
+	}
+	now := r.now().UTC()
+	v.Withdrawn, v.Reason = &now, reason
+	return *v, r.publishLayoutIndex(role, dir, idx, signers)
 }
 
 // TrustRoot returns the published trust root, or an empty one.
@@ -126,19 +178,19 @@ func (r *Repo) EditTrustRoot(edit func(*evident.TrustRoot) error, signers Signer
 }
 
 // Pick returns the version current at t: the last one published at or
-// before t; a zero t means the latest.
+// before t and not withdrawn; a zero t means the latest not withdrawn.
 func (idx *LayoutIndex) Pick(t time.Time) (LayoutVersion, error) {
 	if len(idx.Versions) == 0 {
 		return LayoutVersion{}, fmt.Errorf("layout %s/%s has no versions", idx.Project, idx.Name)
 	}
-	if t.IsZero() {
-		return idx.Versions[len(idx.Versions)-1], nil
-	}
 	var best *LayoutVersion
 	for i := range idx.Versions {
-		if !idx.Versions[i].Published.After(t) {
+		if idx.Versions[i].Withdrawn == nil && (t.IsZero() || !idx.Versions[i].Published.After(t)) {
 			best = &idx.Versions[i]
 		}
+	}
+	if best == nil && t.IsZero() {
+		return LayoutVersion{}, fmt.Errorf("every version of layout %s/%s is withdrawn", idx.Project, idx.Name)
 	}
 	if best == nil {
 		return LayoutVersion{}, fmt.Errorf("layout %s/%s had no version yet at %v (the first was published at %v)",

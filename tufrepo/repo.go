@@ -196,6 +196,18 @@ func Open(dir string, now func() time.Time) (*Repo, error) {
 		}
 		r.targets[role] = t
 	}
+	// A role delegated but not yet signed by its keys is in the top-level
+	// targets only: stage it empty, as Delegate does, so that its layouts
+	// go to it and never to the top-level targets.
+	if d := r.targets[Targets].Signed.Delegations; d != nil {
+		for _, dr := range d.Roles {
+			if _, ok := r.targets[dr.Name]; !ok {
+				t := metadata.Targets(now())
+				t.Signed.Version = 0
+				r.targets[dr.Name] = t
+			}
+		}
+	}
 	return r, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -523,4 +524,81 @@ func FuzzLayoutIndex(f *testing.F) {
 		idx.Pick(time.Time{})
 		idx.Pick(time.Unix(1e9, 0))
 	})
+}
+
+// TestDelegationSurvivesReopen: a delegation published by one process
+// holds in the next one (U4): the project's layouts then need its release
+// managers' keys and never go to the top-level targets.
+func TestDelegationSurvivesReopen(t *testing.T) {
+	f := newFixture(t, InitOptions{})
+	rm, err := NewKeyFile(filepath.Join(t.TempDir(), "rm.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := rm.PublicKey()
+	if err := f.repo.Delegate("acme", []crypto.PublicKey{pub}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.Publish(f.signers(t, Targets, Snapshot, Timestamp)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(f.repo.Dir(), f.clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PublishLayout("acme", "release", []byte(`{}`), f.signers(t, Targets, Snapshot, Timestamp)); !errors.Is(err, ErrThreshold) {
+		t.Fatalf("PublishLayout without the delegated key after reopening = %v, want ErrThreshold", err)
+	}
+	if err := r.Delegate("acme", []crypto.PublicKey{pub}, 1); err == nil {
+		t.Error("delegating acme twice succeeded")
+	}
+	s := f.signers(t, Snapshot, Timestamp)
+	s[ProjectRole("acme")] = []signature.Signer{rm}
+	if _, err := r.PublishLayout("acme", "release", []byte(`{"v":1}`), s); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Target(Targets, "layouts/acme/release/index.json"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the top-level targets hold acme's index: %v", err)
+	}
+	if b, _, err := mustClient(t, f, "").Layout("acme", "release", time.Time{}); err != nil || string(b) != `{"v":1}` {
+		t.Errorf("Layout = %s, %v", b, err)
+	}
+}
+
+// TestWithdrawLayout: a withdrawn version is never picked, at any time;
+// the one before it is current again (U5).
+func TestWithdrawLayout(t *testing.T) {
+	f := newFixture(t, InitOptions{})
+	s := f.signers(t, Targets, Snapshot, Timestamp)
+	if _, err := f.repo.PublishLayout("acme", "release", []byte(`good`), s); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.add(time.Hour)
+	bad, err := f.repo.PublishLayout("acme", "release", []byte(`bad`), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clk.add(time.Hour)
+	if _, err := f.repo.WithdrawLayout("acme", "release", 3, "typo", s); !errors.Is(err, ErrNoLayoutVersion) {
+		t.Errorf("WithdrawLayout(version 3 of 2) = %v, want ErrNoLayoutVersion", err)
+	}
+	if _, err := f.repo.WithdrawLayout("acme", "release", 2, "signed a link by mistake", s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.repo.WithdrawLayout("acme", "release", 2, "again", s); err == nil {
+		t.Error("withdrawing twice succeeded")
+	}
+	c := mustClient(t, f, "")
+	for _, at := range []time.Time{{}, bad.Published, bad.Published.Add(30 * time.Minute)} {
+		b, v, err := c.Layout("acme", "release", at)
+		if err != nil || v.Version != 1 || string(b) != "good" {
+			t.Errorf("Layout(at %v) = %s (v%d), %v; want version 1", at, b, v.Version, err)
+		}
+	}
+	if _, err := f.repo.WithdrawLayout("acme", "release", 1, "all bad", s); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := mustClient(t, f, "").Layout("acme", "release", time.Time{}); err == nil || !strings.Contains(err.Error(), "withdrawn") {
+		t.Errorf("Layout with every version withdrawn = %v, want an error saying so", err)
+	}
 }

@@ -58,11 +58,11 @@ const (
 
 func runBundle(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "fetch" {
-		fmt.Fprint(e.stdout, strings.TrimLeft(bundleUsage, "\n"))
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(e.stdout, strings.TrimLeft(bundleUsage, "\n"))
 			return nil
 		}
-		return usagef("bundle needs the subcommand fetch")
+		return &usageError{msg: "bundle needs the subcommand fetch", usage: shortUsage(bundleUsage), cmd: "bundle"}
 	}
 	fs := newFlags(e, "bundle fetch", bundleUsage)
 	artifact := fs.String("artifact", "", "artifact digest, sha256:HEX")
@@ -72,7 +72,8 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	index := fs.Int64("index", -1, "log index")
 	out := fs.String("out", ".", "output `directory`")
 	server := fs.String("server", "", "evident server `URL` (default $EVIDENT_SERVER, else http://127.0.0.1:8080)")
-	key := fs.String("log-key", "", "the log's note verifier key or file")
+	key := fs.String("log-key", "", "the log's note verifier key or file (default: from --tuf-root's trust root, else ./evident-data/log.vkey)")
+	tufRoot, tufURL := addTrustFlags(fs)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 			return usagef("--artifact must be sha256:<64 hex digits>")
 		}
 	}
-	lc, err := newLogClient(e, *server, *key)
+	lc, err := (&clientTrust{e: e, server: *server, logKey: *key, tufRoot: *tufRoot, tufURL: *tufURL}).logClient(ctx)
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,10 @@ import (
 )
 
 const demoUsage = `
-Usage: evident demo [--dir DIR] [--svid-ttl DURATION]
+Usage: evident demo [--keep DIR] [--svid-ttl DURATION]
 
 Tells the whole story on embedded defaults, in a temporary directory (or
---dir, kept afterwards), in well under a minute:
+--keep DIR, kept afterwards), in well under a minute:
 
   1. evident serve starts: log, TSA, TUF repository, development SPIFFE CA;
   2. a release manager puts a layout key in the trust root and publishes a
@@ -39,7 +39,9 @@ Tells the whole story on embedded defaults, in a temporary directory (or
      old evidence still verifies against the layout of its time, new
      evidence against the new one.
 
-Everything it does uses the same commands a user runs.
+Everything it does uses the same commands a user runs, and it prints
+them ready to paste into a shell (with --keep DIR, whose files they name),
+after the export lines that give them the server.
 `
 
 // demo is the state of one demo run.
@@ -53,13 +55,16 @@ type demo struct {
 	root  string
 	tsa   string
 	ttl   time.Duration
-	lkey  in_toto.Key
+	lkey  string // the layout key's file
 	steps int
+	addr  string
+	cwd   string // where the commands run, as "cd" lines said
 }
 
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "demo", demoUsage)
-	dirFlag := fs.String("dir", "", "work in this `directory` and keep it (default: a temporary one)")
+	dirFlag := fs.String("keep", "", "work in this `directory` and keep it (default: a temporary one, removed)")
+	alias(fs, "dir", "keep")
 	ttl := fs.Duration("svid-ttl", 3*time.Second, "lifetime of the CI jobs' SVIDs")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -79,6 +84,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	d.say("The demo took %v. Everything it did is in the commands above; see the README for each user's journey.", time.Since(start).Round(100*time.Millisecond))
+	if *dirFlag == "" {
+		d.say("Its files are gone: run evident demo --keep DIR to keep them, and paste the commands while evident serve --data %s runs.", shellQuote(filepath.Join("DIR", "server")))
+	} else {
+		d.say("Its files are in %s; to paste the commands, first start its server again: evident serve --data %s --addr %s", shellQuote(dir), shellQuote(filepath.Join(dir, "server")), d.addr)
+	}
 	return nil
 }
 
@@ -104,7 +114,15 @@ func (d *demo) cli(want int, args ...string) (string, error) {
 		}
 		return os.Getenv(k)
 	}}
-	fmt.Fprintf(d.e.stdout, "   $ evident %s\n", strings.Join(args, " "))
+	if here, _ := os.Getwd(); here != d.cwd {
+		d.cwd = here
+		fmt.Fprintf(d.e.stdout, "   $ cd %s\n", shellQuote(here))
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = shellQuote(a)
+	}
+	fmt.Fprintf(d.e.stdout, "   $ evident %s\n", strings.Join(quoted, " "))
 	if code := run(d.ctx, env, args); code != want {
 		return out.String(), fmt.Errorf("evident %s exited %d, want %d:\n%s", strings.Join(args, " "), code, want, out.String())
 	}
@@ -126,19 +144,24 @@ func (d *demo) story() error {
 	d.repo, d.keys = srv.TUFDir(), filepath.Join(d.dir, "server", "tuf-keys")
 	d.root = filepath.Join(d.repo, "metadata", "1.root.json")
 	d.tsa = filepath.Join(d.dir, "server", "tsa-chain.pem")
+	d.addr = strings.TrimPrefix(srv.URL(), "http://")
 	d.say("   log, RFC 3161 TSA, TUF repository and a development SPIFFE CA at %s", srv.URL())
-	d.say("   log key %s", srv.VerifierKey)
+	d.say("   the commands below find the server and its log key in the environment:")
+	d.say("   $ export EVIDENT_SERVER=%s", shellQuote(srv.URL()))
+	d.say("   $ export EVIDENT_LOG_KEY=%s", shellQuote(srv.VerifierKey))
 
 	d.chapter("The release manager publishes a layout key and a three-step layout through TUF")
 	rm := filepath.Join(d.dir, "release-manager")
 	os.MkdirAll(rm, 0o755)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	if err := d.lkey.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
+	d.lkey = filepath.Join(rm, "layout-key.pem")
+	if err := os.WriteFile(d.lkey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
 	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
 	os.WriteFile(filepath.Join(rm, "layout-key.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	d.say("   (its layout key: %s, made like openssl genpkey -algorithm ed25519)", shellQuote(d.lkey))
 	if _, err := d.cli(0, "tuf", "trust", "add", "--repo", d.repo, "--keys", d.keys, "--kind", "layout-key", "--name", "release-manager",
 		"--file", filepath.Join(rm, "layout-key.pub")); err != nil {
 		return err
@@ -267,12 +290,13 @@ func (d *demo) publishLayout(dir string, steps []string) error {
 	}
 	mb := in_toto.Metablock{Signed: in_toto.Layout{Type: "layout", Expires: time.Now().AddDate(0, 3, 0).UTC().Format(time.RFC3339),
 		Keys: map[string]in_toto.Key{}, Steps: ss, Inspect: []in_toto.Inspection{}}, Signatures: []in_toto.Signature{}}
-	if err := mb.Sign(d.lkey); err != nil {
-		return err
-	}
 	b, _ := json.MarshalIndent(mb, "", "  ")
 	p := filepath.Join(dir, fmt.Sprintf("release-%d-steps.layout", len(steps)))
 	if err := os.WriteFile(p, b, 0o644); err != nil {
+		return err
+	}
+	d.say("   (the layout, unsigned, in %s: %s, each signed by spiffe://evident.dev/ci/<step>)", shellQuote(p), strings.Join(steps, " → "))
+	if _, err := d.cli(0, "layout", "sign", p, "--signing-key", d.lkey); err != nil {
 		return err
 	}
 	out, err := d.cli(0, "tuf", "publish-layout", "--repo", d.repo, "--keys", d.keys, "--project", "demo", "--name", "release", "--file", p)

@@ -39,6 +39,7 @@ import (
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -46,19 +47,31 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// Run as "evident" by the script tests, the test binary is the command.
+	os.Exit(testscript.RunMain(withBinary{m}, map[string]func() int{"evident": evidentMain}))
+}
+
+// withBinary runs the tests with the evident command built into binary.
+type withBinary struct{ m *testing.M }
+
+func (w withBinary) Run() int {
+	for _, a := range os.Args {
+		if strings.HasPrefix(a, "-test.fuzzworker") {
+			return w.m.Run() // a fuzzing worker runs no end-to-end test
+		}
+	}
 	dir, err := os.MkdirTemp("", "evident-e2e-")
 	if err != nil {
 		panic(err)
 	}
+	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "evident")
 	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building evident: %v\n%s", err, out)
-		os.Exit(1)
+		return 1
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return w.m.Run()
 }
 
 // server is a running "evident serve" process.
@@ -815,18 +828,19 @@ mb.sign(owner)
 mb.dump("root.layout")
 `
 
-// TestReferenceInToto: keys, a link and a layout made by the reference
-// in-toto implementation (Debian package in-toto, Python) are logged with
-// evident submit, published through TUF, and verified by evident verify.
-func TestReferenceInToto(t *testing.T) {
+// referenceChain makes, with the reference in-toto implementation (Debian
+// package in-toto, Python), keys owner and alice, alice's link of step
+// build, and runs layoutPy in the work directory it returns, with a
+// function that runs a command there. It skips when in-toto is missing,
+// unless EVIDENT_REQUIRE_INTOTO is set.
+func referenceChain(t *testing.T, layoutPy string) (string, func(string, ...string)) {
+	t.Helper()
 	if _, err := exec.LookPath("in-toto-run"); err != nil {
 		if os.Getenv("EVIDENT_REQUIRE_INTOTO") != "" {
 			t.Fatal("the in-toto package is required but not installed")
 		}
 		t.Skip("the reference in-toto implementation (Debian package in-toto) is not installed")
 	}
-	dir := t.TempDir()
-	s := startServer(t, dir)
 	work := t.TempDir()
 	sh := func(name string, args ...string) {
 		t.Helper()
@@ -841,8 +855,18 @@ func TestReferenceInToto(t *testing.T) {
 	os.MkdirAll(filepath.Join(work, "src"), 0o755)
 	os.WriteFile(filepath.Join(work, "src", "x.py"), []byte("print('hi')\n"), 0o644)
 	sh("in-toto-run", "--step-name", "build", "--key", "alice", "--materials", "src", "--products", "app", "--", "cp", "src/x.py", "app")
-	os.WriteFile(filepath.Join(work, "mklayout.py"), []byte(mkLayoutPy), 0o644)
+	os.WriteFile(filepath.Join(work, "mklayout.py"), []byte(layoutPy), 0o644)
 	sh("/usr/bin/python3", "mklayout.py")
+	return work, sh
+}
+
+// TestReferenceInToto: keys, a link and a layout made by the reference
+// in-toto implementation (Debian package in-toto, Python) are logged with
+// evident submit, published through TUF, and verified by evident verify.
+func TestReferenceInToto(t *testing.T) {
+	work, _ := referenceChain(t, mkLayoutPy)
+	dir := t.TempDir()
+	s := startServer(t, dir)
 	links, _ := filepath.Glob(filepath.Join(work, "build.*.link"))
 	if len(links) != 1 {
 		t.Fatalf("reference links: %v", links)

@@ -18,7 +18,23 @@ const layoutUsage = `
 Usage: evident layout SUBCOMMAND [flags]
 
 Works with in-toto layouts, the release manager's signed description of a
-supply chain.
+supply chain: write a starting one, sign it, check it.
+
+  init --steps NAME,NAME… --spiffe-prefix spiffe://DOMAIN/PATH/ [--expires TIME] [--out FILE]
+        write an unsigned starting layout: one step per NAME, in order, each
+        to be signed by the job whose SVID carries the SPIFFE ID PREFIX+NAME
+        (certificate constraints, any root of the trust root), each taking the
+        products of the step before it as its materials. Its "readme" field
+        says what to tighten before it is signed; it is a field of the in-toto
+        layout format, so the layout stays readable by every in-toto tool
+
+  sign LAYOUT --signing-key KEY.pem [--signing-key …] [--append] [--out FILE]
+        sign the layout with each --signing-key (PEM: RSA, ECDSA or Ed25519;
+        PKCS #8, PKCS #1 or SEC 1), over the canonical JSON of "signed" exactly
+        as the file holds it: every field is kept, certificate constraints
+        included. Key ids and signature schemes are in-toto's. Existing
+        signatures are replaced, or kept with --append (several release
+        managers). The layout is written back in place, or to --out
 
   check FILE [--trust-root FILE | --tuf-root ROOT.json (--tuf URL | --tuf-mirror DIR)] [--at TIME] [--json]
         explain everything wrong with a signed layout, as "evident verify" and
@@ -30,25 +46,33 @@ supply chain.
 
 Exit status: 0 no problem, 1 problems found, 2 bad usage.
 
+Then publish the public key as a layout key (once) and the layout:
+  evident tuf trust add --kind layout-key --name alice --file alice.pub.pem
+  evident tuf publish-layout --project acme --name release --file release.layout
+
 Examples:
+  evident layout init --steps checkout,build,package --spiffe-prefix spiffe://example.org/ci/ --out release.layout
+  evident layout sign release.layout --signing-key alice.pem
   evident layout check release.layout --trust-root trusted_root.json
   evident layout check release.layout --tuf-root root.json --tuf http://127.0.0.1:8080/tuf --at 2026-12-01T00:00:00Z
 `
 
 // runLayout dispatches the layout subcommands.
 func runLayout(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 		fmt.Fprint(e.stdout, strings.TrimLeft(layoutUsage, "\n"))
-		if len(args) == 0 {
-			return usagef("layout needs a subcommand")
-		}
 		return nil
 	}
-	switch args[0] {
-	case "check":
+	if len(args) == 0 {
+		return &usageError{msg: "layout needs a subcommand", usage: shortUsage(layoutUsage), cmd: "layout"}
+	}
+	if args[0] == "check" {
 		return runLayoutCheck(ctx, e, args[1:])
 	}
-	return usagef("unknown layout subcommand %q (run evident layout -h)", args[0])
+	if run, ok := layoutAuthorCommand(args[0]); ok {
+		return run(ctx, e, args[1:])
+	}
+	return usagef("unknown layout subcommand %q (run evident help layout)", args[0])
 }
 
 func runLayoutCheck(_ context.Context, e *env, args []string) error {

@@ -37,31 +37,32 @@ Subcommands:
 
 Client flags (every subcommand but fsck):
   --server URL   the server (default $EVIDENT_SERVER, else http://127.0.0.1:8080)
-  --key KEY      the log's note verifier key, or a file holding it (default
+  --log-key KEY  the log's note verifier key, or a file holding it (default
                  $EVIDENT_LOG_KEY, else ./evident-data/log.vkey if present)
   --json         machine-readable output
 
 Examples:
   evident log checkpoint
-  evident log proof 42 --key evident-data/log.vkey
+  evident log proof 42 --log-key evident-data/log.vkey
   evident log watch --state checkpoint.state --interval 30s
 `
 
 func runLog(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		return &usageError{msg: "log needs a subcommand", usage: shortUsage(logUsage), cmd: "log"}
+	}
+	if args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, strings.TrimLeft(logUsage, "\n"))
-		if len(args) == 0 {
-			return usagef("log needs a subcommand")
-		}
 		return nil
 	}
 	sub, args := args[0], args[1:]
 	if sub == "fsck" {
 		return runFsck(e, args)
 	}
-	fs := newFlags(e, "log "+sub, logUsage)
+	fs := newFlags(e, "log "+sub, subUsage(logUsage, "log", sub))
 	server := fs.String("server", "", "server `URL`")
-	key := fs.String("key", "", "note verifier `key` or file")
+	key := fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)")
+	alias(fs, "key", "log-key")
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	var old, state *string
 	var interval *time.Duration
@@ -225,7 +226,7 @@ func newLogClient(e *env, server, key string) (*log.Client, error) {
 		}
 	}
 	if key == "" {
-		return nil, usagef("--key is required: the log's verifier key as serve prints it, or a file holding it")
+		return nil, usagef("--log-key is required: the log's note verifier key as evident serve prints it, or a file holding it (or --tuf-root, to take it from the trust root)")
 	}
 	v, err := parseVerifierKey(key)
 	if err != nil {
@@ -241,7 +242,7 @@ func parseVerifierKey(s string) (note.Verifier, error) {
 	}
 	b, err := os.ReadFile(s)
 	if err != nil {
-		return nil, usagef("--key %q is neither a note verifier key nor a readable file", s)
+		return nil, usagef("--log-key %q is neither a note verifier key nor a readable file", s)
 	}
 	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
 	if err != nil {
@@ -251,7 +252,7 @@ func parseVerifierKey(s string) (note.Verifier, error) {
 }
 
 func runFsck(e *env, args []string) error {
-	fs := newFlags(e, "log fsck", logUsage)
+	fs := newFlags(e, "log fsck", subUsage(logUsage, "log", "fsck"))
 	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -30,11 +30,13 @@ type env struct {
 	getenv         func(string) string
 }
 
-type usageError struct{ msg string }
+// usageError is bad usage: msg, and for a bad flag the command's short
+// usage.
+type usageError struct{ msg, usage, cmd string }
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
 
 // commands returns the commands, in the order -h lists them. (A function:
 // demo runs commands itself.)
@@ -48,8 +50,8 @@ func commands() []command {
 		{"run", "run a CI step, record and sign its in-toto link, timestamp and log it", runRun},
 		{"submit", "timestamp and log in-toto links signed elsewhere", runSubmit},
 		{"verify", "verify a supply chain offline: TUF trust, layout, bundles, in-toto rules", runVerify},
-		{"layout", "check in-toto layouts before they are published", runLayout},
 		{"bundle", "fetch the bundles of logged links by artifact or index, for offline verification", runBundle},
+		{"layout", "write, sign and check in-toto layouts", runLayout},
 		{"tuf", "publish and rotate layouts and trust roots through TUF; mirror and read them", runTUF},
 		{"backup", "take a checked backup of a running server's store", runBackup},
 	}
@@ -63,18 +65,30 @@ Usage: evident COMMAND [flags] [args]
 
 Commands:
 %s
-Run "evident COMMAND -h" for a command's flags and examples.
+Run "evident help COMMAND" (or "evident COMMAND -h") for a command's flags
+and examples, "evident version" for the version.
 Exit status: 0 ok, 1 a check failed, 2 bad usage.
 `
 
-func main() {
+func main() { os.Exit(evidentMain()) }
+
+// evidentMain runs the command line of the process and returns its exit
+// status (the script tests run it as the evident command).
+func evidentMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 }
 
 func run(ctx context.Context, e *env, args []string) int {
+	if len(args) > 1 && args[0] == "help" {
+		// "evident help CMD [SUB]" is "evident CMD [SUB] -h".
+		return run(ctx, e, append(args[1:], "-h"))
+	}
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Fprintln(e.stdout, version())
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		var list strings.Builder
 		for _, c := range commands() {
@@ -107,39 +121,44 @@ func exitCode(e *env, err error) int {
 		fmt.Fprintf(e.stderr, "evident: %v\n", err)
 		return ee.code
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "evident: error: %v\n", err)
+		fmt.Fprintf(e.stderr, "evident: error: %s\n", humanize(err))
+		if ue.usage != "" {
+			fmt.Fprintf(e.stderr, "%s\nRun \"evident help %s\" for every flag.\n", ue.usage, ue.cmd)
+		}
 		return 2
 	default:
-		fmt.Fprintf(e.stderr, "evident: error: %v\n", err)
+		fmt.Fprintf(e.stderr, "evident: error: %s\n", humanize(err))
 		return 1
 	}
 }
 
-// newFlags returns a flag set whose -h prints usage, then the flags, to stdout.
+// newFlags returns a flag set for a command; see parse. usage is the
+// command's help text, whose "Usage:" lines are also the short usage a bad
+// flag prints.
 func newFlags(e *env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fs.SetOutput(e.stdout)
-		fmt.Fprint(e.stdout, strings.TrimLeft(usage, "\n"))
-		fmt.Fprintln(e.stdout, "\nFlags:")
-		fs.PrintDefaults()
-		fs.SetOutput(e.stderr)
-	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	flagSets.Store(fs, &flagSet{env: e, usage: usage})
 	return fs
 }
 
 // parse parses flags, which may come before, between or after the
-// positional arguments ("--" ends the flags); a flag error is a usage error.
-// The positional arguments are then fs.Args().
+// positional arguments ("--" ends the flags), then fills every flag left
+// unset that the environment names (see envFlags). -h prints the usage and
+// the visible flags to stdout; a bad flag is a usage error that carries the
+// short usage. The positional arguments are then fs.Args().
 func parse(fs *flag.FlagSet, args []string) error {
+	info := lookupFlagSet(fs)
+	defer flagSets.Delete(fs)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				printHelp(info.env.stdout, fs, info.usage)
 				return err
 			}
-			return &usageError{err.Error()}
+			return &usageError{msg: err.Error(), usage: shortUsage(info.usage), cmd: fs.Name()}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -152,5 +171,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
-	return fs.Parse(append([]string{"--"}, positional...))
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
+		return err
+	}
+	return applyEnv(fs, info)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"github.com/evident-dev/evident/artifact"
 	"os"
@@ -36,7 +37,8 @@ with the link as NAME.<keyid prefix>.bundle.json, everything a verifier needs
 offline. evident run exits with the command's exit code.
 
 Identity, first that applies:
-  --key KEY.pem [--cert CHAIN.pem]   a key file, with its certificate chain for X.509 functionaries
+  --signing-key KEY.pem [--cert CHAIN.pem]
+                                     a key file, with its certificate chain for X.509 functionaries
   --spiffe-socket PATH               the SPIFFE Workload API (default $SPIFFE_ENDPOINT_SOCKET)
   otherwise                          a short-lived SVID from the server's development SPIFFE CA
                                      (--spiffe-id, default spiffe://evident.dev/ci/NAME): development only
@@ -48,19 +50,25 @@ Examples:
 
 // logFlags are the flags every command that appends to the log shares.
 type logFlags struct {
-	server, key, tsaURL, tsaRoots, outDir *string
+	server, key, tsaURL, tsaRoots, outDir, tufRoot, tufURL *string
 }
 
 func addLogFlags(fs interface {
 	String(string, string, string) *string
 }) logFlags {
-	return logFlags{
-		server:   fs.String("server", "", "evident server `URL` (default $EVIDENT_SERVER, else http://127.0.0.1:8080)"),
-		key:      fs.String("log-key", "", "the log's note verifier key or file (default $EVIDENT_LOG_KEY, else ./evident-data/log.vkey)"),
+	f := logFlags{
+		server:   fs.String("server", "", "evident server `URL` (default http://127.0.0.1:8080)"),
+		key:      fs.String("log-key", "", "the log's note verifier key or file (default: from --tuf-root's trust root, else ./evident-data/log.vkey)"),
 		tsaURL:   fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)"),
-		tsaRoots: fs.String("tsa-roots", "", "trusted TSA roots (PEM; default the root of ./evident-data/tsa-chain.pem)"),
+		tsaRoots: fs.String("tsa-roots", "", "trusted TSA roots (PEM; default: from --tuf-root's trust root, else the root of ./evident-data/tsa-chain.pem)"),
 		outDir:   fs.String("out-dir", ".", "where to write links and bundles"),
 	}
+	f.tufRoot, f.tufURL = addTrustFlags(fs)
+	return f
+}
+
+func (f logFlags) trust(e *env) *clientTrust {
+	return &clientTrust{e: e, server: *f.server, logKey: *f.key, tsaRoots: *f.tsaRoots, tufRoot: *f.tufRoot, tufURL: *f.tufURL}
 }
 
 // appender timestamps signatures and appends entries, verifying what the
@@ -71,12 +79,13 @@ type appender struct {
 	out string
 }
 
-func newAppender(e *env, f logFlags) (*appender, error) {
-	lc, err := newLogClient(e, *f.server, *f.key)
+func newAppender(ctx context.Context, e *env, f logFlags) (*appender, error) {
+	t := f.trust(e)
+	lc, err := t.logClient(ctx)
 	if err != nil {
 		return nil, err
 	}
-	roots, err := loadRoots(*f.tsaRoots)
+	roots, err := t.roots()
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +104,17 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 		return "", 0, err
 	}
 	res, err := a.log.Add(ctx, canonical) // verifies the proof and checkpoint
+	var unverified *log.UnverifiedAddError
+	if errors.As(err, &unverified) {
+		return "", 0, fmt.Errorf("%w; no bundle was written: do not trust this log until that is explained (evident log proof %d checks it again)", err, unverified.Index)
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("couldn't append to the log: %w", err)
 	}
 	// Keep the link beside the log, so that "bundle fetch" finds it by
 	// artifact; the bundle holds the link as bundle fetch will write it.
 	if err := (&linkstore.Client{URL: a.log.URL}).Upload(ctx, res.Index, lb); err != nil {
-		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged but not stored on the server: %v\n", err)
+		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged at index %d but not stored on the server, so bundle fetch cannot find it; keep this bundle: %v\n", res.Index, err)
 	}
 	if b, err := linkstore.Bundled(lb, entry); err == nil {
 		lb = b
@@ -127,8 +140,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	fs.Var(&materials, "m", "material `path` (repeat)")
 	fs.Var(&products, "p", "product `path` (repeat)")
 	fs.Var(&exclude, "exclude", "`glob` of paths to leave out (repeat)")
-	keyFile := fs.String("key", "", "signing key `file` (PEM)")
-	certFile := fs.String("cert", "", "certificate chain `file` for --key (PEM, leaf first)")
+	keyFile := fs.String("signing-key", "", "signing key `file` (PEM: ECDSA or RSA)")
+	alias(fs, "key", "signing-key")
+	certFile := fs.String("cert", "", "certificate chain `file` for --signing-key (PEM, leaf first)")
 	socket := fs.String("spiffe-socket", "", "SPIFFE Workload API socket (default $SPIFFE_ENDPOINT_SOCKET)")
 	spiffeID := fs.String("spiffe-id", "", "development SPIFFE ID to ask the server for")
 	streams := fs.Bool("record-streams", false, "record the command's stdout and stderr in the link")
@@ -143,7 +157,24 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return usagef("--step %q: a step name names the link and bundle files, so it has no '/', '\\' or leading '.'", *step)
 	}
 	cmd := fs.Args()
-	a, err := newAppender(e, lf)
+	// Refuse now what could not be logged after the step has run.
+	if len(cmd) == 0 {
+		return usagef("no command: give the step's command after --, e.g. evident run --step %s -- make", *step)
+	}
+	if *certFile != "" && *keyFile == "" {
+		return usagef("--cert needs --signing-key, the private key of the chain's first certificate")
+	}
+	var signer link.Signer
+	if *keyFile != "" {
+		var err error
+		if signer, err = link.FromFiles(*keyFile, *certFile); err != nil {
+			return err
+		}
+		if err := ingestAccepts(signer); err != nil {
+			return err
+		}
+	}
+	a, err := newAppender(ctx, e, lf)
 	if err != nil {
 		return err
 	}
@@ -161,13 +192,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("products: %w", err)
 	}
 	// The identity is captured now, at signing time (SVIDs rotate).
-	var signer link.Signer
 	if *socket == "" {
 		*socket = e.getenv("SPIFFE_ENDPOINT_SOCKET")
 	}
 	switch {
 	case *keyFile != "":
-		signer, err = link.FromFiles(*keyFile, *certFile)
 	case *socket != "":
 		signer, _, err = link.FromWorkloadAPI(ctx, *socket)
 	default:
@@ -198,11 +227,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	entry, err := link.Entry(ctx, a.tsa, mb, signer.Chain, pub)
 	if err != nil {
-		return err
+		return fmt.Errorf("wrote %s, but it has no bundle: %w", name, err)
 	}
 	bundle, idx, err := a.append(ctx, entry, lb, name)
 	if err != nil {
-		return err
+		return fmt.Errorf("wrote %s, but it has no bundle: %w", name, err)
 	}
 	fmt.Fprintf(e.stderr, "evident: %s: %d materials, %d products, exit %d; logged at index %d; wrote %s and %s\n",
 		*step, len(mats), len(prods), res.ExitCode, idx, name, filepath.Base(bundle))
@@ -255,7 +284,7 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() == 0 {
 		return usagef("submit takes one or more LINK files")
 	}
-	a, err := newAppender(e, lf)
+	a, err := newAppender(ctx, e, lf)
 	if err != nil {
 		return err
 	}
@@ -303,7 +332,7 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		a.out = filepath.Dir(p)
 		bundle, idx, err := a.append(ctx, entry, lb, filepath.Base(p))
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return fmt.Errorf("%s has no bundle: %w", p, err)
 		}
 		fmt.Fprintf(e.stdout, "%s: logged at index %d, wrote %s\n", p, idx, bundle)
 	}

@@ -23,7 +23,7 @@ against --functionary-roots, its signature.
 On first start in an empty --data directory it generates development keys
 (the log's note key, a TSA, a functionary CA) and keeps them there; every
 start prints the URLs and the log's note verifier key, which clients pass as
---key.
+--log-key.
 
 Privileged endpoints are off unless asked for, except in a development data
 directory (one without --functionary-roots), where both are on by default:

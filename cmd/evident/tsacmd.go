@@ -40,11 +40,11 @@ Examples:
 
 func runTSA(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "serve" {
-		fmt.Fprint(e.stdout, strings.TrimLeft(tsaUsage, "\n"))
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(e.stdout, strings.TrimLeft(tsaUsage, "\n"))
 			return nil
 		}
-		return usagef("tsa needs the subcommand serve")
+		return &usageError{msg: "tsa needs the subcommand serve", usage: shortUsage(tsaUsage), cmd: "tsa"}
 	}
 	fs := newFlags(e, "tsa serve", tsaUsage)
 	data := fs.String("data", "evident-data", "data `directory` for the development TSA")
@@ -120,8 +120,10 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 		args = args[1:]
 	}
 	fs := newFlags(e, "timestamp", timestampUsage)
-	url := fs.String("tsa", "http://127.0.0.1:8080/tsa", "TSA `URL`")
-	rootsFile := fs.String("tsa-roots", "", "trusted TSA root certificates (PEM)")
+	url := fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)")
+	server := fs.String("server", "", "evident server `URL` (default http://127.0.0.1:8080)")
+	rootsFile := fs.String("tsa-roots", "", "trusted TSA root certificates (PEM; default: from --tuf-root's trust root, else the root of ./evident-data/tsa-chain.pem)")
+	tufRoot, tufURL := addTrustFlags(fs)
 	out := fs.String("out", "", "where to write the TimeStampResp (default FILE.tsr)")
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	if err := parse(fs, args); err != nil {
@@ -130,9 +132,12 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 	if verifying && fs.NArg() != 2 || !verifying && fs.NArg() != 1 {
 		return usagef("see evident timestamp -h")
 	}
-	roots, err := loadRoots(*rootsFile)
+	roots, err := (&clientTrust{e: e, server: *server, tsaRoots: *rootsFile, tufRoot: *tufRoot, tufURL: *tufURL}).roots()
 	if err != nil {
 		return err
+	}
+	if *url == "" {
+		*url = serverURL(e, *server) + "/tsa"
 	}
 	digest, err := fileSHA256(fs.Arg(0))
 	if err != nil {
@@ -200,7 +205,7 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	if onlyRoot {
 		path = filepath.Join("evident-data", "tsa-chain.pem")
 		if _, err := os.Stat(path); err != nil {
-			return nil, usagef("--tsa-roots is required (no %s here)", path)
+			return nil, usagef("--tsa-roots or --tuf-root is required (no %s here)", path)
 		}
 	}
 	certs, err := tsa.LoadCertificatesFile(path)

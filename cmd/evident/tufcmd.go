@@ -33,13 +33,17 @@ timestamp.pem — keep root and targets offline in production):
   trust retire --kind K --name N [--end TIME]
   trust rotate --kind K --name OLD --new-name NEW --file F
                       K is functionary-ca, tsa (root PEM), log (note verifier key) or layout-key (public key PEM)
-  delegate --project P --key PUB.pem [--key …] [--threshold N]
+  delegate --project P --delegate-key PUB.pem [--delegate-key …] [--threshold N]
                       let P's release managers sign layouts/P/…
-  publish-layout --project P --name N --file LAYOUT [--key KEY.pem …] [--force]
+  publish-layout --project P --name N --file LAYOUT [--signing-key KEY.pem …] [--force]
                       publish the next version (a delegated project needs its release managers' keys),
                       once it passes the checks of "evident layout check" against this repository's
                       trust root (signed by one of its layout keys, not expired); --force publishes
-                      anyway, and says so
+                      anyway, and says so; versions are never removed: withdraw a bad one with
+                      withdraw-layout
+  withdraw-layout --project P --name N --version V --reason TEXT [--signing-key KEY.pem …]
+                      withdraw a bad version: it stays listed, marked withdrawn, and clients never
+                      pick it again, at any time; the version before it is current again
   rotate-key ROLE [--count N] [--threshold T]
                       new keys for root, targets, snapshot or timestamp; a root rotation is
                       signed by the old and the new keys; old key files are kept as *.retired-*
@@ -58,29 +62,29 @@ Reading (--tuf-root FILE: a root.json obtained out of band; --tuf URL or --tuf-m
 Examples:
   evident tuf init --repo repo --keys keys --root-keys 3 --root-threshold 2
   evident tuf trust add --kind functionary-ca --name spire-2026 --file upstream-root.pem
-  evident tuf publish-layout --project acme --name release --file root.layout --key rm-alice.pem
+  evident tuf publish-layout --project acme --name release --file root.layout --signing-key rm-alice.pem
   evident tuf mirror --tuf http://127.0.0.1:8080/tuf --tuf-root root.json --out mirror/
 `
 
 func runTUF(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		return &usageError{msg: "tuf needs a subcommand", usage: shortUsage(tufUsage), cmd: "tuf"}
+	}
+	if args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, strings.TrimLeft(tufUsage, "\n"))
-		if len(args) == 0 {
-			return usagef("tuf needs a subcommand")
-		}
 		return nil
 	}
 	sub, args := args[0], args[1:]
 	if sub == "trust" {
-		if len(args) == 0 {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			return usagef("tuf trust needs add, retire or rotate")
 		}
 		sub, args = "trust "+args[0], args[1:]
 	}
-	fs := newFlags(e, "tuf "+sub, tufUsage)
+	fs := newFlags(e, "tuf "+sub, subUsage(tufUsage, "tuf", sub))
 	repoDir := fs.String("repo", filepath.Join("evident-data", "tuf"), "repository `directory`")
 	keysDir := fs.String("keys", filepath.Join("evident-data", "tuf-keys"), "keys `directory`")
-	asJSON := fs.Bool("json", false, "machine-readable output")
+	asJSON := new(bool)
 	var (
 		kind, name, file, newName, project, at, out, root, url, mirror, tufCache *string
 		count, threshold                                                         *int
@@ -95,28 +99,42 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 	case "trust add", "trust retire", "trust rotate":
 		str(&kind, "kind", "", "functionary-ca, tsa, log or layout-key")
 		str(&name, "name", "", "the item's name")
-		str(&file, "file", "", "the item: PEM, or the log's note verifier key")
-		str(&newName, "new-name", "", "rotate: the new item's name")
-		str(&at, "start", "", "add: valid from (RFC 3339; default now)")
-		if sub == "trust retire" {
-			str(&at, "end", "", "retire: valid until (RFC 3339; default now)")
-		} else {
+		switch sub {
+		case "trust add":
+			str(&file, "file", "", "the item: PEM, or the log's note verifier key")
+			str(&at, "start", "", "valid from (RFC 3339; default now)")
 			fs.Var(&domains, "trust-domain", "functionary-ca: a SPIFFE trust `domain` the CA may vouch for (repeat)")
+		case "trust retire":
+			str(&at, "end", "", "valid until (RFC 3339; default now)")
+		case "trust rotate":
+			str(&file, "file", "", "the new item: PEM, or the log's note verifier key")
+			str(&newName, "new-name", "", "the new item's name")
+			fs.Var(&domains, "trust-domain", "functionary-ca: a SPIFFE trust `domain` the CA may vouch for (repeat; default: the old CA's)")
+			at = new(string)
 		}
 	case "delegate":
 		str(&project, "project", "", "project name")
-		fs.Var(&keys, "key", "a release manager's public key `PEM` (repeat)")
+		fs.Var(&keys, "delegate-key", "a release manager's public key `PEM` (repeat)")
+		alias(fs, "key", "delegate-key")
 		threshold = fs.Int("threshold", 1, "release managers that must sign")
 	case "publish-layout":
 		str(&project, "project", "", "project name")
 		str(&name, "name", "", "layout name")
 		str(&file, "file", "", "the signed in-toto layout")
-		fs.Var(&keys, "key", "a release manager's private key `PEM` (repeat; delegated projects)")
+		fs.Var(&keys, "signing-key", "a release manager's private key `PEM` (repeat; delegated projects)")
+		alias(fs, "key", "signing-key")
 		force = fs.Bool("force", false, "publish even if the layout fails its checks (says so)")
+	case "withdraw-layout":
+		str(&project, "project", "", "project name")
+		str(&name, "name", "", "layout name")
+		count = fs.Int("version", 0, "the version to withdraw")
+		str(&file, "reason", "", "why, for the record (required)")
+		fs.Var(&keys, "signing-key", "a release manager's private key `PEM` (repeat; delegated projects)")
 	case "rotate-key":
 		count = fs.Int("count", 1, "number of new keys")
 		threshold = fs.Int("threshold", 1, "new keys that must sign")
 	case "status":
+		asJSON = fs.Bool("json", false, "machine-readable output")
 	case "mirror", "get", "layout":
 		str(&root, "tuf-root", "", "trusted root.json `file`, obtained out of band")
 		str(&url, "tuf", "", "repository `URL`, e.g. http://127.0.0.1:8080/tuf")
@@ -161,13 +179,21 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *kind == "" || *name == "" {
+			return usagef("%s needs --kind (functionary-ca, tsa, log or layout-key) and --name", sub)
+		}
 		var value string
 		if sub != "trust retire" {
+			if *file == "" {
+				return usagef("%s needs --file: %s", sub, kindWants(*kind))
+			}
 			b, err := os.ReadFile(*file)
 			if err != nil {
 				return usagef("--file: %v", err)
 			}
-			value = strings.TrimSpace(string(b))
+			if value, err = trustValue(*kind, b); err != nil {
+				return fmt.Errorf("%s: %w", *file, err)
+			}
 		}
 		if len(domains) > 0 && *kind != evident.KindFunctionaryCA {
 			return usagef("--trust-domain is for --kind %s only", evident.KindFunctionaryCA)
@@ -246,16 +272,9 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usagef("--file: %v", err)
 		}
-		s, err := online(tufrepo.Targets)
+		s, err := layoutSigners(*keysDir, *project, keys)
 		if err != nil {
 			return err
-		}
-		for _, k := range keys {
-			signer, err := tufrepo.LoadKeyFile(k)
-			if err != nil {
-				return err
-			}
-			s[tufrepo.ProjectRole(*project)] = append(s[tufrepo.ProjectRole(*project)], signer)
 		}
 		var v tufrepo.LayoutVersion
 		err = tufrepo.Update(*repoDir, now, func(r *tufrepo.Repo) (err error) {
@@ -275,6 +294,11 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "published %s (version %d)\n", v.Target, v.Version)
 		return nil
+	case "withdraw-layout":
+		if *project == "" || *name == "" || *count < 1 || *file == "" {
+			return usagef("withdraw-layout needs --project, --name, --version N and --reason TEXT")
+		}
+		return withdrawLayout(e, *repoDir, *keysDir, *project, *name, *count, *file, keys)
 	case "rotate-key":
 		if fs.NArg() != 1 {
 			return usagef("rotate-key takes one ROLE: root, targets, snapshot or timestamp")
@@ -456,3 +480,38 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// withdrawLayout marks a layout version withdrawn and publishes the index.
+func withdrawLayout(e *env, repoDir, keysDir, project, name string, version int, reason string, keys []string) error {
+	s, err := layoutSigners(keysDir, project, keys)
+	if err != nil {
+		return err
+	}
+	var v tufrepo.LayoutVersion
+	err = tufrepo.Update(repoDir, time.Now, func(r *tufrepo.Repo) (err error) {
+		v, err = r.WithdrawLayout(project, name, version, reason, s)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "withdrew %s (version %d of %s/%s): clients no longer pick it\n", v.Target, v.Version, project, name)
+	return nil
+}
+
+// layoutSigners are the keys that publish project's layouts: the targets
+// and online keys at hand, and the release managers' key files.
+func layoutSigners(keysDir, project string, keys []string) (tufrepo.Signers, error) {
+	s, err := tufrepo.LoadKeys(keysDir, tufrepo.Targets, tufrepo.Snapshot, tufrepo.Timestamp)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		signer, err := tufrepo.LoadKeyFile(k)
+		if err != nil {
+			return nil, err
+		}
+		s[tufrepo.ProjectRole(project)] = append(s[tufrepo.ProjectRole(project)], signer)
+	}
+	return s, nil
+}

@@ -55,7 +55,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
 	tufCache := addTUFCacheFlag(fs)
-	logURL := fs.String("log", "", "also check each bundle's checkpoint is consistent with this log's current one (online)")
+	logURL := fs.String("server", "", "also check each bundle's checkpoint is consistent with the current one of this server's log (online; `URL`)")
+	alias(fs, "log", "server")
+	// Verifying is offline unless a flag on the command line says otherwise.
+	noEnv(fs, "server")
+	noEnv(fs, "tuf")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
 	if err := parse(fs, args); err != nil {
@@ -176,7 +180,7 @@ func artifactPath(file string) string {
 }
 
 // checkFreshness checks every bundle's checkpoint against the log's current
-// one with a consistency proof (online; --log), adding a line per bundle.
+// one with a consistency proof (online; --server), adding a line per bundle.
 func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.TrustRoot, bundles []verify.NamedBundle, url string) error {
 	logs, _ := trust.At(evident.KindLog, time.Now())
 	ignored := map[string]bool{}
