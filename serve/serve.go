@@ -101,6 +101,10 @@ type Config struct {
 	// apart from ingest verification (cmd/evident-load) and is not offered
 	// by the CLI: a log must never hold entries it could not verify.
 	ShapeOnlyIngest bool
+	// Witnesses are submitted the latest checkpoint every WitnessPeriod
+	// (default 1s) with C2SP tlog-witness; see witness.go.
+	Witnesses     []WitnessConfig
+	WitnessPeriod time.Duration
 }
 
 // DefaultOrigin is the origin of a log created without --origin.
@@ -127,6 +131,7 @@ type Server struct {
 	listener net.Listener
 	http     *http.Server
 	served   chan error
+	witness  *witnessing
 }
 
 // Open opens (creating on first use) the data directory, the keys and the
@@ -201,6 +206,11 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	go srv.refreshTUF()
+	if srv.witness, err = newWitnessing(l, store, cfg.Witnesses, cfg.WitnessPeriod, cfg.Logger, cfg.Now); err != nil {
+		srv.Close(context.Background())
+		return nil, err
+	}
+	srv.witness.start()
 	return srv, nil
 }
 
@@ -359,6 +369,8 @@ func (s *Server) Origin() string { return s.cfg.Origin }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(log.TilesPrefix, log.Handler(s.Log, s.cfg.Logger))
+	mux.HandleFunc("GET "+log.PathCheckpoint, s.witness.serveCheckpoint)
+	mux.HandleFunc("GET "+PathWitnessed, s.witness.serveWitnessed)
 	mux.Handle("/tsa", s.TSA.Handler())
 	mux.Handle("/tsa/", s.TSA.Handler())
 	files := http.StripPrefix("/tuf", http.FileServer(http.Dir(s.cfg.TUFDir)))
@@ -444,6 +456,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	close(s.stopTUF)
 	<-s.tufDone
+	if s.witness != nil {
+		s.witness.close()
+	}
 	errs = append(errs, s.Log.Close(), s.store.Close(), s.links.db.Close())
 	return errors.Join(errs...)
 }

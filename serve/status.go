@@ -75,6 +75,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	for _, rs := range s.tufStatus() {
 		fmt.Fprintf(w, "evident_tuf_expiry_timestamp_seconds{role=%q} %d\n", rs.Role, rs.Expires.Unix())
 	}
+	s.witness.writeMetrics(w)
 }
 
 func (s *Server) tufStatus() []tufrepo.RoleStatus {

@@ -64,6 +64,7 @@ func (w *Witness) VerifierKey() string { return w.v.String() }
 func (w *Witness) Verifier() *tlog.CosignatureVerifier { return w.v }
 
 // AddLog registers a log by its note verifier key; its tree starts empty.
+// Registering a known log again keeps the tree the witness has seen.
 func (w *Witness) AddLog(vkey string) error {
 	v, err := note.NewVerifier(vkey)
 	if err != nil {
@@ -71,6 +72,10 @@ func (w *Witness) AddLog(vkey string) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if l := w.logs[v.Name()]; l != nil {
+		l.verifier = v
+		return nil
+	}
 	w.logs[v.Name()] = &logState{verifier: v}
 	return nil
 }
