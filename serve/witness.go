@@ -331,6 +331,10 @@ const PathWitnessed = "/log/v1/witnessed"
 const maxWitnessWait = 30 * time.Second
 
 func (w *witnessing) serveWitnessed(rw http.ResponseWriter, r *http.Request) {
+	if len(w.workers) == 0 {
+		http.Error(rw, "this log has no witnesses", http.StatusNotFound)
+		return
+	}
 	q := r.URL.Query()
 	index, k := int64(-1), 1
 	var wait time.Duration

@@ -54,10 +54,13 @@ Examples:
 // logFlags are the flags every command that appends to the log shares.
 type logFlags struct {
 	server, key, tsaURL, tsaRoots, outDir *string
+	tufRoot, tufURL                       *string
+	witnessWait                           *time.Duration
 }
 
 func addLogFlags(fs interface {
 	String(string, string, string) *string
+	Duration(string, time.Duration, string) *time.Duration
 }) logFlags {
 	return logFlags{
 		server:   fs.String("server", "", "evident server `URL` (default $EVIDENT_SERVER, else http://127.0.0.1:8080)"),
@@ -65,6 +68,10 @@ func addLogFlags(fs interface {
 		tsaURL:   fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)"),
 		tsaRoots: fs.String("tsa-roots", "", "trusted TSA roots (PEM; default the root of ./evident-data/tsa-chain.pem)"),
 		outDir:   fs.String("out-dir", ".", "where to write links and bundles"),
+		tufRoot:  fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): with it, wait for the trust root's witness threshold"),
+		tufURL:   fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)"),
+		witnessWait: fs.Duration("witness-wait", 3*time.Second,
+			"longest wait for a checkpoint cosigned by the witness threshold (about 2 witness periods and some slack)"),
 	}
 }
 
@@ -74,6 +81,10 @@ type appender struct {
 	log *log.Client
 	tsa *tsa.Client
 	out string
+	// witnesses, when set with a threshold, is waited for (up to wait).
+	witnesses *witnessPolicy
+	wait      time.Duration
+	stderr    io.Writer
 }
 
 func newAppender(e *env, f logFlags) (*appender, error) {
@@ -89,7 +100,18 @@ func newAppender(e *env, f logFlags) (*appender, error) {
 	if tsaURL == "" {
 		tsaURL = strings.TrimSuffix(lc.URL, "/") + "/tsa"
 	}
-	return &appender{log: lc, tsa: &tsa.Client{URL: tsaURL, Roots: roots}, out: *f.outDir}, nil
+	a := &appender{log: lc, tsa: &tsa.Client{URL: tsaURL, Roots: roots}, out: *f.outDir, wait: *f.witnessWait, stderr: e.stderr}
+	tufRoot, tufURL := *f.tufRoot, *f.tufURL
+	if tufRoot == "" {
+		tufRoot = e.getenv("EVIDENT_TUF_ROOT")
+	}
+	if tufURL == "" {
+		tufURL = strings.TrimSuffix(lc.URL, "/") + "/tuf"
+	}
+	if a.witnesses, err = loadWitnessPolicy(tufRoot, tufURL); err != nil {
+		return nil, fmt.Errorf("couldn't read the witness policy from the trust root: %w", err)
+	}
+	return a, nil
 }
 
 // append logs entry, the countersigned signature of the link lb, and writes
@@ -102,6 +124,16 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	res, err := a.log.Add(ctx, canonical) // verifies the proof and checkpoint
 	if err != nil {
 		return "", 0, fmt.Errorf("couldn't append to the log: %w", err)
+	}
+	if p := a.witnesses; p != nil && p.threshold > 0 {
+		signed, proof, cosigs, err := fetchWitnessed(ctx, a.log, res.Index, canonical, p, p.threshold, a.wait)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "evident: warning: entry %d: %v: the bundle proves the entry is logged but not when; "+
+				"\"evident bundle fetch --index %d\" adds the witnessed checkpoint once there is one\n", res.Index, err, res.Index)
+		} else {
+			res.Checkpoint, res.Proof = signed, proof
+			fmt.Fprintf(a.stderr, "evident: entry %d witnessed by %s\n", res.Index, cosignerNames(cosigs))
+		}
 	}
 	// Keep the link beside the log, so that "bundle fetch" finds it by artifact.
 	if err := uploadLink(ctx, a.log.URL, res.Index, lb); err != nil {
@@ -357,6 +389,8 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", ".", "output `directory`")
 	server := fs.String("server", "", "evident server `URL` (default $EVIDENT_SERVER, else http://127.0.0.1:8080)")
 	key := fs.String("log-key", "", "the log's note verifier key or file")
+	tufRoot := fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): the witnesses whose cosignatures to prove")
+	tufURL := fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -385,6 +419,16 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *tufRoot == "" {
+		*tufRoot = e.getenv("EVIDENT_TUF_ROOT")
+	}
+	if *tufURL == "" {
+		*tufURL = strings.TrimSuffix(lc.URL, "/") + "/tuf"
+	}
+	policy, err := loadWitnessPolicy(*tufRoot, *tufURL)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -408,7 +452,18 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 		if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != entry.PayloadSHA256 {
 			return fmt.Errorf("link of entry %d: the server's link is not the entry's payload", idx)
 		}
-		b, err := (&evident.Bundle{Link: lb, Entry: entry, LogIndex: idx, InclusionProof: proof, Checkpoint: string(signed)}).Marshal()
+		bu := &evident.Bundle{Link: lb, Entry: entry, LogIndex: idx, InclusionProof: proof, Checkpoint: string(signed)}
+		// When it was logged: the first checkpoint the witnesses cosigned after.
+		k := 1
+		if policy != nil && policy.threshold > 0 {
+			k = policy.threshold
+		}
+		if wsigned, wproof, _, err := fetchWitnessed(ctx, lc, idx, raw, policy, k, 0); err == nil {
+			bu.Witnessed = &evident.WitnessedProof{Checkpoint: string(wsigned), InclusionProof: wproof}
+		} else {
+			fmt.Fprintf(e.stderr, "evident: note: entry %d: no witnessed checkpoint: %v\n", idx, err)
+		}
+		b, err := bu.Marshal()
 		if err != nil {
 			return err
 		}
