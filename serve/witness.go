@@ -60,7 +60,8 @@ func (c WitnessConfig) check() error {
 // DefaultWitnessPeriod is how often checkpoints are submitted to witnesses.
 const DefaultWitnessPeriod = time.Second
 
-// maxWitnessBackoff caps the wait between attempts to a failing witness.
+// maxWitnessBackoff caps the wait between attempts to a failing witness, at
+// most 8 periods.
 const maxWitnessBackoff = 30 * time.Second
 
 // witnessing submits the log's latest checkpoint to every witness each
@@ -205,7 +206,7 @@ func (w *witnessing) work(ww *witnessWorker) {
 			return
 		}
 		if err != nil {
-			backoff = min(max(2*backoff, w.period), maxWitnessBackoff)
+			backoff = min(max(2*backoff, w.period), maxWitnessBackoff, 8*w.period)
 			next = w.now().Add(backoff)
 			w.logger.Warn("witness did not cosign", "witness", ww.cfg.Name, "size", t.cp.Size, "retry_in", backoff, "err", err)
 		} else {

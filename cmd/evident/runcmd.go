@@ -127,6 +127,14 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	}
 	if p := a.witnesses; p != nil && p.threshold > 0 {
 		signed, proof, cosigs, err := fetchWitnessed(ctx, a.log, res.Index, canonical, p, p.threshold, a.wait)
+		if err != nil && p.threshold > 1 {
+			// Short of the threshold: keep what the witnesses that are up
+			// cosigned, which still bounds when the entry was logged.
+			if s, pr, cs, err1 := fetchWitnessed(ctx, a.log, res.Index, canonical, p, 1, 0); err1 == nil {
+				res.Checkpoint, res.Proof = s, pr
+				err = fmt.Errorf("%w (only %s cosigned)", err, cosignerNames(cs))
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(a.stderr, "evident: warning: entry %d: %v: the bundle proves the entry is logged but not when; "+
 				"\"evident bundle fetch --index %d\" adds the witnessed checkpoint once there is one\n", res.Index, err, res.Index)
