@@ -32,3 +32,24 @@ func TestBundleVersions(t *testing.T) {
 		t.Errorf("ParseBundle(v1 with witnessed) = %v", err)
 	}
 }
+
+func FuzzParseBundle(f *testing.F) {
+	b := &Bundle{Link: []byte(`{}`), Entry: validEntry(), Checkpoint: "cp"}
+	v1, _ := b.Marshal()
+	b.Witnessed = &WitnessedProof{Checkpoint: "wcp", InclusionProof: [][]byte{{1}}}
+	v2, _ := b.Marshal()
+	f.Add(v1)
+	f.Add(v2)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bu, err := ParseBundle(data)
+		if err != nil {
+			return
+		}
+		if bu.MediaType == BundleMediaType && bu.Witnessed != nil {
+			t.Errorf("a version 1 bundle with a witnessed proof parsed")
+		}
+		if _, err := bu.Marshal(); err != nil {
+			t.Errorf("a parsed bundle does not encode: %v", err)
+		}
+	})
+}
