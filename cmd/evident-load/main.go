@@ -50,7 +50,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -58,6 +57,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/serve"
 	"golang.org/x/mod/sumdb/note"
@@ -88,8 +88,7 @@ func run() error {
 	hashMiB := flag.Int64("hash-mib", 1024, "hash mode: MiB to make")
 	tsaConc := flag.String("tsa-c", "1,16,64", "tsa mode: concurrencies to measure, in order")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode: append real, fully verified entries (pre-minted)")
-	home, _ := os.UserHomeDir()
-	lwBin := flag.String("litewitness", filepath.Join(home, ".cache", "evident", "litewitness-v0.6.1"), "witness mode: `directory` of litewitness and registerlog")
+	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
 	flag.Parse()

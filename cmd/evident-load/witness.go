@@ -1,25 +1,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tlog"
@@ -27,8 +24,8 @@ import (
 )
 
 // benchWitness is -mode witness: in one run, the append rate of a log with
-// no witnesses, then of a log whose checkpoints two litewitnesses cosign
-// every period, while samplers measure add-to-witnessed-bundle latency: from
+// no witnesses (the mean of half the time before and half after), and of a
+// log whose checkpoints two litewitnesses cosign every period, while samplers measure add-to-witnessed-bundle latency: from
 // the add until a checkpoint that both witnesses cosigned covers the entry
 // and its inclusion proof against it is verified. The last line is
 //
@@ -50,17 +47,22 @@ func benchWitness(bin string, conc int, dur, period time.Duration, entryBytes, s
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}}
 
-	// Unwitnessed.
-	s, err := open("plain", nil)
+	// Unwitnessed, for half the time before the witnessed phase and half
+	// after (the machine's speed drifts), each on a fresh log.
+	unwitnessed := func(sub string) (float64, error) {
+		s, err := open(sub, nil)
+		if err != nil {
+			return 0, err
+		}
+		defer s.Close(context.Background())
+		rate, _, err := appendFor(client, s.URL(), conc, dur/2, entryBytes, 0)
+		return rate, err
+	}
+	before, err := unwitnessed("plain-before")
 	if err != nil {
 		return err
 	}
-	plain, _, err := appendFor(client, s.URL(), conc, dur, entryBytes, 1)
-	s.Close(context.Background())
-	if err != nil {
-		return err
-	}
-	fmt.Printf("unwitnessed: %.0f entries/s\n", plain)
+	fmt.Printf("unwitnessed (before): %.0f entries/s\n", before)
 
 	// Witnessed by two litewitnesses.
 	origin := "load.test/witnessed"
@@ -75,20 +77,22 @@ func benchWitness(bin string, conc int, dur, period time.Duration, entryBytes, s
 	var cfgs []serve.WitnessConfig
 	var verifiers []*tlog.CosignatureVerifier
 	for i := 1; i <= 2; i++ {
-		w, stop, err := startLitewitness(bin, filepath.Join(dir, "w"+strconv.Itoa(i)), "load.test/w"+strconv.Itoa(i), origin, vkey)
+		w, err := litewitness.Start(bin, filepath.Join(dir, "w"+strconv.Itoa(i)), "load.test/w"+strconv.Itoa(i))
 		if err != nil {
 			return err
 		}
-		defer stop()
-		cfgs = append(cfgs, w)
+		defer w.Close()
+		if err := w.Register(origin, vkey); err != nil {
+			return err
+		}
+		cfgs = append(cfgs, serve.WitnessConfig{Name: w.Name, URL: w.URL(), VerifierKey: w.VerifierKey})
 		v, _ := tlog.NewCosignatureVerifier(w.VerifierKey)
 		verifiers = append(verifiers, v)
 	}
-	s, err = open("witnessed", cfgs)
+	s, err := open("witnessed", cfgs)
 	if err != nil {
 		return err
 	}
-	defer s.Close(context.Background())
 	lc := &log.Client{URL: s.URL(), Origin: s.Verifier.Name(), Verifier: s.Verifier, HTTP: client}
 	witnessed, bundleLat, err := appendFor(client, s.URL(), conc, dur, entryBytes, samplers, func(ctx context.Context, n uint64) (time.Duration, error) {
 		e := makeEntry(n|1<<62, entryBytes)
@@ -123,11 +127,18 @@ func benchWitness(bin string, conc int, dur, period time.Duration, entryBytes, s
 		}
 		return time.Since(t0), nil
 	})
+	s.Close(context.Background())
 	if err != nil {
 		return err
 	}
 	slices.Sort(bundleLat)
 	fmt.Printf("witnessed (2 litewitnesses, period %v): %.0f entries/s, %d witnessed bundles\n", period, witnessed, len(bundleLat))
+	after, err := unwitnessed("plain-after")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("unwitnessed (after): %.0f entries/s\n", after)
+	plain := (before + after) / 2
 	fmt.Printf("witness: unwitnessed %.0f/s, witnessed %.0f/s (%.0f%%) | witnessed bundle p50=%v p99=%v\n",
 		plain, witnessed, 100*witnessed/plain, pct(bundleLat, 50), pct(bundleLat, 99))
 	return nil
@@ -182,86 +193,4 @@ func appendFor(client *http.Client, url string, conc int, dur time.Duration, ent
 		return 0, nil, *p
 	}
 	return float64(n.Load()) / time.Since(start).Seconds(), samples, nil
-}
-
-// startLitewitness starts a litewitness (from bin, as tools/litewitness
-// builds it) with a fresh key in its own ssh-agent, registers the log, and
-// returns its configuration and a function that stops it.
-func startLitewitness(bin, dir, name, origin, logVkey string) (serve.WitnessConfig, func(), error) {
-	var procs []*exec.Cmd
-	stop := func() {
-		for _, p := range procs {
-			p.Process.Kill()
-			p.Wait()
-		}
-	}
-	fail := func(err error) (serve.WitnessConfig, func(), error) { stop(); return serve.WitnessConfig{}, nil, err }
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fail(err)
-	}
-	key, sock := filepath.Join(dir, "key"), filepath.Join(dir, "agent.sock")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("ssh-keygen: %v %s", err, out))
-	}
-	agent := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := agent.Start(); err != nil {
-		return fail(err)
-	}
-	procs = append(procs, agent)
-	for i := 0; ; i++ {
-		add := exec.Command("ssh-add", "-q", key)
-		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-		out, err := add.CombinedOutput()
-		if err == nil {
-			break
-		}
-		if i == 100 {
-			return fail(fmt.Errorf("ssh-add: %v %s", err, out))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	out, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", key+".pub").Output()
-	if err != nil || len(strings.Fields(string(out))) < 2 {
-		return fail(fmt.Errorf("ssh-keygen -l: %v", err))
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fail(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	db := filepath.Join(dir, "w.db")
-	lw := exec.Command(filepath.Join(bin, "litewitness"), "-name", name, "-db", db, "-ssh-agent", sock,
-		"-key", strings.Fields(string(out))[1], "-listen", addr)
-	stderr, _ := lw.StderrPipe()
-	if err := lw.Start(); err != nil {
-		return fail(err)
-	}
-	procs = append(procs, lw)
-	sc := bufio.NewScanner(stderr)
-	vkey := ""
-	for vkey == "" && sc.Scan() {
-		if i := strings.Index(sc.Text(), "vkey="); i >= 0 {
-			vkey = strings.Trim(strings.Fields(sc.Text()[i+5:])[0], `"`)
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if vkey == "" {
-		return fail(fmt.Errorf("litewitness %s printed no verifier key", name))
-	}
-	if out, err := exec.Command(filepath.Join(bin, "registerlog"), "-db", db, "-origin", origin, "-key", logVkey).CombinedOutput(); err != nil {
-		return fail(fmt.Errorf("registerlog: %v %s", err, out))
-	}
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 200 {
-			return fail(fmt.Errorf("litewitness %s does not listen on %s", name, addr))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return serve.WitnessConfig{Name: name, URL: "http://" + addr, VerifierKey: vkey}, stop, nil
 }

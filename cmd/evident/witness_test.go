@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -17,13 +16,13 @@ import (
 	"net/http/httptest"
 	neturl "net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tlog"
@@ -32,153 +31,28 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// witnessBin finds litewitness and registerlog (built by tools/litewitness;
-// see .ci/run) and ssh-agent. Without them the test skips, unless
-// EVIDENT_REQUIRE_WITNESS is set, as it is in CI.
-func witnessBin(t *testing.T) string {
-	dir := os.Getenv("EVIDENT_LITEWITNESS_BIN")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".cache", "evident", "litewitness-v0.6.1")
-	}
-	missing := ""
-	for _, b := range []string{filepath.Join(dir, "litewitness"), filepath.Join(dir, "registerlog")} {
-		if _, err := os.Stat(b); err != nil {
-			missing = b
-		}
-	}
-	for _, b := range []string{"ssh-agent", "ssh-add", "ssh-keygen"} {
-		if _, err := exec.LookPath(b); err != nil {
-			missing = b + " (Debian's openssh-client)"
-		}
-	}
-	if missing != "" {
-		if os.Getenv("EVIDENT_REQUIRE_WITNESS") != "" {
-			t.Fatalf("%s is required but missing (build litewitness with tools/litewitness)", missing)
-		}
-		t.Skipf("no %s (build litewitness with tools/litewitness)", missing)
-	}
-	return dir
-}
-
-// litewitness is a running litewitness with its key in its own ssh-agent.
-type litewitness struct {
-	t                        *testing.T
-	bin, dir, name, addr, fp string
-	vkey                     string
-	agent, proc              *exec.Cmd
-	procDone                 chan struct{}
-}
-
-func startLitewitness(t *testing.T, bin, name string) *litewitness {
+// startWitness starts a litewitness (built by tools/litewitness; see
+// .ci/run). Without it the test skips, unless EVIDENT_REQUIRE_WITNESS is
+// set, as it is in CI.
+func startWitness(t *testing.T, name string) *litewitness.Witness {
 	t.Helper()
-	dir := t.TempDir()
-	w := &litewitness{t: t, bin: bin, dir: dir, name: name, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	key := filepath.Join(dir, "key")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v %s", err, out)
+	bin := litewitness.DefaultBin()
+	if m := litewitness.Missing(bin); m != "" {
+		if os.Getenv("EVIDENT_REQUIRE_WITNESS") != "" {
+			t.Fatalf("%s is required but missing (build litewitness with tools/litewitness)", m)
+		}
+		t.Skipf("no %s (build litewitness with tools/litewitness)", m)
 	}
-	sock := filepath.Join(dir, "agent.sock")
-	w.agent = exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := w.agent.Start(); err != nil {
+	w, err := litewitness.Start(bin, t.TempDir(), name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.agent.Process.Kill(); w.agent.Wait() })
-	for i := 0; ; i++ {
-		add := exec.Command("ssh-add", "-q", key)
-		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-		out, err := add.CombinedOutput()
-		if err == nil {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("ssh-add: %v %s", err, out)
-		}
-		time.Sleep(50 * time.Millisecond) // the agent creates its socket
-	}
-	out, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", key+".pub").Output()
-	if err != nil || len(strings.Fields(string(out))) < 2 {
-		t.Fatalf("ssh-keygen -l: %v %s", err, out)
-	}
-	w.fp = strings.Fields(string(out))[1]
-	w.start()
+	t.Cleanup(w.Close)
 	return w
 }
 
-// start runs litewitness and waits until it printed its key and listens.
-func (w *litewitness) start() {
-	t := w.t
-	t.Helper()
-	w.proc = exec.Command(filepath.Join(w.bin, "litewitness"), "-name", w.name, "-db", filepath.Join(w.dir, "w.db"),
-		"-ssh-agent", filepath.Join(w.dir, "agent.sock"), "-key", w.fp, "-listen", w.addr)
-	stderr, _ := w.proc.StderrPipe()
-	if err := w.proc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.procDone = make(chan struct{})
-	proc, done := w.proc, w.procDone
-	t.Cleanup(func() { proc.Process.Kill(); <-done })
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		proc.Wait()
-		close(done)
-	}()
-	timeout := time.After(30 * time.Second)
-	listening := false
-	for !listening || w.vkey == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("litewitness %s exited before it was ready", w.name)
-			}
-			if i := strings.Index(l, "vkey="); i >= 0 {
-				w.vkey = strings.Trim(strings.Fields(l[i+len("vkey="):])[0], `"`)
-			}
-			listening = listening || strings.Contains(l, "listening")
-		case <-timeout:
-			t.Fatalf("litewitness %s was not ready within 30s", w.name)
-		}
-	}
-	go func() {
-		for range lines {
-		}
-	}()
-	// It listens right after saying so; wait for the socket.
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + w.addr + "/")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if i == 100 {
-			t.Fatalf("litewitness %s does not answer: %v", w.name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills litewitness (its database and key stay).
-func (w *litewitness) stop() {
-	w.proc.Process.Kill()
-	<-w.procDone
-}
-
-// register adds the log to the witness's database, as witnessctl would.
-func (w *litewitness) register(origin, vkey string) {
-	w.t.Helper()
-	out, err := exec.Command(filepath.Join(w.bin, "registerlog"), "-db", filepath.Join(w.dir, "w.db"), "-origin", origin, "-key", vkey).CombinedOutput()
-	if err != nil {
-		w.t.Fatalf("registerlog: %v %s", err, out)
-	}
-}
-
 // countCosignatures returns the valid cosignatures on a bundle's checkpoint.
-func countCosignatures(t *testing.T, path string, ws ...*litewitness) []tlog.Cosignature {
+func countCosignatures(t *testing.T, path string, ws ...*litewitness.Witness) []tlog.Cosignature {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -190,9 +64,9 @@ func countCosignatures(t *testing.T, path string, ws ...*litewitness) []tlog.Cos
 	}
 	var vs []*tlog.CosignatureVerifier
 	for _, w := range ws {
-		v, err := tlog.NewCosignatureVerifier(w.vkey)
+		v, err := tlog.NewCosignatureVerifier(w.VerifierKey)
 		if err != nil {
-			t.Fatalf("litewitness printed %q: %v", w.vkey, err)
+			t.Fatalf("litewitness printed %q: %v", w.VerifierKey, err)
 		}
 		vs = append(vs, v)
 	}
@@ -215,7 +89,6 @@ func countCosignatures(t *testing.T, path string, ws ...*litewitness) []tlog.Cos
 // delay check (K1). And a rollback of the log's store that grows another
 // tree is refused by both witnesses and counted in /metrics.
 func TestLitewitness(t *testing.T) {
-	bin := witnessBin(t)
 	dir := t.TempDir()
 	// The log's key first, so the witnesses know the log before it starts.
 	skey, vkey, err := note.GenerateKey(rand.Reader, "evident.test/witnessed")
@@ -224,37 +97,25 @@ func TestLitewitness(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "log.key"), []byte(skey+"\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "log.vkey"), []byte(vkey+"\n"), 0o644)
-	w1 := startLitewitness(t, bin, "witness.test/w1")
-	w2 := startLitewitness(t, bin, "witness.test/w2")
+	w1 := startWitness(t, "witness.test/w1")
+	w2 := startWitness(t, "witness.test/w2")
 	var args []string
-	for _, w := range []*litewitness{w1, w2} {
-		w.register("evident.test/witnessed", vkey)
-		args = append(args, "--witness", w.name+"=http://"+w.addr+","+w.vkey)
+	for _, w := range []*litewitness.Witness{w1, w2} {
+		if err := w.Register("evident.test/witnessed", vkey); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--witness", w.Name+"="+w.URL()+","+w.VerifierKey)
 	}
 	s := startServer(t, dir, append(args, "--dev-svid-ttl", "2s", "--witness-period", "200ms")...)
 	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "tuf-keys")
 	root := filepath.Join(repo, "metadata", "1.root.json")
 	work := t.TempDir()
-	run := func(want int, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(binary, args...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key, "EVIDENT_TUF_ROOT="+root)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		if code != want {
-			t.Fatalf("evident %s = exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-		}
-		return string(out)
-	}
+	run := cliRunner(t, work, "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key, "EVIDENT_TUF_ROOT="+root)
 	// The trust root: both witnesses, threshold 2, one hour; a layout key.
-	for _, w := range []*litewitness{w1, w2} {
-		f := filepath.Join(work, strings.ReplaceAll(w.name, "/", "_")+".vkey")
-		os.WriteFile(f, []byte(w.vkey+"\n"), 0o644)
-		run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "witness", "--name", w.name, "--file", f)
+	for _, w := range []*litewitness.Witness{w1, w2} {
+		f := filepath.Join(work, strings.ReplaceAll(w.Name, "/", "_")+".vkey")
+		os.WriteFile(f, []byte(w.VerifierKey+"\n"), 0o644)
+		run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "witness", "--name", w.Name, "--file", f)
 	}
 	run(0, "tuf", "trust", "policy", "--repo", repo, "--keys", keys, "--witness-threshold", "2", "--max-log-delay", "10m")
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -305,10 +166,10 @@ func TestLitewitness(t *testing.T) {
 
 	// w2 down: the log appends, the bundle has w1's cosignature only, and
 	// verify fails naming the witness check.
-	w2.stop()
+	w2.Stop()
 	out, bdir = build("one", 1, "2s")
 	bundles, _ = filepath.Glob(filepath.Join(bdir, "*.bundle.json"))
-	if cs := countCosignatures(t, bundles[0], w1, w2); len(cs) != 1 || cs[0].Name != w1.name {
+	if cs := countCosignatures(t, bundles[0], w1, w2); len(cs) != 1 || cs[0].Name != w1.Name {
 		t.Errorf("bundle with w2 down has cosignatures %v, want w1's only\n%s", cs, out)
 	}
 	if !strings.Contains(out, "FAIL  build.") || !strings.Contains(out, ": witnesses") || !strings.Contains(out, "threshold 2") {
@@ -316,7 +177,9 @@ func TestLitewitness(t *testing.T) {
 	}
 
 	// w2 back: newer bundles pass.
-	w2.start()
+	if err := w2.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	out, bdir = build("again", 0, "20s")
 	bundles, _ = filepath.Glob(filepath.Join(bdir, "*.bundle.json"))
 	if n := len(countCosignatures(t, bundles[0], w1, w2)); n != 2 {
@@ -412,6 +275,7 @@ func TestLitewitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = startServer(t, dir, append(args, "--witness-period", "200ms")...)
+	run = cliRunner(t, work, "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key, "EVIDENT_TUF_ROOT="+root)
 	for i := 0; i < 6; i++ {
 		os.WriteFile(filepath.Join(work, "main.c"), []byte(fmt.Sprintf("int main(){} // fork %d\n", i)), 0o644)
 		run(0, "run", "--step", "build", "-m", "main.c", "-p", "app", "--tsa-roots", tsaRoots, "--out-dir", t.TempDir(),
