@@ -3,6 +3,7 @@ module github.com/evident-dev/evident
 go 1.26.0
 
 require (
+	filippo.io/torchwood v0.6.1
 	github.com/digitorus/timestamp v0.0.0-20250524132541-c45532741eea
 	github.com/in-toto/in-toto-golang v0.11.0
 	github.com/sigstore/sigstore v1.10.6
@@ -17,7 +18,6 @@ require (
 )
 
 require (
-	filippo.io/torchwood v0.6.1 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/digitorus/pkcs7 v0.0.0-20230713084857-e76b763bdc49 // indirect
