@@ -113,7 +113,9 @@ func newWitnessing(l *log.Log, store log.Store, cfgs []WitnessConfig, period tim
 	ws, ok := store.(log.WitnessedStore)
 	if !ok {
 		ws = &log.WitnessedMemory{}
-		logger.Warn("the log store keeps no witnessed checkpoints: they are kept in memory until restart")
+		if len(cfgs) > 0 {
+			logger.Warn("the log store keeps no witnessed checkpoints: they are kept in memory until restart")
+		}
 	}
 	w := &witnessing{log: l, store: ws, period: period, logger: logger, now: now, changed: make(chan struct{}), stop: make(chan struct{})}
 	if size, signed, err := ws.LatestWitnessed(); err == nil {
