@@ -8,8 +8,13 @@ import (
 	"github.com/evident-dev/evident/internal/strictjson"
 )
 
-// BundleMediaType names the Bundle format and its version.
-const BundleMediaType = "application/vnd.evident.bundle+json;version=1"
+// BundleMediaType names the Bundle format and its version. Version 2 adds
+// the optional Witnessed proof; a bundle without it is written as version 1,
+// byte for byte what earlier versions wrote, and both are read.
+const (
+	BundleMediaType   = "application/vnd.evident.bundle+json;version=1"
+	BundleMediaTypeV2 = "application/vnd.evident.bundle+json;version=2"
+)
 
 // Bundle is everything a verifier needs, offline, for one signed link: the
 // link itself, the log entry for its signature, and the proof that the log
@@ -25,6 +30,19 @@ type Bundle struct {
 	LogIndex       uint64   `json:"log_index"`
 	InclusionProof [][]byte `json:"inclusion_proof"`
 	Checkpoint     string   `json:"checkpoint"`
+	// Witnessed, when set, proves the entry in the first checkpoint that
+	// witnesses cosigned after it was logged: their cosignature times bound
+	// when it was logged, however much later the bundle was fetched (whose
+	// Checkpoint is then a fresh one).
+	Witnessed *WitnessedProof `json:"witnessed,omitempty"`
+}
+
+// WitnessedProof is an inclusion proof against a cosigned checkpoint.
+type WitnessedProof struct {
+	// Checkpoint is the signed note: the log's signature and the
+	// witnesses' cosignatures (C2SP tlog-cosignature).
+	Checkpoint     string   `json:"checkpoint"`
+	InclusionProof [][]byte `json:"inclusion_proof"`
 }
 
 // MaxBundleSize bounds a bundle: a link of up to 32 MiB, its entry and proof.
@@ -41,6 +59,7 @@ func ParseBundle(b []byte) (*Bundle, error) {
 		LogIndex       uint64          `json:"log_index"`
 		InclusionProof [][]byte        `json:"inclusion_proof"`
 		Checkpoint     string          `json:"checkpoint"`
+		Witnessed      *WitnessedProof `json:"witnessed,omitempty"`
 	}
 	doc, err := strictjson.Unmarshal(b, &raw, strictjson.Limits{MaxSize: MaxBundleSize, MaxDepth: 40})
 	if err == nil {
@@ -49,8 +68,11 @@ func ParseBundle(b []byte) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	if raw.MediaType != BundleMediaType {
-		return nil, fmt.Errorf("bundle: media type %q, want %q", raw.MediaType, BundleMediaType)
+	switch {
+	case raw.MediaType == BundleMediaType && raw.Witnessed != nil:
+		return nil, fmt.Errorf("bundle: a version 1 bundle has no witnessed proof")
+	case raw.MediaType != BundleMediaType && raw.MediaType != BundleMediaTypeV2:
+		return nil, fmt.Errorf("bundle: media type %q, want %q or %q", raw.MediaType, BundleMediaType, BundleMediaTypeV2)
 	}
 	if len(raw.Entry) == 0 || string(raw.Entry) == "null" {
 		return nil, fmt.Errorf("bundle: no entry")
@@ -64,12 +86,15 @@ func ParseBundle(b []byte) (*Bundle, error) {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	return &Bundle{MediaType: raw.MediaType, Link: raw.Link, Entry: e, LogIndex: raw.LogIndex,
-		InclusionProof: raw.InclusionProof, Checkpoint: raw.Checkpoint}, nil
+		InclusionProof: raw.InclusionProof, Checkpoint: raw.Checkpoint, Witnessed: raw.Witnessed}, nil
 }
 
 // Marshal encodes the bundle, indented for review.
 func (b *Bundle) Marshal() ([]byte, error) {
 	b.MediaType = BundleMediaType
+	if b.Witnessed != nil {
+		b.MediaType = BundleMediaTypeV2
+	}
 	out, err := json.MarshalIndent(b, "", "  ")
 	return append(out, '\n'), err
 }

@@ -122,6 +122,9 @@ func FuzzParseBundle(f *testing.F) {
 		InclusionProof: [][]byte{[]byte("h")}, Checkpoint: "cp\n"}
 	good, _ := b.Marshal()
 	f.Add(good)
+	b.Witnessed = &WitnessedProof{Checkpoint: "wcp", InclusionProof: [][]byte{{1}}}
+	v2, _ := b.Marshal()
+	f.Add(v2)
 	f.Add([]byte(strings.Replace(string(good), `"link":`, `"link":{},"link":`, 1)))
 	f.Add([]byte(`{"media_type":"` + BundleMediaType + `","entry":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -129,12 +132,15 @@ func FuzzParseBundle(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if bu.MediaType == BundleMediaType && bu.Witnessed != nil {
+			t.Errorf("a version 1 bundle with a witnessed proof parsed")
+		}
 		var lenient Bundle
 		if err := json.Unmarshal(data, &lenient); err != nil {
 			t.Fatalf("accepted %q, encoding/json: %v", data, err)
 		}
 		if !reflect.DeepEqual(lenient.Entry, bu.Entry) || lenient.LogIndex != bu.LogIndex || lenient.Checkpoint != bu.Checkpoint ||
-			!reflect.DeepEqual(lenient.InclusionProof, bu.InclusionProof) {
+			!reflect.DeepEqual(lenient.InclusionProof, bu.InclusionProof) || !reflect.DeepEqual(lenient.Witnessed, bu.Witnessed) {
 			t.Fatalf("ParseBundle(%q) = %+v, encoding/json reads %+v", data, bu, lenient)
 		}
 		if err := strictjson.Faithful(lastWins(t, data).(map[string]any)["link"], bu.Link, "$.link", false); err != nil {

@@ -3,6 +3,7 @@ module github.com/evident-dev/evident
 go 1.26.0
 
 require (
+	filippo.io/torchwood v0.6.1
 	github.com/digitorus/timestamp v0.0.0-20250524132541-c45532741eea
 	github.com/in-toto/in-toto-golang v0.11.0
 	github.com/rogpeppe/go-internal v1.16.0
@@ -30,6 +31,7 @@ require (
 	github.com/sigstore/protobuf-specs v0.5.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/tools v0.52.0 // indirect

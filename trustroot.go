@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/strictjson"
+	"github.com/evident-dev/evident/tlog"
 )
 
 // TrustRootMediaType names the TrustRoot format and its version.
@@ -30,6 +31,19 @@ type TrustRoot struct {
 	Logs []Trusted `json:"logs"`
 	// LayoutKeys are public keys (PEM) that sign in-toto layouts.
 	LayoutKeys []Trusted `json:"layout_keys"`
+	// Witnesses are witnesses' tlog-cosignature/v1 verifier keys
+	// (name+hash+base64(0x04 ‖ Ed25519 key)).
+	Witnesses []Trusted `json:"witnesses,omitempty"`
+	// WitnessThreshold is how many distinct witnesses, each valid at the
+	// time it cosigned, must have cosigned a bundle's checkpoint; 0 requires
+	// none.
+	WitnessThreshold int `json:"witness_threshold,omitempty"`
+	// MaxLogDelaySeconds bounds the time between a signature's genTime and
+	// the time the witnesses (the threshold-th earliest of them) first
+	// cosigned a checkpoint that includes its entry: the log as a second
+	// clock, so a token backdated with a stolen TSA key is refused. 0 does
+	// not bound it. It applies only with a WitnessThreshold.
+	MaxLogDelaySeconds int64 `json:"max_log_delay_seconds,omitempty"`
 }
 
 // Trusted is one trusted item.
@@ -63,6 +77,7 @@ const (
 	KindTSA           = "tsa"
 	KindLog           = "log"
 	KindLayoutKey     = "layout-key"
+	KindWitness       = "witness"
 )
 
 // ErrTrustRoot wraps errors editing or parsing a TrustRoot.
@@ -78,9 +93,11 @@ func (r *TrustRoot) list(kind string) (*[]Trusted, error) {
 		return &r.Logs, nil
 	case KindLayoutKey:
 		return &r.LayoutKeys, nil
+	case KindWitness:
+		return &r.Witnesses, nil
 	}
-	return nil, fmt.Errorf("%w: unknown kind %q (want %s, %s, %s or %s)", ErrTrustRoot, kind,
-		KindFunctionaryCA, KindTSA, KindLog, KindLayoutKey)
+	return nil, fmt.Errorf("%w: unknown kind %q (want %s, %s, %s, %s or %s)", ErrTrustRoot, kind,
+		KindFunctionaryCA, KindTSA, KindLog, KindLayoutKey, KindWitness)
 }
 
 // Add adds a trusted item valid from start; a name already in use for
@@ -92,6 +109,15 @@ func (r *TrustRoot) Add(kind, name, value string, start time.Time) error {
 	}
 	if name == "" || value == "" {
 		return fmt.Errorf("%w: a %s needs a name and a value", ErrTrustRoot, kind)
+	}
+	if kind == KindWitness {
+		v, err := tlog.NewCosignatureVerifier(value)
+		if err != nil {
+			return fmt.Errorf("%w: witness %q: %v", ErrTrustRoot, name, err)
+		}
+		if v.Name() != name {
+			return fmt.Errorf("%w: a witness is named by its key: %q, not %q", ErrTrustRoot, v.Name(), name)
+		}
 	}
 	for _, t := range *l {
 		if t.Name == name {
@@ -194,7 +220,7 @@ func ParseTrustRoot(b []byte) (*TrustRoot, error) {
 	if r.MediaType != TrustRootMediaType {
 		return nil, fmt.Errorf("%w: media type %q, want %q", ErrTrustRoot, r.MediaType, TrustRootMediaType)
 	}
-	for _, kind := range []string{KindTSA, KindLog, KindLayoutKey} {
+	for _, kind := range []string{KindTSA, KindLog, KindLayoutKey, KindWitness} {
 		l, _ := r.list(kind)
 		for _, t := range *l {
 			if len(t.TrustDomains) > 0 {
@@ -214,7 +240,25 @@ func ParseTrustRoot(b []byte) (*TrustRoot, error) {
 			seen[d] = true
 		}
 	}
+	if r.WitnessThreshold < 0 || r.MaxLogDelaySeconds < 0 {
+		return nil, fmt.Errorf("%w: witness_threshold and max_log_delay_seconds must not be negative", ErrTrustRoot)
+	}
 	return &r, nil
+}
+
+// SetWitnessPolicy sets how many distinct witnesses must cosign each
+// bundle's checkpoint and the longest delay allowed between a signature's
+// genTime and its entry's first witnessed checkpoint (0: unbounded). The
+// threshold may not exceed the witnesses listed.
+func (r *TrustRoot) SetWitnessPolicy(threshold int, maxDelay time.Duration) error {
+	if threshold < 0 || maxDelay < 0 {
+		return fmt.Errorf("%w: the witness threshold and the maximum log delay must not be negative", ErrTrustRoot)
+	}
+	if threshold > len(r.Witnesses) {
+		return fmt.Errorf("%w: witness threshold %d, but the trust root lists %d witnesses", ErrTrustRoot, threshold, len(r.Witnesses))
+	}
+	r.WitnessThreshold, r.MaxLogDelaySeconds = threshold, int64(maxDelay/time.Second)
+	return nil
 }
 
 // Marshal encodes r, indented for review.

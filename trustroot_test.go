@@ -1,6 +1,9 @@
 package evident
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"reflect"
 	"strings"
@@ -8,6 +11,8 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/strictjson"
+	"github.com/evident-dev/evident/tlog"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func TestTrustRootEdits(t *testing.T) {
@@ -81,4 +86,51 @@ func FuzzParseTrustRoot(f *testing.F) {
 			t.Fatalf("re-encoded trust root %s = %+v, %v", again, back, err)
 		}
 	})
+}
+
+// TestWitnessPolicy: K3 for witnesses (the value must parse as a
+// tlog-cosignature/v1 key named as the item), and the policy's limits.
+func TestWitnessPolicy(t *testing.T) {
+	r := &TrustRoot{}
+	now := time.Now()
+	if err := r.SetWitnessPolicy(1, time.Hour); !errors.Is(err, ErrTrustRoot) {
+		t.Errorf("threshold 1 with no witnesses = %v, want ErrTrustRoot", err)
+	}
+	_, logKey, _ := note.GenerateKey(rand.Reader, "w1")
+	for _, bad := range []string{"junk", logKey} {
+		if err := r.Add(KindWitness, "w1", bad, now); !errors.Is(err, ErrTrustRoot) {
+			t.Errorf("Add(witness %q) = %v, want ErrTrustRoot", bad, err)
+		}
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	v, _ := tlog.NewCosignatureVerifierFromKey("w1", priv.Public().(ed25519.PublicKey))
+	if err := r.Add(KindWitness, "other-name", v.String(), now); !errors.Is(err, ErrTrustRoot) {
+		t.Errorf("Add(witness under another name) = %v, want ErrTrustRoot", err)
+	}
+	if err := r.Add(KindWitness, "w1", v.String(), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetWitnessPolicy(1, 90*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetWitnessPolicy(-1, 0); !errors.Is(err, ErrTrustRoot) {
+		t.Errorf("negative threshold = %v", err)
+	}
+	b, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseTrustRoot(b)
+	if err != nil || back.WitnessThreshold != 1 || back.MaxLogDelaySeconds != 5400 || len(back.Witnesses) != 1 {
+		t.Fatalf("round trip = %+v, %v", back, err)
+	}
+	// A trust root from before witnesses still parses, with no policy.
+	old := []byte(`{"media_type":"` + TrustRootMediaType + `","functionary_cas":[],"tsas":[],"logs":[],"layout_keys":[]}`)
+	if r, err := ParseTrustRoot(old); err != nil || r.WitnessThreshold != 0 {
+		t.Errorf("old trust root = %+v, %v", r, err)
+	}
+	neg := bytes.Replace(b, []byte(`"witness_threshold": 1`), []byte(`"witness_threshold": -1`), 1)
+	if _, err := ParseTrustRoot(neg); !errors.Is(err, ErrTrustRoot) {
+		t.Errorf("negative threshold parsed: %v", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/evident-dev/evident"
 	"io"
 	"log/slog"
 	"net"
@@ -172,7 +173,7 @@ func newMinter(t *testing.T, s *Server) *minter {
 
 func (m *minter) entry(t *testing.T) []byte {
 	payload := fmt.Sprintf(`{"_type":"link","name":"mint","n":%d}`, m.n.Add(1))
-	e, err := link.Countersign(context.Background(), m.ts, "application/vnd.in-toto+json", []byte(payload), "k", m.key, []*x509.Certificate{m.svid})
+	e, err := link.Countersign(context.Background(), m.ts, evident.PayloadTypeLink, []byte(payload), "k", m.key, []*x509.Certificate{m.svid})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,6 +113,10 @@ type Config struct {
 	// more are kept for health and checkpoint reads (see connLimits for the
 	// defaults, derived from the process's file descriptor limit).
 	MaxConns, ConnReserve int
+	// Witnesses are submitted the latest checkpoint every WitnessPeriod
+	// (default 1s) with C2SP tlog-witness; see witness.go.
+	Witnesses     []WitnessConfig
+	WitnessPeriod time.Duration
 }
 
 // DefaultOrigin is the origin of a log created without --origin.
@@ -144,6 +148,7 @@ type Server struct {
 	backups  sync.Mutex // one backup at a time
 	status   statusCache
 	conns    *capListener
+	witness  *witnessing
 }
 
 // Open opens (creating on first use) the data directory, the keys and the
@@ -231,6 +236,11 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	go srv.refreshTUF()
+	if srv.witness, err = newWitnessing(l, store, cfg.Witnesses, cfg.WitnessPeriod, cfg.Logger, cfg.Now); err != nil {
+		srv.Close(context.Background())
+		return nil, err
+	}
+	srv.witness.start()
 	return srv, nil
 }
 
@@ -390,6 +400,8 @@ func (s *Server) Origin() string { return s.cfg.Origin }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(log.TilesPrefix, log.Handler(s.Log, s.cfg.Logger))
+	mux.HandleFunc("GET "+log.PathCheckpoint, s.witness.serveCheckpoint)
+	mux.HandleFunc("GET "+PathWitnessed, s.witness.serveWitnessed)
 	mux.Handle("/tsa", s.TSA.Handler())
 	mux.Handle("/tsa/", s.TSA.Handler())
 	files := http.StripPrefix("/tuf", http.FileServer(http.Dir(s.cfg.TUFDir)))
@@ -509,6 +521,9 @@ func (s *Server) Close(ctx context.Context) error {
 	wg.Wait()
 	close(s.stopTUF)
 	<-s.tufDone
+	if s.witness != nil {
+		s.witness.close()
+	}
 	return errors.Join(s.Log.Close(), s.store.Close(), s.links.Close())
 }
 

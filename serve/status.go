@@ -91,6 +91,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	for _, rs := range s.tufStatus() {
 		fmt.Fprintf(w, "evident_tuf_expiry_timestamp_seconds{role=%q} %d\n", rs.Role, rs.Expires.Unix())
 	}
+	s.witness.writeMetrics(w)
 }
 
 // statusCache holds what the status page and /metrics show beyond the

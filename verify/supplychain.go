@@ -388,6 +388,9 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 		return fail("inclusion", fmt.Errorf("%w: %v", ErrLogProof, err))
 	}
 	r.pass(name+": log", "entry %d included in %s at size %d", b.LogIndex, cp.Origin, cp.Size)
+	if err := checkWitnessed(r, in.TrustRoot, name, b, canonical, gt); err != nil {
+		return evidence{}, err
+	}
 	// The link is the entry's payload, and carries the entry's signature.
 	mb, payload, err := ParseLink(b.Link)
 	if err != nil {

@@ -27,6 +27,13 @@
 //
 //	tsa: N tokens/s p50=… p99=…
 //
+// -mode witness: the append rate without witnesses, then with two
+// litewitnesses (built by tools/litewitness, found in -litewitness) cosigning
+// every -witness-period, in the same run, and the latency from an add to a
+// verified inclusion proof against a checkpoint both witnesses cosigned:
+//
+//	witness: unwitnessed N/s, witnessed M/s (P%) | witnessed bundle p50=… p99=…
+//
 // In-process servers live in a temporary directory; the shape-only one may
 // be prefilled with -prefill entries.
 //
@@ -36,6 +43,7 @@
 //	go run ./cmd/evident-load -c 256 -d 10s -verify-ingest
 //	go run ./cmd/evident-load -c 64 -d 10s -server http://127.0.0.1:8080 -key "$(cat evident-data/log.vkey)"
 //	go run ./cmd/evident-load -mode tsa -tsa-c 1,16,64 -d 5s
+//	go run ./cmd/evident-load -mode witness -c 256 -d 20s
 //	go run ./cmd/evident-load -mode hash    # evident run's hashing vs sha256sum, 10,000 files / 1 GiB
 package main
 
@@ -61,6 +69,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/serve"
 	"golang.org/x/mod/sumdb/note"
@@ -85,14 +94,24 @@ func run() error {
 	batchPeriod := flag.Duration("batch-period", 0, "in-process server: group commit period (default: the server's)")
 	batchSize := flag.Int("batch-size", 0, "in-process server: group commit size (default: the server's)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the append phase to `file`")
-	mode := flag.String("mode", "log", "what to measure: log, tsa or hash")
+	mode := flag.String("mode", "log", "what to measure: log, tsa, hash or witness")
 	hashDir := flag.String("hash-dir", "", "hash mode: tree to hash (default: make one of -hash-files files, -hash-mib MiB)")
 	hashFiles := flag.Int("hash-files", 10000, "hash mode: files to make")
 	hashMiB := flag.Int64("hash-mib", 1024, "hash mode: MiB to make")
 	tsaConc := flag.String("tsa-c", "1,16,64", "tsa mode: concurrencies to measure, in order")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
+	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
+	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
+	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
 	flag.Parse()
+	if *mode == "witness" {
+		n := *mint
+		if n <= 0 {
+			n = 50000
+		}
+		return benchWitness(*lwBin, *conc, *dur, *witnessPeriod, n, *samplers)
+	}
 	if *mode == "hash" {
 		return benchHash(*hashDir, *hashFiles, *hashMiB<<20)
 	}

@@ -297,6 +297,26 @@ func TestKill9DuringAppends(t *testing.T) {
 }
 
 // run runs the evident binary and returns its stdout, stderr and exit code.
+// cliRunner runs evident in dir with env added, and fails the test unless it
+// exits with want; it returns the combined output.
+func cliRunner(t *testing.T, dir string, env ...string) func(want int, args ...string) string {
+	return func(want int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != want {
+			t.Fatalf("evident %s = exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return string(out)
+	}
+}
+
 func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
@@ -720,21 +740,7 @@ func TestVerifyJourney(t *testing.T) {
 	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "tuf-keys")
 	root := filepath.Join(repo, "metadata", "1.root.json")
 	work := t.TempDir()
-	run := func(want int, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(binary, args...)
-		cmd.Dir = work
-		cmd.Env = append(os.Environ(), "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		if code != want {
-			t.Fatalf("evident %s = exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-		}
-		return string(out)
-	}
+	run := cliRunner(t, work, "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key)
 	// The release manager's layout key, in the trust root.
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(priv)

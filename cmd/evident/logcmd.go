@@ -32,7 +32,10 @@ Subcommands:
   consistency --old CHECKPOINT
                       verify the latest checkpoint extends an older one
   watch --state FILE  keep checking that the log only grows; exit 1 on a
-                      split view or rollback, printing both checkpoints
+                      split view or rollback, printing both checkpoints; with
+                      --tuf-root, also that the latest witnessed checkpoint
+                      carries the trust root's threshold of valid cosignatures
+                      and is consistent with the log's
   fsck --data DIR     check a stopped server's store offline
 
 Client flags (every subcommand but fsck):
@@ -64,7 +67,7 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	key := fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)")
 	alias(fs, "key", "log-key")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	var old, state *string
+	var old, state, tufRoot, tufURL *string
 	var interval *time.Duration
 	var once *bool
 	switch sub {
@@ -74,6 +77,8 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		state = fs.String("state", "", "state `file` keeping the last verified checkpoint")
 		interval = fs.Duration("interval", time.Minute, "time between checks")
 		once = fs.Bool("once", false, "check once and exit")
+		tufRoot = fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): check the witnesses' cosignatures")
+		tufURL = fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)")
 	case "checkpoint", "get", "proof":
 	default:
 		return usagef("unknown log subcommand %q (run evident log -h)", sub)
@@ -168,8 +173,21 @@ func runLog(ctx context.Context, e *env, args []string) error {
 			return usagef("--interval must be positive")
 		}
 		m := &log.Monitor{Client: c, StatePath: *state}
+		if *tufRoot == "" {
+			*tufRoot = e.getenv("EVIDENT_TUF_ROOT")
+		}
+		if *tufURL == "" {
+			*tufURL = strings.TrimSuffix(c.URL, "/") + "/tuf"
+		}
+		policy, err := loadWitnessPolicy(*tufRoot, *tufURL)
+		if err != nil {
+			return err
+		}
 		for {
 			prev, cp, err := m.Check(ctx)
+			if err == nil && policy != nil && policy.threshold > 0 {
+				err = checkWitnessedHead(ctx, e, c, policy, cp)
+			}
 			var split *log.SplitViewError
 			switch {
 			case errors.As(err, &split):

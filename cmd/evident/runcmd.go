@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/evident-dev/evident/artifact"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,10 +52,12 @@ Examples:
 // logFlags are the flags every command that appends to the log shares.
 type logFlags struct {
 	server, key, tsaURL, tsaRoots, outDir, tufRoot, tufURL *string
+	witnessWait                                            *time.Duration
 }
 
 func addLogFlags(fs interface {
 	String(string, string, string) *string
+	Duration(string, time.Duration, string) *time.Duration
 }) logFlags {
 	f := logFlags{
 		server:   fs.String("server", "", "evident server `URL` (default http://127.0.0.1:8080)"),
@@ -62,6 +65,10 @@ func addLogFlags(fs interface {
 		tsaURL:   fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)"),
 		tsaRoots: fs.String("tsa-roots", "", "trusted TSA roots (PEM; default: from --tuf-root's trust root, else the root of ./evident-data/tsa-chain.pem)"),
 		outDir:   fs.String("out-dir", ".", "where to write links and bundles"),
+		tufRoot:  fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): with it, wait for the trust root's witness threshold"),
+		tufURL:   fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)"),
+		witnessWait: fs.Duration("witness-wait", 3*time.Second,
+			"longest wait for a checkpoint cosigned by the witness threshold (about 2 witness periods and some slack)"),
 	}
 	f.tufRoot, f.tufURL = addTrustFlags(fs)
 	return f
@@ -77,6 +84,10 @@ type appender struct {
 	log *log.Client
 	tsa *tsa.Client
 	out string
+	// witnesses, when set with a threshold, is waited for (up to wait).
+	witnesses *witnessPolicy
+	wait      time.Duration
+	stderr    io.Writer
 }
 
 func newAppender(ctx context.Context, e *env, f logFlags) (*appender, error) {
@@ -93,7 +104,18 @@ func newAppender(ctx context.Context, e *env, f logFlags) (*appender, error) {
 	if tsaURL == "" {
 		tsaURL = strings.TrimSuffix(lc.URL, "/") + "/tsa"
 	}
-	return &appender{log: lc, tsa: &tsa.Client{URL: tsaURL, Roots: roots}, out: *f.outDir}, nil
+	a := &appender{log: lc, tsa: &tsa.Client{URL: tsaURL, Roots: roots}, out: *f.outDir, wait: *f.witnessWait, stderr: e.stderr}
+	tufRoot, tufURL := *f.tufRoot, *f.tufURL
+	if tufRoot == "" {
+		tufRoot = e.getenv("EVIDENT_TUF_ROOT")
+	}
+	if tufURL == "" {
+		tufURL = strings.TrimSuffix(lc.URL, "/") + "/tuf"
+	}
+	if a.witnesses, err = loadWitnessPolicy(tufRoot, tufURL); err != nil {
+		return nil, fmt.Errorf("couldn't read the witness policy from the trust root: %w", err)
+	}
+	return a, nil
 }
 
 // append logs entry, the countersigned signature of the link lb, and writes
@@ -110,6 +132,24 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	}
 	if err != nil {
 		return "", 0, fmt.Errorf("couldn't append to the log: %w", err)
+	}
+	if p := a.witnesses; p != nil && p.threshold > 0 {
+		signed, proof, cosigs, err := fetchWitnessed(ctx, a.log, res.Index, canonical, p, p.threshold, a.wait)
+		if err != nil && p.threshold > 1 {
+			// Short of the threshold: keep what the witnesses that are up
+			// cosigned, which still bounds when the entry was logged.
+			if s, pr, cs, err1 := fetchWitnessed(ctx, a.log, res.Index, canonical, p, 1, 0); err1 == nil {
+				res.Checkpoint, res.Proof = s, pr
+				err = fmt.Errorf("%w (only %s cosigned)", err, cosignerNames(cs))
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "evident: warning: entry %d: %v: the bundle proves the entry is logged but not when; "+
+				"\"evident bundle fetch --index %d\" adds the witnessed checkpoint once there is one\n", res.Index, err, res.Index)
+		} else {
+			res.Checkpoint, res.Proof = signed, proof
+			fmt.Fprintf(a.stderr, "evident: entry %d witnessed by %s\n", res.Index, cosignerNames(cosigs))
+		}
 	}
 	// Keep the link beside the log, so that "bundle fetch" finds it by
 	// artifact; the bundle holds the link as bundle fetch will write it.

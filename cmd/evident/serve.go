@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/evident-dev/evident/log"
@@ -39,8 +41,15 @@ SIGTERM or SIGINT: the listeners close, requests in flight get
 --shutdown-grace to finish, those still running are cut, the batch being
 committed completes, and the server exits 0.
 
+With --witness (repeatable) or --witness-config, the latest checkpoint is
+submitted every --witness-period to each witness (C2SP tlog-witness, e.g.
+litewitness); their cosignatures are served with /log/checkpoint and kept,
+so bundles can prove when their entry was first witnessed. A witness that is
+down never stops the log: see /metrics.
+
 Examples:
   evident serve
+  evident serve --witness witness.example/w1=https://w1.example,witness.example/w1+1a2b3c4d+BA…
   evident serve --data /var/lib/evident --addr 0.0.0.0:8080 --origin log.example.org/evident \
     --tsa-key /etc/evident/tsa.key --tsa-chain /etc/evident/tsa-chain.pem \
     --functionary-roots /etc/evident/spire-upstream-root.pem
@@ -67,11 +76,36 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.StoreMmapSize, "store-mmap-size", log.DefaultInitialMmapSize, "initial memory map of log.db in `bytes`; larger maps are grown less often")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	fs.StringVar(&cfg.FunctionaryRootsFile, "functionary-roots", "", "functionary roots `file` (PEM) signers must chain to (default: the development CA)")
+	var witnesses listFlag
+	fs.Var(&witnesses, "witness", "a witness, `NAME=URL,VKEY` (repeat): NAME as in its cosignature verifier key VKEY")
+	witnessFile := fs.String("witness-config", "", "`file` of witnesses, one NAME=URL,VKEY a line (# comments)")
+	fs.DurationVar(&cfg.WitnessPeriod, "witness-period", serve.DefaultWitnessPeriod, "how often the latest checkpoint is submitted to the witnesses")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("serve takes no arguments")
+	}
+	if *witnessFile != "" {
+		b, err := os.ReadFile(*witnessFile)
+		if err != nil {
+			return usagef("--witness-config: %v", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				witnesses = append(witnesses, l)
+			}
+		}
+	}
+	for _, w := range witnesses {
+		c, err := serve.ParseWitness(w)
+		if err != nil {
+			return usagef("--witness: %v", err)
+		}
+		cfg.Witnesses = append(cfg.Witnesses, c)
+	}
+	if cfg.WitnessPeriod <= 0 {
+		return usagef("--witness-period must be positive")
 	}
 	if cfg.BatchPeriod <= 0 || cfg.BatchPeriod > time.Second {
 		return usagef("--batch-period must be in (0, 1s]")
@@ -115,6 +149,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  tree size:      %d\n", s.Log.Head().Size)
 	if a := s.AdminURL(); a != "" {
 		fmt.Fprintf(e.stdout, "  admin (backups): %s\n", a)
+	}
+	for _, w := range cfg.Witnesses {
+		fmt.Fprintf(e.stdout, "  witness:        %s at %s, every %v\n", w.Name, w.URL, cfg.WitnessPeriod)
 	}
 	if s.DevCA != nil {
 		fmt.Fprintf(e.stdout, "  development functionary CA in %s/dev-ca.pem: for development only\n", cfg.DataDir)

@@ -32,7 +32,11 @@ timestamp.pem — keep root and targets offline in production):
                       may vouch for; a CA listing none may vouch for any domain no other CA lists
   trust retire --kind K --name N [--end TIME]
   trust rotate --kind K --name OLD --new-name NEW --file F
-                      K is functionary-ca, tsa (root PEM), log (note verifier key) or layout-key (public key PEM)
+                      K is functionary-ca, tsa (root PEM), log (note verifier key), layout-key (public key PEM)
+                      or witness (cosignature verifier key, name+hash+base64, as litewitness prints it)
+  trust policy --witness-threshold N [--max-log-delay D]
+                      require N distinct witnesses' cosignatures on every bundle's checkpoint, and at
+                      most D (default 1h) between a signature's timestamp and its first witnessed checkpoint
   delegate --project P --delegate-key PUB.pem [--delegate-key …] [--threshold N]
                       let P's release managers sign layouts/P/…
   publish-layout --project P --name N --file LAYOUT [--signing-key KEY.pem …] [--force]
@@ -77,7 +81,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 	sub, args := args[0], args[1:]
 	if sub == "trust" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return usagef("tuf trust needs add, retire or rotate")
+			return usagef("tuf trust needs add, retire, rotate or policy")
 		}
 		sub, args = "trust "+args[0], args[1:]
 	}
@@ -89,6 +93,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		kind, name, file, newName, project, at, out, root, url, mirror, tufCache *string
 		count, threshold                                                         *int
 		force                                                                    *bool
+		maxDelay                                                                 *time.Duration
 		keys, domains                                                            multiFlag
 	)
 	str := func(p **string, flag, def, help string) { *p = fs.String(flag, def, help) }
@@ -96,8 +101,11 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 	case "init":
 		count = fs.Int("root-keys", 1, "number of root keys")
 		threshold = fs.Int("root-threshold", 1, "root keys that must sign")
+	case "trust policy":
+		threshold = fs.Int("witness-threshold", 0, "distinct witnesses that must cosign each bundle's checkpoint")
+		maxDelay = fs.Duration("max-log-delay", time.Hour, "longest time from a signature's timestamp to its first witnessed checkpoint (0: unbounded)")
 	case "trust add", "trust retire", "trust rotate":
-		str(&kind, "kind", "", "functionary-ca, tsa, log or layout-key")
+		str(&kind, "kind", "", "functionary-ca, tsa, log, layout-key or witness")
 		str(&name, "name", "", "the item's name")
 		switch sub {
 		case "trust add":
@@ -173,6 +181,21 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "created %s (keys in %s); clients start from %s\n", r.Dir(), *keysDir,
 			filepath.Join(r.Dir(), "metadata", "1.root.json"))
+		return nil
+	case "trust policy":
+		s, err := online(tufrepo.Targets)
+		if err != nil {
+			return err
+		}
+		err = tufrepo.Update(*repoDir, now, func(r *tufrepo.Repo) error {
+			return r.EditTrustRoot(func(tr *evident.TrustRoot) error {
+				return tr.SetWitnessPolicy(*threshold, *maxDelay)
+			}, s)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "published %s (witness threshold %d, max log delay %v)\n", evident.TrustRootTarget, *threshold, *maxDelay)
 		return nil
 	case "trust add", "trust retire", "trust rotate":
 		t, err := parseTime(*at)
