@@ -332,6 +332,7 @@ func uploadLink(ctx context.Context, server string, index uint64, lb []byte) err
 
 const bundleUsage = `
 Usage: evident bundle fetch (--artifact sha256:HEX | --index N) [--out DIR] [--server URL]
+       evident bundle export --format sigstore BUNDLE [--out FILE]   (see bundle export -h)
 
 Finds every logged link whose materials or products include the artifact
 digest (or the entry at one log index) and writes its bundle — link, entry,
@@ -344,12 +345,15 @@ Examples:
 `
 
 func runBundle(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return runBundleExport(e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "fetch" {
 		fmt.Fprint(e.stdout, strings.TrimLeft(bundleUsage, "\n"))
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
 		}
-		return usagef("bundle needs the subcommand fetch")
+		return usagef("bundle needs the subcommand fetch or export")
 	}
 	fs := newFlags(e, "bundle fetch", bundleUsage)
 	artifact := fs.String("artifact", "", "artifact digest, sha256:HEX")
