@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/sigstore"
@@ -62,13 +63,27 @@ func runBundleExport(e *env, args []string) error {
 	return os.WriteFile(*out, exported, 0o644)
 }
 
+// checkGetFormat checks the usage of "tuf get --format" before anything is
+// read: the one format, the one target it converts, and
+// --intermediates-from only with it.
+func checkGetFormat(sub, format string, intermediates, args []string) error {
+	switch {
+	case sub != "get" || format == "" && len(intermediates) == 0:
+		return nil
+	case format == "":
+		return usagef("--intermediates-from needs --format sigstore-trusted-root")
+	case format != "sigstore-trusted-root":
+		return usagef("unknown --format %q (want sigstore-trusted-root)", format)
+	case len(args) > 1 || len(args) == 1 && args[0] != evident.TrustRootTarget:
+		return usagef("--format sigstore-trusted-root converts %s, not %s", evident.TrustRootTarget, strings.Join(args, " "))
+	}
+	return nil
+}
+
 // tufGetSigstoreTrustedRoot is "evident tuf get --format
 // sigstore-trusted-root": the verified trust root target as a Sigstore
 // TrustedRoot, with the intermediates of the given bundles' signers.
 func tufGetSigstoreTrustedRoot(e *env, o tufrepo.ClientOptions, target string, bundles []string) error {
-	if target != evident.TrustRootTarget {
-		return usagef("--format sigstore-trusted-root converts %s, not %q", evident.TrustRootTarget, target)
-	}
 	var entries []*evident.Entry
 	for _, p := range bundles {
 		raw, err := os.ReadFile(p)

@@ -129,6 +129,9 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := checkGetFormat(sub, *format, intermediates, fs.Args()); err != nil {
+		return err
+	}
 	now := time.Now
 	parseTime := func(s string) (time.Time, error) {
 		if s == "" {
@@ -295,13 +298,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		return nil
 	case "get":
 		if *format != "" {
-			if *format != "sigstore-trusted-root" || fs.NArg() > 1 {
-				return usagef("get --format takes sigstore-trusted-root and at most the TARGET %s", evident.TrustRootTarget)
-			}
 			return tufGetSigstoreTrustedRoot(e, o, cmp.Or(fs.Arg(0), evident.TrustRootTarget), intermediates)
-		}
-		if len(intermediates) > 0 {
-			return usagef("--intermediates-from needs --format sigstore-trusted-root")
 		}
 		if fs.NArg() != 1 {
 			return usagef("get takes one TARGET")
