@@ -255,16 +255,18 @@ func TestExportBundleRefuses(t *testing.T) {
 		"key-only functionary": {func() *evident.Bundle { return f.bundle(t, nil, key, nil) }, sigstore.ErrNotExportable, "plain public key"},
 		"SPIRE SVID":           {func() *evident.Bundle { return f.bundle(t, svid, svidKey, nil) }, sigstore.ErrNotExportable, "codeSigning"},
 		// in-toto-golang signs RSA keys with PSS.
-		"RSA-PSS":    {func() *evident.Bundle { return f.bundle(t, rsaLeaf, rsaKey, nil) }, sigstore.ErrNotExportable, "RSA-PSS"},
+		"RSA-PSS": {func() *evident.Bundle { return f.bundle(t, rsaLeaf, rsaKey, nil) }, sigstore.ErrNotExportable, "RSA-PSS"},
+		// I1: a CA-flagged leaf.
 		"CA as leaf": {func() *evident.Bundle { b := good(); b.Entry.CertChain[0] = caLeaf.Raw; return b }, sigstore.ErrInconsistent, "is a CA"},
 		"payload type": {func() *evident.Bundle { b := good(); b.Entry.PayloadType = "application/vnd.other"; return b },
 			sigstore.ErrNotExportable, "has no Sigstore content"},
-		// P1: the exported digest is that of the link the bundle carries.
+		// V5, P1: the exported digest is that of the link the bundle carries.
 		"link is not the payload": {func() *evident.Bundle {
 			b := good()
 			b.Link = bytes.Replace(b.Link, []byte(`"make"`), []byte(`"mak3"`), 1)
 			return b
 		}, sigstore.ErrInconsistent, "not the entry's payload"},
+		// P1: a link with fields its signature's decoding would not see.
 		"link with an unknown field": {func() *evident.Bundle {
 			b := good()
 			b.Link = bytes.Replace(b.Link, []byte(`"signed": {`), []byte(`"signed": {"extra": 1,`), 1)

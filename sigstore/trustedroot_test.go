@@ -53,7 +53,7 @@ func chainOf(ca *prototrustroot.CertificateAuthority) [][]byte {
 	return out
 }
 
-// TestExportTrustedRoot: every anchor of the trust root, with its window
+// TestExportTrustedRoot (V4: the windows verifiers judge genTime by): every anchor of the trust root, with its window
 // (an end one nanosecond early: Sigstore's windows include their end),
 // every TSA root, and the signers' intermediates as chains to their anchor,
 // each once; nothing of the log.
@@ -110,6 +110,7 @@ func TestExportTrustedRootRefuses(t *testing.T) {
 		wantErr error
 		want    string
 	}{
+		// I1: trust never comes from the certificates an entry carries.
 		"intermediates of another PKI": {nil, []*evident.Entry{{KeyID: "k1", CertChain: [][]byte{leaf.Raw, strangerInter.Cert.Raw}}},
 			sigstore.ErrNotExportable, `signer k1 (the last issued by "CN=stranger") chain to no functionary CA`},
 		// The chain must link by signature, not just by name.
@@ -117,6 +118,7 @@ func TestExportTrustedRootRefuses(t *testing.T) {
 			sigstore.ErrNotExportable, "chain to no functionary CA"},
 		"intermediate not DER": {nil, []*evident.Entry{{KeyID: "k3", CertChain: [][]byte{leaf.Raw, []byte("x")}}},
 			sigstore.ErrInconsistent, "signer k3: cert_chain[1]"},
+		// K3: trust material is parsed for its kind.
 		"TSA leaf": {func(tr *evident.TrustRoot) { tr.TSAs[0].Value = pemOf(f.tsaCert) }, nil,
 			sigstore.ErrNotExportable, `tsa "tsa": certificate "CN=test TSA" is not a CA`},
 		"not PEM": {func(tr *evident.TrustRoot) { tr.FunctionaryCAs[1].Value = "root" }, nil,

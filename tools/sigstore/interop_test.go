@@ -280,7 +280,7 @@ func TestSigstoreGoVerifiesExport(t *testing.T) {
 		t.Errorf("verification result = %+v", res)
 	}
 
-	// V4: no intermediates in the trust root, no chain; P1: another identity.
+	// I1: no intermediates in the trust root, no chain; another identity.
 	if _, err := sigstoreVerify(evidence{ev.bundle, []byte(withoutIntermediates), ev.payload}, spiffeID); err == nil {
 		t.Error("sigstore-go verified the export against a trust root without the signer's intermediate")
 	}
@@ -288,7 +288,7 @@ func TestSigstoreGoVerifiesExport(t *testing.T) {
 		t.Error("sigstore-go verified the export for another identity")
 	}
 
-	// A changed byte anywhere fails: every byte of the payload, the
+	// V3, V5, P1: a changed byte anywhere fails: every byte of the payload, the
 	// signature, the certificate and the timestamp in turn. The one
 	// exception is in the token: CMS leaves some of its bytes unsigned
 	// (the SignedData version, its digestAlgorithms hint, the eContentType
