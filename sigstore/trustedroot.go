@@ -72,6 +72,8 @@ func ExportTrustedRoot(tr *evident.TrustRoot, intermediatesOf []*evident.Entry) 
 			}
 			chain[i] = c
 		}
+		// Every item holding the anchor (a root kept across a rotation is
+		// in two) lends the chain its window.
 		found := false
 		for _, a := range anchors {
 			path, ok := pathTo(chain, a.cert)
@@ -80,10 +82,10 @@ func ExportTrustedRoot(tr *evident.TrustRoot, intermediatesOf []*evident.Entry) 
 			}
 			found = true
 			if len(path) == 0 {
-				break // the leaf's issuer is the anchor itself
+				continue // the leaf's issuer is the anchor itself
 			}
 			ca := slices.Concat(path, []*x509.Certificate{a.cert})
-			var key bytes.Buffer
+			key := bytes.NewBufferString(a.item.Name)
 			for _, c := range ca {
 				key.Write(c.Raw)
 			}
@@ -91,7 +93,6 @@ func ExportTrustedRoot(tr *evident.TrustRoot, intermediatesOf []*evident.Entry) 
 				seen[key.String()] = true
 				out.CertificateAuthorities = append(out.CertificateAuthorities, authority(ca, a.item.ValidFor))
 			}
-			break
 		}
 		if !found {
 			return nil, fmt.Errorf("%w: the intermediates of signer %s (the last issued by %q) chain to no functionary CA of the trust root",

@@ -53,10 +53,10 @@ func chainOf(ca *prototrustroot.CertificateAuthority) [][]byte {
 	return out
 }
 
-// TestExportTrustedRoot (V4: the windows verifiers judge genTime by): every anchor of the trust root, with its window
-// (an end one nanosecond early: Sigstore's windows include their end),
-// every TSA root, and the signers' intermediates as chains to their anchor,
-// each once; nothing of the log.
+// TestExportTrustedRoot: every anchor of the trust root, with its window
+// (V4: an end one nanosecond early, as Sigstore's windows include their
+// end), every TSA root, and the signers' intermediates as chains to their
+// anchor, each once per item holding the anchor; nothing of the log.
 func TestExportTrustedRoot(t *testing.T) {
 	f := newFixture(t)
 	tr := f.trustRoot(t)
@@ -90,6 +90,19 @@ func TestExportTrustedRoot(t *testing.T) {
 	if got := chainOf(cas[2]); len(got) != 2 || !bytes.Equal(got[0], f.inter.Cert.Raw) || !bytes.Equal(got[1], f.root.Cert.Raw) ||
 		!cas[2].ValidFor.Start.AsTime().Equal(t0.AddDate(0, -1, 0)) {
 		t.Errorf("intermediate chain = %v, want [intermediate, root] in the root's window", cas[2])
+	}
+	// A root kept across a rotation is in two items: the intermediates
+	// chain to it within each window.
+	if err := tr.Add(evident.KindFunctionaryCA, "enterprise-2027", pemOf(f.root.Cert), t0.AddDate(1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	out, err = sigstore.ExportTrustedRoot(tr, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cas := parseTrustedRoot(t, out).CertificateAuthorities; len(cas) != 5 || len(chainOf(cas[4])) != 2 ||
+		!cas[4].ValidFor.Start.AsTime().Equal(t0.AddDate(1, 0, 0)) {
+		t.Errorf("with the root in two items: %d certificate authorities, want 5, the last the intermediate chain from %v", len(cas), t0.AddDate(1, 0, 0))
 	}
 	if len(pb.TimestampAuthorities) != 1 || !bytes.Equal(chainOf(pb.TimestampAuthorities[0])[0], f.tsaRoot.Cert.Raw) {
 		t.Errorf("timestamp authorities = %v", pb.TimestampAuthorities)
