@@ -335,3 +335,16 @@ func FuzzExportBundle(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkExportBundle: one export — link parse, payload digest, one
+// ECDSA P-256 verification, encoding.
+func BenchmarkExportBundle(b *testing.B) {
+	f := newFixture(b)
+	leaf, key := f.leaf(b, nil, x509.ExtKeyUsageCodeSigning)
+	bu := f.bundle(b, leaf, key, nil)
+	for b.Loop() {
+		if _, err := sigstore.ExportBundle(bu); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
