@@ -28,13 +28,15 @@ const TrustedRootMediaType = "application/vnd.dev.sigstore.trustedroot+json;vers
 //     be a CA (a Sigstore verifier takes a lone non-CA certificate for the
 //     TSA's own certificate and finds no root);
 //   - the log keys and layout keys have no Sigstore counterpart and are
-//     left out: a Sigstore verifier checks neither evident's log nor layouts.
+//     left out: a Sigstore verifier checks neither evident's log nor layouts
+//     (nor trusts the root CAs a layout names, which evident verify adds).
 //
 // Intermediates: evident's trust root lists trust anchors, and each entry
 // carries its signer's intermediates, which a v0.3 Sigstore bundle cannot
 // (it carries the leaf alone). So the intermediates of the given entries'
 // chains are added as certificate authorities of their own, chain
-// [intermediates…, anchor], for the anchor's window — provided each links
+// [intermediates…, anchor], in the window of each item holding the anchor
+// (a root kept across a rotation is in two) — provided each links
 // to the next, and the last to an anchor, by signature; an entry whose
 // intermediates reach no anchor is an error. Such a chain trusts nothing the
 // anchor does not: crypto/x509 would accept the same path given the
@@ -72,8 +74,6 @@ func ExportTrustedRoot(tr *evident.TrustRoot, intermediatesOf []*evident.Entry) 
 			}
 			chain[i] = c
 		}
-		// Every item holding the anchor (a root kept across a rotation is
-		// in two) lends the chain its window.
 		found := false
 		for _, a := range anchors {
 			path, ok := pathTo(chain, a.cert)
