@@ -21,6 +21,7 @@ import (
 
 const bundleUsage = `
 Usage: evident bundle fetch (--artifact sha256:HEX [--chain] | --index N) [--out DIR] [--server URL]
+       evident bundle export --format sigstore BUNDLE [--out FILE]   (see bundle export -h)
 
 Writes bundles — link (the server's copy, checked to be the entry's
 payload, with the entry's signature), entry, a fresh inclusion proof and
@@ -57,12 +58,15 @@ const (
 )
 
 func runBundle(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return runBundleExport(e, args[1:])
+	}
 	if len(args) == 0 || args[0] != "fetch" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			fmt.Fprint(e.stdout, strings.TrimLeft(bundleUsage, "\n"))
 			return nil
 		}
-		return &usageError{msg: "bundle needs the subcommand fetch", usage: shortUsage(bundleUsage), cmd: "bundle"}
+		return &usageError{msg: "bundle needs the subcommand fetch or export", usage: shortUsage(bundleUsage), cmd: "bundle"}
 	}
 	fs := newFlags(e, "bundle fetch", bundleUsage)
 	artifact := fs.String("artifact", "", "artifact digest, sha256:HEX")

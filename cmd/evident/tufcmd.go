@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -56,6 +57,9 @@ timestamp.pem — keep root and targets offline in production):
 Reading (--tuf-root FILE: a root.json obtained out of band; --tuf URL or --tuf-mirror DIR):
   mirror --out DIR    copy a consistent snapshot for an air-gapped verifier, and verify the copy
   get TARGET          print a verified target, e.g. trusted_root.json
+  get --format sigstore-trusted-root [--intermediates-from BUNDLE …] [trusted_root.json]
+                      print the trust root as a Sigstore TrustedRoot (functionary CAs, with the
+                      intermediates of the bundles' signers, and TSAs), for Sigstore verifiers
   layout --project P --name N [--at TIME]   print the layout current at TIME (default: latest)
   --tuf-at TIME       judge expiry at TIME instead of now: for a mirror that has since expired,
                       an explicit choice that is printed on stderr
@@ -96,6 +100,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		maxDelay                                                                 *time.Duration
 		keys, domains                                                            multiFlag
 	)
+	format, intermediates := new(string), multiFlag{} // get --format sigstore-trusted-root
 	str := func(p **string, flag, def, help string) { *p = fs.String(flag, def, help) }
 	switch sub {
 	case "init":
@@ -153,10 +158,17 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		str(&project, "project", "", "layout: project")
 		str(&name, "name", "", "layout: name")
 		fs.String("at", "", "layout: the version current at this RFC 3339 time (default latest)")
+		if sub == "get" {
+			str(&format, "format", "", "get: sigstore-trusted-root converts the trust root for Sigstore verifiers")
+			fs.Var(&intermediates, "intermediates-from", "get --format sigstore-trusted-root: a `BUNDLE` whose signer's intermediates to include (repeat)")
+		}
 	default:
 		return usagef("unknown tuf subcommand %q (run evident tuf -h)", sub)
 	}
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkGetFormat(sub, *format, intermediates, fs.Args()); err != nil {
 		return err
 	}
 	now := time.Now
@@ -378,6 +390,9 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "mirrored %d targets into %s, and verified the copy\n", n, *out)
 		return nil
 	case "get":
+		if *format != "" {
+			return tufGetSigstoreTrustedRoot(e, o, cmp.Or(fs.Arg(0), evident.TrustRootTarget), intermediates)
+		}
 		if fs.NArg() != 1 {
 			return usagef("get takes one TARGET")
 		}
