@@ -113,8 +113,16 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer root.Close()
+	repo := *tufURL
+	if repo == "" {
+		repo = strings.TrimSuffix(lc.URL, "/") + "/tuf"
+	}
+	policy, err := loadWitnessPolicy(*tufRoot, repo)
+	if err != nil {
+		return err
+	}
 	f := &bundleFetcher{e: e, log: lc, links: &linkstore.Client{URL: lc.URL}, cp: cp, checkpoint: signed, out: root,
-		loaded: map[uint64]*fetchedEntry{}, skipped: map[uint64]bool{}}
+		witnesses: policy, loaded: map[uint64]*fetchedEntry{}, skipped: map[uint64]bool{}}
 	switch {
 	case *index >= 0:
 		fe, err := f.load(ctx, uint64(*index))
@@ -157,9 +165,12 @@ type bundleFetcher struct {
 	cp         log.Checkpoint
 	checkpoint []byte
 	out        *os.Root
-	loaded     map[uint64]*fetchedEntry
-	skipped    map[uint64]bool
-	written    int
+	// witnesses, from the trust root, are whose cosignatures the proof to
+	// the first witnessed checkpoint must carry (nil: any one witness).
+	witnesses *witnessPolicy
+	loaded    map[uint64]*fetchedEntry
+	skipped   map[uint64]bool
+	written   int
 }
 
 // fetchedEntry is an entry proved in the checkpoint, with its link checked
@@ -206,6 +217,16 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	}
 	fe := &fetchedEntry{index: idx, link: mb.Signed.(in_toto.Link),
 		bundle: &evident.Bundle{Link: lb, Entry: entry, LogIndex: idx, InclusionProof: proof, Checkpoint: string(f.checkpoint)}}
+	// When it was logged: the first checkpoint the witnesses cosigned after.
+	k := 1
+	if f.witnesses != nil && f.witnesses.threshold > 0 {
+		k = f.witnesses.threshold
+	}
+	if wsigned, wproof, _, err := fetchWitnessed(ctx, f.log, idx, raw, f.witnesses, k, 0); err == nil {
+		fe.bundle.Witnessed = &evident.WitnessedProof{Checkpoint: string(wsigned), InclusionProof: wproof}
+	} else if k > 1 || f.witnesses != nil && f.witnesses.threshold > 0 {
+		fmt.Fprintf(f.e.stderr, "evident: note: entry %d: no witnessed checkpoint: %v\n", idx, err)
+	}
 	f.loaded[idx] = fe
 	return fe, nil
 }
