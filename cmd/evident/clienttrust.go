@@ -33,7 +33,7 @@ type clientTrust struct {
 func addTrustFlags(fs interface {
 	String(string, string, string) *string
 }) (tufRoot, tufURL *string) {
-	return fs.String("tuf-root", "", "trusted TUF root.json `file`: take the log key and TSA roots from the trust root"),
+	return fs.String("tuf-root", "", "trusted TUF root.json `file`: take the log key, TSA roots and witness threshold from the trust root"),
 		fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)")
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
-
 // layoutAuthorCommand returns the layout subcommands that author layouts.
 func layoutAuthorCommand(sub string) (func(context.Context, *env, []string) error, bool) {
 	switch sub {
@@ -24,7 +23,6 @@ func layoutAuthorCommand(sub string) (func(context.Context, *env, []string) erro
 	}
 	return nil, false
 }
-
 
 // layoutReadme is the starting layout's "readme": what to do before
 // signing it.

@@ -65,8 +65,6 @@ func addLogFlags(fs interface {
 		tsaURL:   fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)"),
 		tsaRoots: fs.String("tsa-roots", "", "trusted TSA roots (PEM; default: from --tuf-root's trust root, else the root of ./evident-data/tsa-chain.pem)"),
 		outDir:   fs.String("out-dir", ".", "where to write links and bundles"),
-		tufRoot:  fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): with it, wait for the trust root's witness threshold"),
-		tufURL:   fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)"),
 		witnessWait: fs.Duration("witness-wait", 3*time.Second,
 			"longest wait for a checkpoint cosigned by the witness threshold (about 2 witness periods and some slack)"),
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/evident-dev/evident/tlog"
 	"strings"
 
 	"github.com/evident-dev/evident"
@@ -30,6 +31,15 @@ func trustValue(kind string, b []byte) (string, error) {
 		}
 		if _, err := note.NewVerifier(s); err != nil {
 			return "", fmt.Errorf("%w: a log needs its note verifier key (name+hash+base64, as evident serve prints it and log.vkey holds): %v", ErrTrustValue, err)
+		}
+		return s, nil
+	}
+	if kind == evident.KindWitness {
+		if strings.HasPrefix(s, "PRIVATE+KEY+") {
+			return "", fmt.Errorf("%w: this is a private key: a witness is its cosignature verifier key (name+hash+base64, as litewitness prints it)", ErrTrustValue)
+		}
+		if _, err := tlog.NewCosignatureVerifier(s); err != nil {
+			return "", fmt.Errorf("%w: a witness needs its cosignature verifier key (name+hash+base64, as litewitness prints it): %v", ErrTrustValue, err)
 		}
 		return s, nil
 	}
