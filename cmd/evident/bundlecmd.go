@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/evident-dev/evident"
@@ -335,7 +336,7 @@ func (f *bundleFetcher) write(fe *fetchedEntry) error {
 	}
 	fe.written = true
 	f.written++
-	fmt.Fprintf(f.e.stdout, "wrote %s (log index %d, proved at size %d)\n", name, fe.index, f.cp.Size)
+	fmt.Fprintf(f.e.stdout, "wrote %s (log index %d, proved at size %d)\n", filepath.Join(f.out.Name(), name), fe.index, f.cp.Size)
 	return nil
 }
 

@@ -5,12 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"golang.org/x/mod/sumdb/note"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -246,7 +248,11 @@ func TestTUFCacheAcrossRuns(t *testing.T) {
 	home, tmp := t.TempDir(), t.TempDir()
 	env := []string{"HOME=" + home, "XDG_CACHE_HOME=", "TMPDIR=" + tmp}
 	key := filepath.Join(t.TempDir(), "k.pub")
-	os.WriteFile(key, []byte("log.example/x+00000000+AQ"), 0o644)
+	_, otherLog, err := note.GenerateKey(rand.Reader, "log.example/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(key, []byte(otherLog), 0o644)
 	if o, e, code := runCLI(t, env, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "log", "--name", "other", "--file", key); code != 0 {
 		t.Fatalf("trust add = exit %d\n%s%s", code, o, e)
 	}

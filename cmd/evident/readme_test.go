@@ -49,7 +49,7 @@ func TestREADMEJourneys(t *testing.T) {
 		t.Fatalf("README journey blocks = %s, want %s", got, want)
 	}
 	work := t.TempDir()
-	s, err := serve.Open(serve.Config{DataDir: filepath.Join(work, "evident-data"), Addr: "127.0.0.1:0",
+	s, err := serve.Open(serve.Config{DataDir: filepath.Join(work, "evident-data"), Addr: "127.0.0.1:0", DevSVID: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

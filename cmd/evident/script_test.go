@@ -40,6 +40,8 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if *roots != "" {
 		cfg.FunctionaryRootsFile = ts.MkAbs(*roots)
+	} else {
+		cfg.DevSVID = true // as evident serve does in a development data directory
 	}
 	s, err := serve.Open(cfg)
 	ts.Check(err)
