@@ -44,6 +44,7 @@ func parseIndex(b []byte, idx *LayoutIndex) error {
 	}
 	return nil
 }
+
 // ErrNoLayoutVersion reports a layout version that does not exist.
 var ErrNoLayoutVersion = errors.New("no such layout version")
 
