@@ -119,7 +119,7 @@ func TestDevSVIDOptIn(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesTruncatedStore covers THREATS L8: a log.db or links.db cut
+// TestOpenRefusesTruncatedStore covers THREATS L9: a log.db or links.db cut
 // at 10 %, 60 % or 99 % of its pages in use is refused at start with
 // "corrupt or truncated", before bbolt maps it.
 func TestOpenRefusesTruncatedStore(t *testing.T) {

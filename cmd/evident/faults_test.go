@@ -271,7 +271,7 @@ func stopServer(t *testing.T, s *server) {
 	s.done <- nil
 }
 
-// TestTruncatedStoreIsReported covers THREATS L8: copies of a data
+// TestTruncatedStoreIsReported covers THREATS L9: copies of a data
 // directory whose log.db or links.db is cut at 10 %, 60 % or 99 % of its
 // pages in use make fsck say "corrupt or truncated" and exit 1, and serve
 // refuse to start with that message — never a SIGBUS.
