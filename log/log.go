@@ -57,6 +57,10 @@ var (
 	// ErrStorageFull: a commit failed for lack of space. A [Store] reports
 	// it by wrapping ErrStorageFull or syscall.ENOSPC.
 	ErrStorageFull = errors.New("the log's storage is full")
+	// ErrUnavailable: the log cannot sequence now (another frontend is the
+	// sequencer, or the store could not be read); retrying may succeed.
+	// Stores wrap it in such errors.
+	ErrUnavailable = errors.New("log is unavailable")
 )
 
 // isStorageFull tells whether a store error means the storage is full.
