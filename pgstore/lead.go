@@ -29,10 +29,11 @@ func (s *LogStore) lead(ctx context.Context, id, addr string, ttl time.Duration)
 	return uint64(term), true, nil
 }
 
-// renew extends id's lease of the given term; false means it was taken over.
-func (s *LogStore) renew(ctx context.Context, id string, term uint64, ttl time.Duration) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE evident_log_head SET lease_until = now() + $1 * interval '1 millisecond'
-		WHERE term = $2 AND leader = $3`, ttl.Milliseconds(), int64(term), id)
+// renew extends id's lease of the given term, advertising addr; false
+// means it was taken over.
+func (s *LogStore) renew(ctx context.Context, id, addr string, term uint64, ttl time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE evident_log_head SET lease_until = now() + $1 * interval '1 millisecond', leader_addr = $4
+		WHERE term = $2 AND leader = $3`, ttl.Milliseconds(), int64(term), id, addr)
 	if err != nil {
 		return false, fmt.Errorf("couldn't renew the lease: %w", err)
 	}
@@ -80,8 +81,9 @@ type Status struct {
 type ElectorConfig struct {
 	// ID names this frontend; it must be unique among running frontends.
 	ID string
-	// Addr is the URL other frontends forward appends to while this one leads.
-	Addr string
+	// Addr returns the URL other frontends forward appends to while this
+	// one leads (it may change: the elector advertises it at each renewal).
+	Addr func() string
 	// TTL is the lease's lifetime (default 3s): a killed leader is replaced
 	// within about TTL plus TTL/6.
 	TTL time.Duration
@@ -116,6 +118,9 @@ func (s *LogStore) Campaign(cfg ElectorConfig) *Elector {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Addr == nil {
+		cfg.Addr = func() string { return "" }
 	}
 	e := &Elector{s: s, cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
 	go e.run()
@@ -182,7 +187,8 @@ func (e *Elector) step() {
 	next := prev
 	t0 := time.Now()
 	if prev.Leading {
-		ok, err := e.s.renew(ctx, e.cfg.ID, prev.Term, e.cfg.TTL)
+		ok, err := e.s.renew(ctx, e.cfg.ID, e.cfg.Addr(), prev.Term, e.cfg.TTL)
+		next.LeaderAddr = e.cfg.Addr()
 		switch {
 		case err == nil && ok:
 			deadline = t0.Add(e.cfg.TTL)
@@ -199,14 +205,14 @@ func (e *Elector) step() {
 		}
 	}
 	if !next.Leading {
-		term, ok, err := e.s.lead(ctx, e.cfg.ID, e.cfg.Addr, e.cfg.TTL)
+		term, ok, err := e.s.lead(ctx, e.cfg.ID, e.cfg.Addr(), e.cfg.TTL)
 		if err != nil {
 			e.cfg.Logger.Warn("couldn't campaign for the sequencer lease", "err", err)
 			return
 		}
 		if ok {
 			deadline = t0.Add(e.cfg.TTL)
-			next = Status{Leading: true, Term: term, Leader: e.cfg.ID, LeaderAddr: e.cfg.Addr, Failovers: prev.Failovers}
+			next = Status{Leading: true, Term: term, Leader: e.cfg.ID, LeaderAddr: e.cfg.Addr(), Failovers: prev.Failovers}
 			e.cfg.Logger.Info("became the sequencer", "term", term)
 		} else {
 			li, err := e.s.lease(ctx)

@@ -173,7 +173,7 @@ func TestElectors(t *testing.T) {
 		}
 		defer s.Close()
 		stores = append(stores, s)
-		electors = append(electors, s.Campaign(ElectorConfig{ID: fmt.Sprint("f", i), Addr: fmt.Sprint("http://f", i),
+		electors = append(electors, s.Campaign(ElectorConfig{ID: fmt.Sprint("f", i), Addr: func() string { return fmt.Sprint("http://f", i) },
 			TTL: 600 * time.Millisecond, OnChange: func(st Status) { changed <- st }}))
 	}
 	leader := func() (int, Status) {
