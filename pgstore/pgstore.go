@@ -164,6 +164,11 @@ func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, e
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "evident"
+	// A frontend paused (SIGSTOP) or cut off inside a commit holds the head
+	// row's lock: the database ends its transaction so that a successor can
+	// take over. No statement of evident's runs for seconds.
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(statementTimeout.Milliseconds())
+	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(idleInTransactionTimeout.Milliseconds())
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't connect to PostgreSQL: %w", err)
@@ -174,6 +179,13 @@ func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, e
 	}
 	return pool, nil
 }
+
+// The database ends statements and transactions of a stalled frontend
+// after these, releasing its locks.
+const (
+	statementTimeout         = 5 * time.Second
+	idleInTransactionTimeout = 3 * time.Second
+)
 
 // opTimeout bounds every database operation, so that a database that stops
 // answering fails requests rather than holding them.
