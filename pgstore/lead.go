@@ -104,6 +104,7 @@ type Elector struct {
 	cfg  ElectorConfig
 	stop chan struct{}
 	done chan struct{}
+	poke chan struct{}
 
 	mu       sync.Mutex
 	st       Status
@@ -122,7 +123,7 @@ func (s *LogStore) Campaign(cfg ElectorConfig) *Elector {
 	if cfg.Addr == nil {
 		cfg.Addr = func() string { return "" }
 	}
-	e := &Elector{s: s, cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	e := &Elector{s: s, cfg: cfg, stop: make(chan struct{}), done: make(chan struct{}), poke: make(chan struct{}, 1)}
 	go e.run()
 	return e
 }
@@ -135,6 +136,14 @@ func (e *Elector) Status() Status {
 	st := e.st
 	st.Leading = st.Leading && e.ready && time.Now().Before(e.deadline)
 	return st
+}
+
+// Poke makes the elector run its next round now: after Addr changed, say.
+func (e *Elector) Poke() {
+	select {
+	case e.poke <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops campaigning and gives the lease up if this frontend holds it.
@@ -172,6 +181,7 @@ func (e *Elector) run() {
 			}
 			return
 		case <-time.After(wait):
+		case <-e.poke:
 		}
 	}
 }

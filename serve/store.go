@@ -118,6 +118,7 @@ func newCluster(pg *pgstore.LogStore, cfg Config) *cluster {
 func (c *cluster) listening(url string) {
 	if *c.advertise.Load() == "" {
 		c.advertise.Store(&url)
+		c.elector.Poke()
 	}
 }
 

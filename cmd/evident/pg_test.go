@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	mrand "math/rand/v2"
@@ -371,4 +372,88 @@ func TestFailoverUnderLoad(t *testing.T) {
 	}
 	t.Logf("final tree size %d: fsck clean, %d acknowledged entries at their indices, %d distinct checkpoints are prefixes",
 		h.Size, len(led.byIndex), len(led.checkpoints))
+}
+
+// TestPostgresBadInput covers L7 and H1: bad appends get the same answers
+// from a PostgreSQL leader, from a follower (which forwards them) and from
+// a bbolt server; duplicates get their first index back.
+func TestPostgresBadInput(t *testing.T) {
+	pg := pgtest.Start(t)
+	if err := pg.CreateDatabase("evident"); err != nil {
+		t.Fatal(err)
+	}
+	f := startFrontends(t, pg.URL("evident"), 2)
+	boltDir := t.TempDir()
+	copyDataDir(t, f.dirs[0], boltDir)
+	bolt := startServer(t, boltDir)
+	lead, _ := f.leader(-1, 10*time.Second)
+	follower := f.get(1 - lead)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(metricLine(follower, "evident_log_sequencer_info"), fmt.Sprintf("addr=%q", f.get(lead).url)) {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower did not learn the sequencer's address within 10s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process
+	}
+	m := newMinter(t, f.dirs[0], follower.url)
+	good := m.mustEntry(t, 0, 0)
+	type answer struct {
+		status int
+		body   string
+	}
+	post := func(s *server, body []byte, hdr map[string]string) answer {
+		req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, string(b)}
+	}
+	for _, c := range []struct {
+		name string
+		body []byte
+		hdr  map[string]string
+		want int
+	}{
+		{"10 MiB", bytes.Repeat([]byte("a"), 10<<20), nil, 413},
+		{"one byte over", bytes.Repeat([]byte("a"), log.MaxEntrySize+1), nil, 413},
+		{"gzip", good, map[string]string{"Content-Encoding": "gzip"}, 415},
+		{"null fields", []byte(`{"payload_type":null}`), nil, 400},
+		{"not JSON", []byte("\x00\xff"), nil, 400},
+		{"empty", nil, nil, 400},
+		{"deeply nested", bytes.Repeat([]byte("["), 60000), nil, 400},
+	} {
+		want := post(bolt, c.body, c.hdr)
+		if want.status != c.want {
+			t.Errorf("%s: bbolt server answered %d, want %d", c.name, want.status, c.want)
+		}
+		for _, s := range []*server{f.get(lead), follower} {
+			if got := post(s, c.body, c.hdr); got != want {
+				t.Errorf("%s: PostgreSQL frontend answered %d %q, bbolt server %d %q", c.name, got.status, got.body, want.status, want.body)
+			}
+		}
+	}
+	first, err := follower.client().Add(context.Background(), good)
+	if err != nil || first.Duplicate {
+		t.Fatalf("Add through the follower = %+v, %v", first, err)
+	}
+	for _, s := range []*server{follower, f.get(lead)} {
+		again, err := s.client().Add(context.Background(), good)
+		if err != nil || !again.Duplicate || again.Index != first.Index {
+			t.Errorf("duplicate Add = %+v, %v, want index %d, duplicate", again, err, first.Index)
+		}
+	}
+	// A request already forwarded once is not forwarded again.
+	got := post(follower, good, map[string]string{"Evident-Forwarded-By": "another frontend"})
+	if got.status != http.StatusServiceUnavailable {
+		t.Errorf("forwarded request at a follower = %d %q, want 503", got.status, got.body)
+	}
+	if !strings.HasSuffix(metricLine(follower, "evident_log_forwarded_total"), " 9") {
+		t.Errorf("follower's %q, want 9 forwarded (7 bad appends, 2 good)", metricLine(follower, "evident_log_forwarded_total"))
+	}
 }
