@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/evident-dev/evident/log"
@@ -34,7 +35,9 @@ type LogStore struct {
 // OpenLog connects to the PostgreSQL database at url (a postgres:// URL or
 // a key=value connection string), migrating its schema.
 func OpenLog(ctx context.Context, url string) (*LogStore, error) {
-	pool, err := openPool(ctx, url, 0)
+	// Reads run concurrently (proofs are one query each); commits use one
+	// connection at a time.
+	pool, err := openPool(ctx, url, int32(max(16, 4*runtime.NumCPU())))
 	if err != nil {
 		return nil, err
 	}
