@@ -14,8 +14,8 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 )
 
-// LogStore is a log.Store in PostgreSQL. Each Commit is one transaction
-// (entries and nodes written with COPY), durable when PostgreSQL's commit
+// LogStore is a log.Store in PostgreSQL. Each Commit is one statement, so
+// one transaction and one round trip, durable when PostgreSQL's commit
 // is (fsync and synchronous_commit on, its defaults). Commits are fenced by
 // the leader term (see the package documentation): only the frontend that
 // holds the sequencer lease, through its [Elector], commits; any other
@@ -99,54 +99,51 @@ func (s *LogStore) Commit(b *log.Batch) error {
 	if s.testHookBeforeCommit != nil {
 		s.testHookBeforeCommit()
 	}
-	tx, err := s.pool.Begin(ctx)
+	idx := make([]int64, len(b.Entries))
+	for i := range idx {
+		idx[i] = int64(b.Start) + int64(i)
+	}
+	levels := make([]int16, len(b.Nodes))
+	nidx := make([]int64, len(b.Nodes))
+	hashes := make([][]byte, len(b.Nodes))
+	for i, n := range b.Nodes {
+		if n.ID.Level > 63 || n.ID.Index > math.MaxInt64 {
+			return fmt.Errorf("node %d/%d does not fit the schema", n.ID.Level, n.ID.Index)
+		}
+		levels[i], nidx[i], hashes[i] = int16(n.ID.Level), int64(n.ID.Index), n.Hash
+	}
+	// One statement, so one transaction and one round trip. The fence: the
+	// head row moves only from the size and term this commit builds on,
+	// and the entries and nodes are written only if it moved. The row lock
+	// orders commits and takeovers.
+	var moved int
+	err = s.pool.QueryRow(ctx, `WITH head AS (
+			UPDATE evident_log_head SET size = $1, time = $2, checkpoint = $3
+			WHERE size = $4 AND term = $5 RETURNING 1
+		), entries AS (
+			INSERT INTO evident_log_entries (idx, leaf, entry)
+			SELECT * FROM unnest($6::bigint[], $7::bytea[], $8::bytea[]) WHERE EXISTS (SELECT FROM head)
+		), nodes AS (
+			INSERT INTO evident_log_nodes (level, idx, hash)
+			SELECT * FROM unnest($9::smallint[], $10::bigint[], $11::bytea[]) WHERE EXISTS (SELECT FROM head)
+		)
+		SELECT count(*) FROM head`,
+		int64(b.Head.Size), b.Head.Time, b.Head.Checkpoint, int64(b.Start), int64(term),
+		idx, b.LeafHashes, b.Entries, levels, nidx, hashes).Scan(&moved)
 	if err != nil {
-		return fmt.Errorf("couldn't begin the commit: %w", err)
+		return fmt.Errorf("couldn't commit entries %d to %d: %w", b.Start, b.Head.Size, err)
 	}
-	defer tx.Rollback(ctx)
-	// The fence: the head row moves only from the size and term this
-	// commit builds on. Its row lock orders commits and takeovers.
-	tag, err := tx.Exec(ctx, `UPDATE evident_log_head SET size = $1, time = $2, checkpoint = $3
-		WHERE size = $4 AND term = $5`, int64(b.Head.Size), b.Head.Time, b.Head.Checkpoint, int64(b.Start), int64(term))
-	if err != nil {
-		return fmt.Errorf("couldn't update the head: %w", err)
+	if moved == 1 {
+		return nil
 	}
-	if tag.RowsAffected() != 1 {
-		var size, cur int64
-		if err := tx.QueryRow(ctx, "SELECT size, term FROM evident_log_head").Scan(&size, &cur); err != nil {
-			return fmt.Errorf("couldn't read the head: %w", err)
-		}
-		if uint64(cur) != term {
-			return fmt.Errorf("%w (term %d, now %d)", ErrDeposed, term, cur)
-		}
-		return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
+	var size, cur int64
+	if err := s.pool.QueryRow(ctx, "SELECT size, term FROM evident_log_head").Scan(&size, &cur); err != nil {
+		return fmt.Errorf("couldn't read the head: %w", err)
 	}
-	if len(b.Entries) > 0 {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"evident_log_entries"}, []string{"idx", "leaf", "entry"},
-			pgx.CopyFromSlice(len(b.Entries), func(i int) ([]any, error) {
-				return []any{int64(b.Start) + int64(i), b.LeafHashes[i], b.Entries[i]}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("couldn't write entries %d to %d: %w", b.Start, b.Head.Size, err)
-		}
+	if uint64(cur) != term {
+		return fmt.Errorf("%w (term %d, now %d)", ErrDeposed, term, cur)
 	}
-	if len(b.Nodes) > 0 {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"evident_log_nodes"}, []string{"level", "idx", "hash"},
-			pgx.CopyFromSlice(len(b.Nodes), func(i int) ([]any, error) {
-				n := b.Nodes[i]
-				if n.ID.Index > math.MaxInt64 {
-					return nil, fmt.Errorf("node %d/%d does not fit the schema", n.ID.Level, n.ID.Index)
-				}
-				return []any{int16(n.ID.Level), int64(n.ID.Index), n.Hash}, nil
-			}))
-		if err != nil {
-			return fmt.Errorf("couldn't write nodes: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("couldn't commit: %w", err)
-	}
-	return nil
+	return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
 }
 
 // Entries implements log.Store.
