@@ -72,6 +72,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free one")
 	fs.StringVar(&cfg.Store, "store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` (postgres://…) to keep the log in, shared by several frontends (default $EVIDENT_STORE, else bbolt in --data)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "with --store: the `URL` other frontends forward appends to while this one sequences (default http://ADDR)")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "with --store: the sequencer lease's lifetime, 1s to 1m (a killed sequencer is replaced after about this long)")
 	fs.StringVar(&cfg.Origin, "origin", "", "log origin (schema-less URL) for a new data directory (default "+serve.DefaultOrigin+")")
 	fs.IntVar(&cfg.BatchSize, "batch-size", 4096, "most entries in one group commit")
 	fs.DurationVar(&cfg.BatchPeriod, "batch-period", 2*time.Millisecond, "longest wait for a batch to fill, at most 1s")
@@ -121,6 +122,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if cfg.Store != "" && !serve.IsPostgresURL(cfg.Store) {
 		return usagef("--store must be a postgres:// URL")
+	}
+	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL > time.Minute {
+		return usagef("--lease-ttl must be in [1s, 1m]")
 	}
 	if cfg.BatchPeriod <= 0 || cfg.BatchPeriod > time.Second {
 		return usagef("--batch-period must be in (0, 1s]")
