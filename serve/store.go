@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +82,7 @@ type cluster struct {
 	log       atomic.Pointer[log.Log]
 	client    *http.Client
 	forwarded atomic.Int64
+	catchMu   sync.Mutex
 	stop      chan struct{}
 	done      chan struct{}
 }
@@ -193,6 +197,9 @@ func (c *cluster) close() {
 func (c *cluster) sequenceOrForward(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != log.PathEntries {
+			if need := sizeNeeded(r); need > 0 && !c.elector.Status().Leading {
+				c.catchUp(need)
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -208,6 +215,67 @@ func (c *cluster) sequenceOrForward(next http.Handler) http.Handler {
 			c.forward(w, r, st.LeaderAddr)
 		}
 	})
+}
+
+// sizeNeeded returns the tree size a read needs (0: any): a proof's size
+// or to, an entry's index plus one, a tile's extent. A client that got a
+// checkpoint from the sequencer may ask a follower for what it covers
+// before the follower's next catch-up.
+func sizeNeeded(r *http.Request) uint64 {
+	if r.Method != http.MethodGet {
+		return 0
+	}
+	q := r.URL.Query()
+	num := func(s string) uint64 {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0
+		}
+		return n
+	}
+	switch p := r.URL.Path; {
+	case p == log.PathInclusionProof:
+		return num(q.Get("size"))
+	case p == log.PathConsistencyProf:
+		return num(q.Get("to"))
+	case strings.HasPrefix(p, log.PathEntries+"/"):
+		if i := num(strings.TrimPrefix(p, log.PathEntries+"/")); i < math.MaxUint64 {
+			return i + 1
+		}
+	case strings.HasPrefix(p, log.TilesPrefix+"tile/"):
+		t, err := log.ParseTilePath(strings.TrimPrefix(p, log.TilesPrefix+"tile/"))
+		if err != nil {
+			return 0
+		}
+		// Width hashes of level 8·Level subtrees, or Width entries, from Index·256.
+		shift := uint(log.TileHeight * t.Level)
+		if t.Entries {
+			shift = 0
+		}
+		end := t.Index*log.TileWidth + uint64(t.Width)
+		if t.Index > (math.MaxUint64-log.TileWidth)/log.TileWidth || shift >= 64 || end > math.MaxUint64>>shift {
+			return 0
+		}
+		return end << shift
+	}
+	return 0
+}
+
+// catchUp re-reads the head once if it is short of size; concurrent
+// callers share one read.
+func (c *cluster) catchUp(size uint64) {
+	l := c.log.Load()
+	if l == nil || l.Head().Size >= size {
+		return
+	}
+	c.catchMu.Lock()
+	defer c.catchMu.Unlock()
+	if l.Head().Size >= size {
+		return
+	}
+	if _, err := l.Sync(); err != nil {
+		c.logger.Warn("couldn't follow the log", "err", err)
+	}
 }
 
 // maxForwardedResponse bounds the leader's answer (an AddResponse is a few

@@ -442,6 +442,10 @@ func TestPostgresBadInput(t *testing.T) {
 	if err != nil || first.Duplicate {
 		t.Fatalf("Add through the follower = %+v, %v", first, err)
 	}
+	// The follower answers for the checkpoint the sequencer just signed.
+	if _, err := follower.client().InclusionProof(context.Background(), first.Index, first.Size); err != nil {
+		t.Errorf("follower's proof against the new checkpoint: %v", err)
+	}
 	for _, s := range []*server{follower, f.get(lead)} {
 		again, err := s.client().Add(context.Background(), good)
 		if err != nil || !again.Duplicate || again.Index != first.Index {
