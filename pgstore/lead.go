@@ -215,20 +215,21 @@ func (e *Elector) step() {
 		}
 	}
 	if !next.Leading {
+		// What this round learns replaces next; a failed read leaves it
+		// as it was (not leading), and is published all the same.
 		term, ok, err := e.s.lead(ctx, e.cfg.ID, e.cfg.Addr(), e.cfg.TTL)
-		if err != nil {
+		switch {
+		case err != nil:
 			e.cfg.Logger.Warn("couldn't campaign for the sequencer lease", "err", err)
-			return
-		}
-		if ok {
+		case ok:
 			deadline = t0.Add(e.cfg.TTL)
 			next = Status{Leading: true, Term: term, Leader: e.cfg.ID, LeaderAddr: e.cfg.Addr(), Failovers: prev.Failovers}
 			e.cfg.Logger.Info("became the sequencer", "term", term)
-		} else {
+		default:
 			li, err := e.s.lease(ctx)
 			if err != nil {
 				e.cfg.Logger.Warn("couldn't read the sequencer lease", "err", err)
-				return
+				break
 			}
 			next = Status{Term: li.term, Leader: li.leader, Failovers: prev.Failovers}
 			if li.live {
