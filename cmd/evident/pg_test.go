@@ -301,7 +301,10 @@ func TestFailoverUnderLoad(t *testing.T) {
 		if err := pg.Stop(mode); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond) // let appends fail against the stopped database
+		// Let appends fail against the stopped database; the second outage
+		// outlasts the lease, so the sequencer steps down and one is elected
+		// again once the database is back.
+		time.Sleep(map[syscall.Signal]time.Duration{pgtest.Fast: 500 * time.Millisecond, pgtest.Immediate: 4 * time.Second}[mode])
 		if err := pg.Start(); err != nil {
 			t.Fatal(err)
 		}
