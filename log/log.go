@@ -432,26 +432,12 @@ func (l *Log) sequence(batch []*request) {
 	for i, r := range batch {
 		leaves[i] = r.leaf
 	}
-	// A NewOnlyCommitter is asked to commit first and looked up only if it
-	// refuses: one round trip to a database instead of two.
-	nc, newOnly := l.store.(NewOnlyCommitter)
-	existing := make([]int64, len(batch))
-	for i := range existing {
-		existing[i] = -1
-	}
-	lookup := func() bool {
-		var err error
-		if existing, err = l.store.Lookup(leaves); err != nil {
-			l.cfg.Logger.Error("lookup failed", "err", err)
-			fail(fmt.Errorf("couldn't look up entries: %w", err))
-			return false
-		}
-		return true
-	}
-	if !newOnly && !lookup() {
+	existing, err := l.store.Lookup(leaves)
+	if err != nil {
+		l.cfg.Logger.Error("lookup failed", "err", err)
+		fail(fmt.Errorf("couldn't look up entries: %w", err))
 		return
 	}
-again:
 	prev := l.head.Load()
 	cr, err := l.rf.NewRange(0, prev.Size, l.cr.Hashes())
 	if err != nil {
@@ -496,19 +482,8 @@ again:
 			return
 		}
 		t0 := time.Now()
-		if newOnly {
-			err = nc.CommitNew(b)
-		} else {
-			err = l.store.Commit(b)
-		}
+		err = l.store.Commit(b)
 		l.stats.commitNanos.Add(int64(time.Since(t0)))
-		if newOnly && errors.Is(err, ErrDuplicate) {
-			newOnly = false
-			if !lookup() {
-				return
-			}
-			goto again
-		}
 		if err != nil {
 			l.stats.failures.Add(1)
 			full := isStorageFull(err)

@@ -12,19 +12,7 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: a batch does not start at the store's current size.
 	ErrConflict = errors.New("batch does not start at the tree size")
-	// ErrDuplicate: a batch given to NewOnlyCommitter.CommitNew names an
-	// entry the store already holds.
-	ErrDuplicate = errors.New("batch names an entry already stored")
 )
-
-// NewOnlyCommitter is a [Store] for which a Lookup before each batch costs a
-// round trip (a database server). CommitNew is Commit on the further
-// condition that none of b.LeafHashes is stored yet; otherwise it fails with
-// ErrDuplicate and writes nothing. The sequencer then commits first and
-// looks entries up only when refused.
-type NewOnlyCommitter interface {
-	CommitNew(b *Batch) error
-}
 
 // Head is the durable state of the tree.
 type Head struct {

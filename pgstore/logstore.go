@@ -79,13 +79,7 @@ func readHead(ctx context.Context, q querier) (log.Head, error) {
 }
 
 // Commit implements log.Store.
-func (s *LogStore) Commit(b *log.Batch) error { return s.commit(b, false) }
-
-// CommitNew implements log.NewOnlyCommitter: the sequencer's dedup lookup
-// happens in the commit's statement, saving a round trip per batch.
-func (s *LogStore) CommitNew(b *log.Batch) error { return s.commit(b, true) }
-
-func (s *LogStore) commit(b *log.Batch, newOnly bool) error {
+func (s *LogStore) Commit(b *log.Batch) error {
 	if b.Head.Size != b.Start+uint64(len(b.Entries)) || len(b.LeafHashes) != len(b.Entries) {
 		return fmt.Errorf("malformed batch: start %d, %d entries, %d leaf hashes, head size %d",
 			b.Start, len(b.Entries), len(b.LeafHashes), b.Head.Size)
@@ -119,17 +113,13 @@ func (s *LogStore) commit(b *log.Batch, newOnly bool) error {
 		levels[i], nidx[i], hashes[i] = int16(n.ID.Level), int64(n.ID.Index), n.Hash
 	}
 	// One statement, so one transaction and one round trip. The fence: the
-	// head row moves only from the size and term this commit builds on
-	// (and, newOnly, if none of the leaves is stored: only a commit that
-	// moves the head writes entries, so a concurrent one fails the size
-	// check), and the entries and nodes are written only if it moved. The
-	// row lock orders commits and takeovers.
+	// head row moves only from the size and term this commit builds on,
+	// and the entries and nodes are written only if it moved. The row lock
+	// orders commits and takeovers.
 	var moved int
 	err = s.pool.QueryRow(ctx, `WITH head AS (
 			UPDATE evident_log_head SET size = $1, time = $2, checkpoint = $3
-			WHERE size = $4 AND term = $5
-				AND NOT ($12 AND EXISTS (SELECT FROM evident_log_entries WHERE leaf = ANY($7)))
-			RETURNING 1
+			WHERE size = $4 AND term = $5 RETURNING 1
 		), entries AS (
 			INSERT INTO evident_log_entries (idx, leaf, entry)
 			SELECT * FROM unnest($6::bigint[], $7::bytea[], $8::bytea[]) WHERE EXISTS (SELECT FROM head)
@@ -139,7 +129,7 @@ func (s *LogStore) commit(b *log.Batch, newOnly bool) error {
 		)
 		SELECT count(*) FROM head`,
 		int64(b.Head.Size), b.Head.Time, b.Head.Checkpoint, int64(b.Start), int64(term),
-		idx, b.LeafHashes, b.Entries, levels, nidx, hashes, newOnly).Scan(&moved)
+		idx, b.LeafHashes, b.Entries, levels, nidx, hashes).Scan(&moved)
 	if err != nil {
 		return fmt.Errorf("couldn't commit entries %d to %d: %w", b.Start, b.Head.Size, err)
 	}
@@ -153,13 +143,7 @@ func (s *LogStore) commit(b *log.Batch, newOnly bool) error {
 	if uint64(cur) != term {
 		return fmt.Errorf("%w (term %d, now %d)", ErrDeposed, term, cur)
 	}
-	if uint64(size) != b.Start {
-		return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
-	}
-	if newOnly {
-		return log.ErrDuplicate
-	}
-	return fmt.Errorf("couldn't commit at size %d in term %d", size, term)
+	return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
 }
 
 // Entries implements log.Store.

@@ -305,25 +305,3 @@ func testKey(t *testing.T) (note.Signer, note.Verifier) {
 	}
 	return s, v
 }
-
-// CommitNew refuses, writing nothing, a batch naming a stored entry (the
-// log then looks the batch up: TestLogOnPostgres adds a duplicate).
-func TestCommitNew(t *testing.T) {
-	s, _ := openLeader(t)
-	defer s.Close()
-	if err := s.CommitNew(batchAt(0, 3, "c")); err != nil {
-		t.Fatal(err)
-	}
-	b := batchAt(3, 2, "c")
-	b.Entries[1] = []byte("c 1")
-	b.LeafHashes[1] = log.LeafHash(b.Entries[1])
-	if err := s.CommitNew(b); !errors.Is(err, log.ErrDuplicate) {
-		t.Fatalf("CommitNew with a stored entry = %v, want ErrDuplicate", err)
-	}
-	if h, _ := s.Head(); h.Size != 3 {
-		t.Fatalf("size after a refused CommitNew = %d, want 3", h.Size)
-	}
-	if err := s.CommitNew(batchAt(4, 1, "c")); !errors.Is(err, log.ErrConflict) {
-		t.Fatalf("CommitNew at the wrong size = %v, want ErrConflict", err)
-	}
-}
