@@ -92,7 +92,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	var stderr bytes.Buffer // read only once the process has exited
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("evident serve exited before it was ready")
+				err := <-s.done
+				t.Fatalf("evident serve exited before it was ready (%v):\n%s", err, stderr.Bytes())
 			}
 			if rest, ok := strings.CutPrefix(l, "evident serving at "); ok {
 				s.url = strings.Fields(rest)[0]
@@ -133,7 +135,14 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 		t.Fatalf("serve printed a bad key %q: %v", s.key, err)
 	}
 	s.verifier = v
-	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+		if t.Failed() {
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			t.Logf("evident serve at %s, the end of its log:\n%s", s.url, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
 	return s
 }
 
