@@ -305,6 +305,23 @@ func TestKill9DuringAppends(t *testing.T) {
 	}
 }
 
+// postEntry posts body to a server's append endpoint with the given
+// headers and returns the status and body of the answer.
+func postEntry(t *testing.T, s *server, body []byte, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // run runs the evident binary and returns its stdout, stderr and exit code.
 // cliRunner runs evident in dir with env added, and fails the test unless it
 // exits with want; it returns the combined output.
@@ -462,17 +479,8 @@ func TestServeLimits(t *testing.T) {
 	s := startServer(t, dir)
 	m := newMinter(t, dir, s.url)
 	post := func(body []byte, hdr map[string]string) int {
-		req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		status, _ := postEntry(t, s, body, hdr)
+		return status
 	}
 	if got := post(bytes.Repeat([]byte("a"), 10<<20), nil); got != http.StatusRequestEntityTooLarge {
 		t.Errorf("10 MiB body = %d, want 413", got)

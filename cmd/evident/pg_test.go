@@ -405,17 +405,8 @@ func TestPostgresBadInput(t *testing.T) {
 		body   string
 	}
 	post := func(s *server, body []byte, hdr map[string]string) answer {
-		req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return answer{resp.StatusCode, string(b)}
+		status, b := postEntry(t, s, body, hdr)
+		return answer{status, b}
 	}
 	for _, c := range []struct {
 		name string
