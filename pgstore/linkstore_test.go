@@ -10,16 +10,20 @@ import (
 
 	"github.com/evident-dev/evident/internal/pgtest"
 	"github.com/evident-dev/evident/linkstore"
+	"github.com/evident-dev/evident/linkstore/storetest"
 )
 
 func TestLinkStore(t *testing.T) {
-	linkContract(t, func(t *testing.T) linkstore.Store {
+	open := func(t *testing.T) linkstore.Store {
 		s, err := OpenLinks(context.Background(), pgtest.NewDatabase(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
-	})
+	}
+	// The shared suite every link store passes, unchanged.
+	storetest.TestStore(t, open)
+	linkContract(t, open)
 }
 
 // linkContract checks the linkstore.Store contract against stores made by

@@ -45,7 +45,6 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
@@ -232,13 +231,7 @@ func Open(cfg Config) (*Server, error) {
 	if cl != nil {
 		cl.start(l)
 	}
-	linksPath := filepath.Join(cfg.DataDir, "links.db")
-	if err := boltfile.Check(linksPath); err != nil {
-		l.Close()
-		closeStore()
-		return nil, fmt.Errorf("%w: restore it from a backup", err)
-	}
-	links, err := linkstore.OpenBolt(linksPath)
+	links, err := openLinks(cfg)
 	if err != nil {
 		l.Close()
 		closeStore()

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/pgstore"
 )
@@ -59,6 +61,21 @@ func openLogStore(cfg Config) (log.Store, *log.BoltStore, *cluster, error) {
 		return nil, nil, nil, err
 	}
 	return pg, nil, c, nil
+}
+
+// openLinks opens the link store: links.db in the data directory, or the
+// PostgreSQL database cfg.Store names, shared by all frontends.
+func openLinks(cfg Config) (linkstore.Store, error) {
+	if cfg.Store != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return pgstore.OpenLinks(ctx, cfg.Store)
+	}
+	linksPath := filepath.Join(cfg.DataDir, "links.db")
+	if err := boltfile.Check(linksPath); err != nil {
+		return nil, fmt.Errorf("%w: restore it from a backup", err)
+	}
+	return linkstore.OpenBolt(linksPath)
 }
 
 // cluster is this frontend's membership of a group of frontends sharing one
