@@ -6,6 +6,7 @@ require (
 	filippo.io/torchwood v0.6.1
 	github.com/digitorus/timestamp v0.0.0-20250524132541-c45532741eea
 	github.com/in-toto/in-toto-golang v0.11.0
+	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/secure-systems-lab/go-securesystemslib v0.11.0
 	github.com/sigstore/protobuf-specs v0.5.0
@@ -28,6 +29,9 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.5 // indirect
 	github.com/google/go-containerregistry v0.20.7 // indirect
 	github.com/in-toto/attestation v1.1.2 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/shibumi/go-pathspec v1.3.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -25,12 +27,34 @@ type Client struct {
 	Verifier note.Verifier
 	// HTTP is the client to use (default http.DefaultClient).
 	HTTP *http.Client
+	// AddRetries is how often Add retries an append answered 503 — no
+	// sequencer at the moment, as during a failover, or overloaded —
+	// after the answer's Retry-After (at most 10s; default 1s). Zero means
+	// 5; negative, never. Retrying is safe: an entry already in the log
+	// gets its first index back.
+	AddRetries int
 }
 
 // maxResponse bounds every response body the client reads.
 const maxResponse = 1 << 20
 
+// doRetryAfter posts an entry and returns, besides do's results, how long
+// the answer's Retry-After asks to wait (1s if absent, at most 10s).
+func (c *Client) doRetryAfter(ctx context.Context, entry []byte) ([]byte, time.Duration, error) {
+	var retryAfter string
+	b, err := c.doHeader(ctx, http.MethodPost, PathEntries, entry, func(h http.Header) { retryAfter = h.Get("Retry-After") })
+	wait := time.Second
+	if n, perr := strconv.Atoi(retryAfter); perr == nil && n >= 0 {
+		wait = min(time.Duration(n)*time.Second, 10*time.Second)
+	}
+	return b, wait, err
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	return c.doHeader(ctx, method, path, body, nil)
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path string, body []byte, header func(http.Header)) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -51,6 +75,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if header != nil {
+		header(resp.Header)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading response: %w", method, path, err)
@@ -144,7 +171,27 @@ func (c *Client) proof(ctx context.Context, path string) ([][]byte, error) {
 // Add submits entry, which must be in canonical form, and verifies that the
 // answer proves its inclusion under a checkpoint signed by the log.
 func (c *Client) Add(ctx context.Context, entry []byte) (*AddResult, error) {
-	b, err := c.do(ctx, http.MethodPost, PathEntries, entry)
+	retries := c.AddRetries
+	if retries == 0 {
+		retries = 5
+	}
+	var b []byte
+	var err error
+	for try := 0; ; try++ {
+		var wait time.Duration
+		b, wait, err = c.doRetryAfter(ctx, entry)
+		var he *HTTPError
+		if err == nil || try >= retries || !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -343,7 +343,7 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrStorageFull):
 		return http.StatusInsufficientStorage
-	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed), errors.Is(err, ErrClockBackwards),
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed), errors.Is(err, ErrClockBackwards), errors.Is(err, ErrUnavailable),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	default:

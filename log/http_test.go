@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/evident-dev/evident/log"
@@ -237,4 +238,39 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("GET %s?%s = %d %s", path, query, rec.Code, rec.Body)
 		}
 	})
+}
+
+// H1: during a failover appends are answered 503 with Retry-After; the
+// client retries them (a bounded number of times) and gets its proof.
+func TestClientAddRetries(t *testing.T) {
+	l, k, _ := newHTTPLog(t, 3)
+	h := log.Handler(l, nil)
+	var unavailable atomic.Int64
+	unavailable.Store(2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && unavailable.Add(-1) >= 0 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":"log is unavailable: no sequencer is elected"}`)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := &log.Client{URL: srv.URL, Origin: testOrigin, Verifier: k.verifier}
+	res, err := c.Add(context.Background(), entry(3))
+	if err != nil || res.Index != 3 {
+		t.Fatalf("Add through two 503s = %+v, %v, want index 3", res, err)
+	}
+	unavailable.Store(2)
+	c.AddRetries = 1
+	var he *log.HTTPError
+	if _, err := c.Add(context.Background(), entry(4)); !errors.As(err, &he) || he.Status != 503 {
+		t.Fatalf("Add through two 503s with one retry = %v, want the 503", err)
+	}
+	unavailable.Store(1)
+	c.AddRetries = -1
+	if _, err := c.Add(context.Background(), entry(4)); !errors.As(err, &he) || he.Status != 503 {
+		t.Fatalf("Add with retries off = %v, want the 503", err)
+	}
 }

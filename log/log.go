@@ -57,6 +57,10 @@ var (
 	// ErrStorageFull: a commit failed for lack of space. A [Store] reports
 	// it by wrapping ErrStorageFull or syscall.ENOSPC.
 	ErrStorageFull = errors.New("the log's storage is full")
+	// ErrUnavailable: the log cannot sequence now (another frontend is the
+	// sequencer, or the store could not be read); retrying may succeed.
+	// Stores wrap it in such errors.
+	ErrUnavailable = errors.New("log is unavailable")
 )
 
 // isStorageFull tells whether a store error means the storage is full.
@@ -115,8 +119,13 @@ type Log struct {
 	done    chan struct{}
 	once    sync.Once
 
-	// sequencer-owned
-	cr *compact.Range
+	// seqMu is held by the sequencer while it sequences a batch, and by
+	// Sync; it guards cr and stale.
+	seqMu sync.Mutex
+	cr    *compact.Range
+	// stale: a commit failed and the head could not be reloaded since, so
+	// the store may hold more than head says.
+	stale bool
 
 	stats struct {
 		batches, entries, duplicates, commitNanos, failures, fullFailures atomic.Int64
@@ -404,10 +413,20 @@ func (l *Log) reply(r *request, res result) {
 
 // sequence commits one batch and answers its requests.
 func (l *Log) sequence(batch []*request) {
+	l.seqMu.Lock()
+	defer l.seqMu.Unlock()
 	fail := func(err error) {
 		for _, r := range batch {
 			l.reply(r, result{err: err})
 		}
+	}
+	if l.stale {
+		if err := l.load(); err != nil {
+			l.cfg.Logger.Error("couldn't reload the tree", "err", err)
+			fail(fmt.Errorf("%w: couldn't reload the tree after a failed commit: %w", ErrUnavailable, err))
+			return
+		}
+		l.stale = false
 	}
 	leaves := make([][]byte, len(batch))
 	for i, r := range batch {
@@ -432,6 +451,12 @@ func (l *Log) sequence(batch []*request) {
 	nodes := make([]Node, 0, 2*len(batch)+1)
 	visit := func(id compact.NodeID, h []byte) { nodes = append(nodes, Node{ID: id, Hash: h}) }
 	for i, r := range batch {
+		if existing[i] >= int64(prev.Size) {
+			// Another writer committed past our head: learn it first.
+			l.stale = true
+			fail(fmt.Errorf("%w: the store is ahead of this sequencer's head", ErrUnavailable))
+			return
+		}
 		if existing[i] >= 0 {
 			index[i], dup[i] = uint64(existing[i]), true
 			continue
@@ -473,6 +498,7 @@ func (l *Log) sequence(batch []*request) {
 			// Learn what the store really holds before anyone is answered,
 			// so no caller can observe the head from before the failure.
 			if err := l.load(); err != nil {
+				l.stale = true
 				l.failLog.log(l.cfg.Logger, "couldn't reload the tree after a failed commit", "err", err)
 			}
 			if full {
@@ -497,6 +523,32 @@ func (l *Log) sequence(batch []*request) {
 	if l.testHookCommitted != nil && len(entries) > 0 {
 		l.testHookCommitted(st.Head)
 	}
+}
+
+// Sync reloads the head from the store if another writer changed it: the
+// way a frontend that does not sequence follows the one that does, and
+// catches up before it starts sequencing. The new head is checked as at
+// Open (its signed checkpoint against the stored nodes); a store whose
+// size went down is refused with ErrCorrupt. It returns the head.
+func (l *Log) Sync() (Head, error) {
+	l.seqMu.Lock()
+	defer l.seqMu.Unlock()
+	cur := l.head.Load()
+	h, err := l.store.Head()
+	if err != nil {
+		return cur.Head, fmt.Errorf("couldn't read head: %w", err)
+	}
+	if h.Size == cur.Size && bytes.Equal(h.Checkpoint, cur.Checkpoint) && !l.stale {
+		return cur.Head, nil
+	}
+	if h.Size < cur.Size {
+		return cur.Head, fmt.Errorf("%w: the store's size went from %d down to %d", ErrCorrupt, cur.Size, h.Size)
+	}
+	if err := l.load(); err != nil {
+		return cur.Head, err
+	}
+	l.stale = false
+	return l.head.Load().Head, nil
 }
 
 // Stats are cumulative counters of the sequencer since Open.

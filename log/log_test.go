@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -459,4 +460,64 @@ func TestOutOfRange(t *testing.T) {
 	if _, err := l.Entry(5); !errors.Is(err, log.ErrOutOfRange) {
 		t.Errorf("Entry(5) = %v, want ErrOutOfRange", err)
 	}
+}
+
+// H1: a frontend that does not sequence follows the store with Sync; one
+// that finds the store ahead of its head (another writer committed) answers
+// ErrUnavailable, then learns the store's head before sequencing again.
+func TestSyncFollows(t *testing.T) {
+	k := newKey(t)
+	store := log.NewMemStore()
+	a := openLog(t, store, k, nil)
+	b := openLog(t, store, k, nil)
+	for i := 0; i < 5; i++ {
+		if _, err := a.Add(context.Background(), entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Head().Size != 0 {
+		t.Fatalf("follower head before Sync = %d", b.Head().Size)
+	}
+	// b, behind, is asked to add what a already committed.
+	if _, err := b.Add(context.Background(), entry(3)); !errors.Is(err, log.ErrUnavailable) {
+		t.Fatalf("Add on a stale sequencer = %v, want ErrUnavailable", err)
+	}
+	res, err := b.Add(context.Background(), entry(3))
+	if err != nil || !res.Duplicate || res.Index != 3 {
+		t.Fatalf("Add after the reload = %+v, %v, want duplicate at 3", res, err)
+	}
+	checkAdd(t, k, entry(3), res)
+	if _, err := a.Add(context.Background(), entry(5)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := b.Sync()
+	if err != nil || h.Size != 6 || b.Head().Size != 6 {
+		t.Fatalf("Sync = %d, %v, want 6", h.Size, err)
+	}
+	if _, err := b.InclusionProof(5, 6); err != nil {
+		t.Fatalf("follower's proof after Sync: %v", err)
+	}
+	// L6: a store that shrinks is refused, and the head stays.
+	sh := &shrinkingStore{Store: store}
+	d := openLog(t, sh, k, nil)
+	sh.shrunk.Store(true)
+	if _, err := d.Sync(); !errors.Is(err, log.ErrCorrupt) {
+		t.Fatalf("Sync of a shrunk store = %v, want ErrCorrupt", err)
+	}
+	if d.Head().Size != 6 {
+		t.Fatalf("head after a refused Sync = %d, want 6", d.Head().Size)
+	}
+}
+
+// shrinkingStore reports an empty tree once shrunk.
+type shrinkingStore struct {
+	log.Store
+	shrunk atomic.Bool
+}
+
+func (s *shrinkingStore) Head() (log.Head, error) {
+	if s.shrunk.Load() {
+		return log.Head{}, nil
+	}
+	return s.Store.Head()
 }

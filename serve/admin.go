@@ -108,6 +108,10 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	var name string
 	switch r.URL.Query().Get("db") {
 	case "", "log":
+		if s.store == nil {
+			http.Error(w, "the log is in PostgreSQL: back it up with PostgreSQL's tools (pg_dump)", http.StatusNotImplemented)
+			return
+		}
 		name = "log.db"
 		write = func(w io.Writer) error { _, err := s.store.Backup(w); return err }
 	case "links":

@@ -45,7 +45,6 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
@@ -60,6 +59,15 @@ import (
 type Config struct {
 	// DataDir holds the store and keys (default ./evident-data).
 	DataDir string
+	// Store, if set, is a postgres:// URL: the log is kept in that
+	// PostgreSQL database, shared with any number of other frontends, one
+	// of which sequences at a time (see store.go). Empty: bbolt in DataDir.
+	Store string
+	// Advertise is the URL other frontends forward appends to while this
+	// one sequences (default: http:// and the listening address).
+	Advertise string
+	// LeaseTTL is the sequencer lease's lifetime with Store (default 3s).
+	LeaseTTL time.Duration
 	// Addr is the listen address (default 127.0.0.1:8080; port 0 picks one).
 	Addr string
 	// Origin is the log's checkpoint origin and key name (default: the name
@@ -135,7 +143,9 @@ type Server struct {
 	VerifierKey string
 
 	cfg      Config
-	store    *log.BoltStore
+	logStore log.Store
+	store    *log.BoltStore // nil with PostgreSQL
+	cluster  *cluster       // nil with bbolt
 	links    linkstore.Store
 	stopTUF  chan struct{}
 	tufDone  chan struct{}
@@ -194,12 +204,15 @@ func Open(cfg Config) (*Server, error) {
 			os.Remove(p)
 		}
 	}
-	store, err := log.OpenBoltStoreOptions(filepath.Join(cfg.DataDir, "log.db"), log.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
-	if errors.Is(err, log.ErrStoreDamaged) {
-		return nil, fmt.Errorf("%w: restore it from a backup (evident log fsck --data %s checks a copy)", err, cfg.DataDir)
-	}
+	store, bolt, cl, err := openLogStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w (is another evident serve using %s?)", err, cfg.DataDir)
+		return nil, err
+	}
+	closeStore := func() {
+		if cl != nil {
+			cl.close()
+		}
+		store.Close()
 	}
 	l, err := log.Open(store, log.Config{
 		Origin:      cfg.Origin,
@@ -212,26 +225,23 @@ func Open(cfg Config) (*Server, error) {
 		Logger:      cfg.Logger,
 	})
 	if err != nil {
-		store.Close()
+		closeStore()
 		return nil, err
 	}
-	linksPath := filepath.Join(cfg.DataDir, "links.db")
-	if err := boltfile.Check(linksPath); err != nil {
-		l.Close()
-		store.Close()
-		return nil, fmt.Errorf("%w: restore it from a backup", err)
+	if cl != nil {
+		cl.start(l)
 	}
-	links, err := linkstore.OpenBolt(linksPath)
+	links, err := openLinks(cfg)
 	if err != nil {
 		l.Close()
-		store.Close()
+		closeStore()
 		return nil, err
 	}
 	srv := &Server{Log: l, TSA: ts, Entries: ev, DevCA: devCA, Verifier: verifier, VerifierKey: vkey, cfg: cfg,
-		store: store, links: links, served: make(chan error, 1), stopTUF: make(chan struct{}), tufDone: make(chan struct{})}
+		logStore: store, store: bolt, cluster: cl, links: links, served: make(chan error, 1), stopTUF: make(chan struct{}), tufDone: make(chan struct{})}
 	if err := srv.openTUF(); err != nil {
 		l.Close()
-		store.Close()
+		closeStore()
 		links.Close()
 		return nil, err
 	}
@@ -399,7 +409,7 @@ func (s *Server) Origin() string { return s.cfg.Origin }
 // Handler returns the server's whole HTTP API, with panics turned into 500s.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(log.TilesPrefix, log.Handler(s.Log, s.cfg.Logger))
+	mux.Handle(log.TilesPrefix, s.logHandler())
 	mux.HandleFunc("GET "+log.PathCheckpoint, s.witness.serveCheckpoint)
 	mux.HandleFunc("GET "+PathWitnessed, s.witness.serveWitnessed)
 	mux.Handle("/tsa", s.TSA.Handler())
@@ -447,6 +457,9 @@ func (s *Server) Start() error {
 	maxConns, reserve := connLimits(s.cfg.MaxConns, s.cfg.ConnReserve)
 	s.conns = newCapListener(ln, maxConns, reserve)
 	s.listener = s.conns
+	if s.cluster != nil {
+		s.cluster.listening(s.URL())
+	}
 	s.http = s.httpServer(s.Handler())
 	s.http.ConnContext = s.conns.connContext
 	s.http.ConnState = s.conns.connState
@@ -524,7 +537,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.witness != nil {
 		s.witness.close()
 	}
-	return errors.Join(s.Log.Close(), s.store.Close(), s.links.Close())
+	return errors.Join(s.Log.Close(), s.closeStore(), s.links.Close())
 }
 
 // loadOrCreateNoteKey reads log.key from dir, or generates it (and log.vkey)

@@ -86,6 +86,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(w, "evident_log_add_seconds_bucket{le=\"+Inf\"} %d\nevident_log_add_seconds_sum %g\nevident_log_add_seconds_count %d\n",
 		s.adds.count.Load(), time.Duration(s.adds.sumNs.Load()).Seconds(), s.adds.count.Load())
+	s.clusterMetrics(w)
 	metric("evident_tsa_tokens_total", "counter", "RFC 3161 tokens issued since start.", s.TSA.Issued())
 	fmt.Fprintf(w, "# HELP evident_tuf_expiry_timestamp_seconds When each TUF role's metadata expires (Unix time).\n# TYPE evident_tuf_expiry_timestamp_seconds gauge\n")
 	for _, rs := range s.tufStatus() {

@@ -99,6 +99,7 @@ func run() error {
 	hashFiles := flag.Int("hash-files", 10000, "hash mode: files to make")
 	hashMiB := flag.Int64("hash-mib", 1024, "hash mode: MiB to make")
 	tsaConc := flag.String("tsa-c", "1,16,64", "tsa mode: concurrencies to measure, in order")
+	store := flag.String("store", "", "log mode, shape only: keep the log in this empty PostgreSQL `URL` (default bbolt)")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
@@ -176,7 +177,7 @@ func run() error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		sl, err := startShapeOnly(dir, *batchSize, *batchPeriod, logger)
+		sl, err := startShapeOnly(dir, *store, *batchSize, *batchPeriod, logger)
 		if err != nil {
 			return err
 		}

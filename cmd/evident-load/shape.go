@@ -15,6 +15,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/pgstore"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
@@ -31,8 +32,8 @@ type shapeOnly struct {
 	close    func()
 }
 
-func startShapeOnly(dir string, batchSize int, batchPeriod time.Duration, logger *slog.Logger) (*shapeOnly, error) {
-	store, err := log.OpenBoltStore(filepath.Join(dir, "log.db"))
+func startShapeOnly(dir, pgURL string, batchSize int, batchPeriod time.Duration, logger *slog.Logger) (*shapeOnly, error) {
+	store, err := openShapeStore(dir, pgURL, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -107,4 +108,39 @@ func mintRemote(url string, n int) ([][]byte, error) {
 		return err
 	})
 	return out, err
+}
+
+// openShapeStore opens bbolt in dir, or the (empty) PostgreSQL database at
+// pgURL, leading it as the one sequencer.
+func openShapeStore(dir, pgURL string, logger *slog.Logger) (log.Store, error) {
+	if pgURL == "" {
+		return log.OpenBoltStore(filepath.Join(dir, "log.db"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pg, err := pgstore.OpenLog(ctx, pgURL)
+	if err != nil {
+		return nil, err
+	}
+	el := pg.Campaign(pgstore.ElectorConfig{ID: "evident-load", Logger: logger})
+	for !el.Status().Leading {
+		if ctx.Err() != nil {
+			el.Close()
+			pg.Close()
+			return nil, fmt.Errorf("couldn't become the sequencer of %s", pgURL)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting on the database
+	}
+	return &ledStore{LogStore: pg, elector: el}, nil
+}
+
+// ledStore is a PostgreSQL store with its elector, closed together.
+type ledStore struct {
+	*pgstore.LogStore
+	elector *pgstore.Elector
+}
+
+func (s *ledStore) Close() error {
+	s.elector.Close()
+	return s.LogStore.Close()
 }

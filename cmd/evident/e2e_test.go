@@ -92,7 +92,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	var stderr bytes.Buffer // read only once the process has exited
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("evident serve exited before it was ready")
+				err := <-s.done
+				t.Fatalf("evident serve exited before it was ready (%v):\n%s", err, stderr.Bytes())
 			}
 			if rest, ok := strings.CutPrefix(l, "evident serving at "); ok {
 				s.url = strings.Fields(rest)[0]
@@ -133,7 +135,14 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 		t.Fatalf("serve printed a bad key %q: %v", s.key, err)
 	}
 	s.verifier = v
-	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+		if t.Failed() {
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			t.Logf("evident serve at %s, the end of its log:\n%s", s.url, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
 	return s
 }
 
@@ -296,6 +305,23 @@ func TestKill9DuringAppends(t *testing.T) {
 	}
 }
 
+// postEntry posts body to a server's append endpoint with the given
+// headers and returns the status and body of the answer.
+func postEntry(t *testing.T, s *server, body []byte, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // run runs the evident binary and returns its stdout, stderr and exit code.
 // cliRunner runs evident in dir with env added, and fails the test unless it
 // exits with want; it returns the combined output.
@@ -453,17 +479,8 @@ func TestServeLimits(t *testing.T) {
 	s := startServer(t, dir)
 	m := newMinter(t, dir, s.url)
 	post := func(body []byte, hdr map[string]string) int {
-		req, _ := http.NewRequest("POST", s.url+"/log/v1/entries", bytes.NewReader(body))
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		status, _ := postEntry(t, s, body, hdr)
+		return status
 	}
 	if got := post(bytes.Repeat([]byte("a"), 10<<20), nil); got != http.StatusRequestEntityTooLarge {
 		t.Errorf("10 MiB body = %d, want 413", got)

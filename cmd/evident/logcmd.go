@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/pgstore"
+	"github.com/evident-dev/evident/serve"
 	"github.com/transparency-dev/formats/proof"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -37,6 +39,8 @@ Subcommands:
                       carries the trust root's threshold of valid cosignatures
                       and is consistent with the log's
   fsck --data DIR     check a stopped server's store offline
+  fsck --store postgres://… --key KEY
+                      check the log in PostgreSQL (online: one snapshot)
 
 Client flags (every subcommand but fsck):
   --server URL   the server (default $EVIDENT_SERVER, else http://127.0.0.1:8080)
@@ -272,21 +276,47 @@ func parseVerifierKey(s string) (note.Verifier, error) {
 func runFsck(e *env, args []string) error {
 	fs := newFlags(e, "log fsck", subUsage(logUsage, "log", "fsck"))
 	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
+	store := fs.String("store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` of the log (default $EVIDENT_STORE)")
+	key := fs.String("key", "", "note verifier `key` or file (default DIR/log.vkey)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	vk, err := parseVerifierKey(filepath.Join(*data, "log.vkey"))
+	if *key == "" {
+		*key = filepath.Join(*data, "log.vkey")
+	}
+	vk, err := parseVerifierKey(*key)
 	if err != nil {
 		return err
 	}
-	s, err := log.OpenBoltStore(filepath.Join(*data, "log.db"))
-	if errors.Is(err, log.ErrStoreDamaged) {
-		return err
+	var s log.Store
+	if *store != "" {
+		if !serve.IsPostgresURL(*store) {
+			return usagef("--store must be a postgres:// URL")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		pg, err := pgstore.OpenLog(ctx, *store)
+		if err != nil {
+			return err
+		}
+		defer pg.Close()
+		snap, err := pg.Snapshot(context.Background())
+		if err != nil {
+			return err
+		}
+		defer snap.Close()
+		s = snap
+	} else {
+		bolt, err := log.OpenBoltStore(filepath.Join(*data, "log.db"))
+		if errors.Is(err, log.ErrStoreDamaged) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("%w (is a server running on %s?)", err, *data)
+		}
+		defer bolt.Close()
+		s = bolt
 	}
-	if err != nil {
-		return fmt.Errorf("%w (is a server running on %s?)", err, *data)
-	}
-	defer s.Close()
 	h, err := checkStore(s, vk)
 	if err != nil {
 		return err

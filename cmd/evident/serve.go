@@ -14,7 +14,7 @@ import (
 )
 
 const serveUsage = `
-Usage: evident serve [--data DIR] [--addr HOST:PORT] [--origin ORIGIN] [TSA and trust flags]
+Usage: evident serve [--data DIR] [--addr HOST:PORT] [--origin ORIGIN] [--store postgres://…] [TSA and trust flags]
 
 Runs the evident server: the Merkle transparency log (bbolt store, group
 commit, signed C2SP checkpoints, proofs, tlog-tiles) and the RFC 3161
@@ -47,12 +47,22 @@ litewitness); their cosignatures are served with /log/checkpoint and kept,
 so bundles can prove when their entry was first witnessed. A witness that is
 down never stops the log: see /metrics.
 
+The log is kept in DIR/log.db (bbolt), or with --store (or $EVIDENT_STORE)
+in a PostgreSQL database that any number of frontends share: each answers
+every read; one at a time, elected through the database, sequences appends,
+and the others forward appends to it at the address it advertises
+(--advertise, default http:// and the listening address). All frontends of
+one log need the same log key (DIR/log.key and log.vkey) and trust roots:
+copy one initialised data directory to each.
+
 Examples:
   evident serve
   evident serve --witness witness.example/w1=https://w1.example,witness.example/w1+1a2b3c4d+BA…
   evident serve --data /var/lib/evident --addr 0.0.0.0:8080 --origin log.example.org/evident \
     --tsa-key /etc/evident/tsa.key --tsa-chain /etc/evident/tsa-chain.pem \
     --functionary-roots /etc/evident/spire-upstream-root.pem
+  evident serve --data /etc/evident --addr 0.0.0.0:8080 --advertise http://10.0.0.11:8080 \
+    --store 'postgres://evident@db.internal/evident?sslmode=verify-full'
 `
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -60,6 +70,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var cfg serve.Config
 	fs.StringVar(&cfg.DataDir, "data", "evident-data", "data `directory`: store and keys")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free one")
+	fs.StringVar(&cfg.Store, "store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` (postgres://…) to keep the log in, shared by several frontends (default $EVIDENT_STORE, else bbolt in --data)")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "with --store: the `URL` other frontends forward appends to while this one sequences (default http://ADDR)")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "with --store: the sequencer lease's lifetime, 1s to 1m (a killed sequencer is replaced after about this long)")
 	fs.StringVar(&cfg.Origin, "origin", "", "log origin (schema-less URL) for a new data directory (default "+serve.DefaultOrigin+")")
 	fs.IntVar(&cfg.BatchSize, "batch-size", 4096, "most entries in one group commit")
 	fs.DurationVar(&cfg.BatchPeriod, "batch-period", 2*time.Millisecond, "longest wait for a batch to fill, at most 1s")
@@ -107,6 +120,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if cfg.WitnessPeriod <= 0 {
 		return usagef("--witness-period must be positive")
 	}
+	if cfg.Store != "" && !serve.IsPostgresURL(cfg.Store) {
+		return usagef("--store must be a postgres:// URL")
+	}
+	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL > time.Minute {
+		return usagef("--lease-ttl must be in [1s, 1m]")
+	}
 	if cfg.BatchPeriod <= 0 || cfg.BatchPeriod > time.Second {
 		return usagef("--batch-period must be in (0, 1s]")
 	}
@@ -152,6 +171,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	for _, w := range cfg.Witnesses {
 		fmt.Fprintf(e.stdout, "  witness:        %s at %s, every %v\n", w.Name, w.URL, cfg.WitnessPeriod)
+	}
+	if cfg.Store != "" {
+		leading, id := s.Sequencer()
+		fmt.Fprintf(e.stdout, "  log store:      PostgreSQL, frontend %s (sequencer now: %v)\n", id, leading)
 	}
 	if s.DevCA != nil {
 		fmt.Fprintf(e.stdout, "  development functionary CA in %s/dev-ca.pem: for development only\n", cfg.DataDir)

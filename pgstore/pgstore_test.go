@@ -1,0 +1,307 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/evident-dev/evident/internal/pgtest"
+	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/storetest"
+	"github.com/jackc/pgx/v5"
+	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// openLeader opens a store on a fresh database and makes it the leader.
+func openLeader(t *testing.T) (*LogStore, string) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	s, err := OpenLog(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.lead(context.Background(), "test", "", time.Hour); err != nil || !ok {
+		t.Fatalf("lead = %v, %v", ok, err)
+	}
+	return s, url
+}
+
+// The shared suite, unchanged: the same contract as bbolt.
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) log.Store {
+		s, _ := openLeader(t)
+		return s
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	// Frontends starting together migrate once.
+	errc := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			s, err := OpenLog(ctx, url)
+			if err == nil {
+				s.Close()
+			}
+			errc <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errc; err != nil {
+			t.Fatalf("concurrent OpenLog = %v", err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v int
+	if err := conn.QueryRow(ctx, "SELECT version FROM evident_schema").Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version = %d, %v, want %d", v, err, SchemaVersion)
+	}
+	// A schema from a newer evident is refused, and left as it is.
+	if _, err := conn.Exec(ctx, "UPDATE evident_schema SET version = $1", SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenLog(ctx, url); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("OpenLog on a newer schema = %v, want ErrSchemaTooNew", err)
+	}
+	if _, err := OpenLinks(ctx, url); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("OpenLinks on a newer schema = %v, want ErrSchemaTooNew", err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT version FROM evident_schema").Scan(&v); err != nil || v != SchemaVersion+1 {
+		t.Fatalf("schema version after refusal = %d, %v", v, err)
+	}
+}
+
+// batchAt builds a batch of n entries at start (tagged so two writers'
+// batches differ), with leaf nodes only.
+func batchAt(start uint64, n int, tag string) *log.Batch {
+	b := &log.Batch{Start: start, Head: log.Head{Size: start + uint64(n), Checkpoint: []byte(fmt.Sprintf("%s %d\n", tag, start+uint64(n))), Time: 1}}
+	for i := start; i < start+uint64(n); i++ {
+		e := []byte(fmt.Sprintf("%s %d", tag, i))
+		h := log.LeafHash(e)
+		b.Entries = append(b.Entries, e)
+		b.LeafHashes = append(b.LeafHashes, h)
+		b.Nodes = append(b.Nodes, log.Node{ID: compact.NewNodeID(0, i), Hash: h})
+	}
+	return b
+}
+
+// H1: a leader paused just before its commit, whose lease a successor took
+// over and committed on, has its commit refused: nothing of it is written.
+func TestPausedLeaderIsFenced(t *testing.T) {
+	a, url := openLeader(t)
+	defer a.Close()
+	if err := a.Commit(batchAt(0, 2, "a")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenLog(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Commit(batchAt(2, 1, "b")); !errors.Is(err, ErrNotLeader) || !errors.Is(err, log.ErrUnavailable) {
+		t.Fatalf("follower Commit = %v, want ErrNotLeader", err)
+	}
+	// b cannot take a live lease.
+	if _, ok, err := b.lead(context.Background(), "b", "", time.Second); err != nil || ok {
+		t.Fatalf("lead over a live lease = %v, %v, want false", ok, err)
+	}
+
+	// a pauses between deciding to commit and its transaction.
+	paused, resume := make(chan struct{}), make(chan struct{})
+	a.testHookBeforeCommit = func() { close(paused); <-resume }
+	errc := make(chan error, 1)
+	go func() { errc <- a.Commit(batchAt(2, 3, "a")) }()
+	<-paused
+	// Its lease expires meanwhile (as if its elector had stopped too).
+	if _, err := a.pool.Exec(context.Background(), "UPDATE evident_log_head SET lease_until = now() - interval '1 second'"); err != nil {
+		t.Fatal(err)
+	}
+	term, ok, err := b.lead(context.Background(), "b", "", time.Hour)
+	if err != nil || !ok {
+		t.Fatalf("lead over an expired lease = %v, %v", ok, err)
+	}
+	if err := b.Commit(batchAt(2, 1, "b")); err != nil {
+		t.Fatalf("successor (term %d) Commit = %v", term, err)
+	}
+	close(resume)
+	if err := <-errc; !errors.Is(err, ErrDeposed) || !errors.Is(err, log.ErrUnavailable) {
+		t.Fatalf("paused leader's Commit = %v, want ErrDeposed", err)
+	}
+	// Even at the right size, the deposed term cannot commit.
+	a.testHookBeforeCommit = nil
+	if err := a.Commit(batchAt(3, 1, "a")); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("deposed Commit at the current size = %v, want ErrDeposed", err)
+	}
+	h, err := b.Head()
+	if err != nil || h.Size != 3 || string(h.Checkpoint) != "b 3\n" {
+		t.Fatalf("Head = %+v, %v, want b's head of size 3", h, err)
+	}
+	es, err := b.Entries(0, 3)
+	if err != nil || string(es[2]) != "b 2" {
+		t.Fatalf("Entries = %q, %v, want b's entry at 2", es, err)
+	}
+	if _, err := b.Entries(3, 1); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("the deposed leader's batch left entry 3 behind: %v", err)
+	}
+}
+
+// H1: electors on one database: exactly one leads; when it closes (or
+// stops renewing) another takes over with a higher term.
+func TestElectors(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var stores []*LogStore
+	var electors []*Elector
+	changed := make(chan Status, 64)
+	for i := 0; i < 3; i++ {
+		s, err := OpenLog(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+		electors = append(electors, s.Campaign(ElectorConfig{ID: fmt.Sprint("f", i), Addr: func() string { return fmt.Sprint("http://f", i) },
+			TTL: 600 * time.Millisecond, OnChange: func(st Status) { changed <- st }}))
+	}
+	leader := func() (int, Status) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			n, who := 0, -1
+			for i, e := range electors {
+				if e != nil && e.Status().Leading {
+					n, who = n+1, i
+				}
+			}
+			if n > 1 {
+				t.Fatalf("%d frontends lead at once", n)
+			}
+			if n == 1 {
+				return who, electors[who].Status()
+			}
+			select {
+			case <-changed:
+			case <-deadline:
+				t.Fatal("no leader within 10s")
+			}
+		}
+	}
+	first, st := leader()
+	if st.LeaderAddr != fmt.Sprint("http://f", first) {
+		t.Errorf("leader address = %q", st.LeaderAddr)
+	}
+	electors[first].Close()
+	electors[first] = nil
+	second, st2 := leader()
+	if second == first || st2.Term <= st.Term {
+		t.Fatalf("after the leader closed: leader %d term %d, before %d term %d", second, st2.Term, first, st.Term)
+	}
+	if err := stores[first].Commit(batchAt(0, 0, "x")); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("closed elector's store Commit = %v, want ErrNotLeader", err)
+	}
+	for _, e := range electors {
+		if e != nil {
+			e.Close()
+		}
+	}
+}
+
+// log.Check over a snapshot of a log in use; and the whole log package
+// running on PostgreSQL.
+func TestLogOnPostgres(t *testing.T) {
+	s, _ := openLeader(t)
+	defer s.Close()
+	signer, verifier := testKey(t)
+	l, err := log.Open(s, log.Config{Origin: "example.com/log", Signer: signer, Verifier: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := 0; i < 50; i++ {
+		if _, err := l.Add(context.Background(), []byte(fmt.Sprintf("entry %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := l.Add(context.Background(), []byte("entry 7"))
+	if err != nil || !res.Duplicate || res.Index != 7 {
+		t.Fatalf("duplicate Add = %+v, %v, want index 7", res, err)
+	}
+	snap, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	h, err := log.Check(snap, "example.com/log", verifier)
+	if err != nil || h.Size != 50 {
+		t.Fatalf("Check = %d, %v", h.Size, err)
+	}
+	if err := snap.Commit(&log.Batch{}); !errors.Is(err, errReadOnly) {
+		t.Errorf("Snapshot.Commit = %v, want errReadOnly", err)
+	}
+	// L1: a stored node that does not match is found.
+	if _, err := s.pool.Exec(context.Background(), "UPDATE evident_log_nodes SET hash = $1 WHERE level = 0 AND idx = 3", bytes.Repeat([]byte{1}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	snap2, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap2.Close()
+	if _, err := log.Check(snap2, "example.com/log", verifier); !errors.Is(err, log.ErrCorrupt) {
+		t.Fatalf("Check of a tampered node = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestNodesOneQuery(t *testing.T) {
+	s, _ := openLeader(t)
+	defer s.Close()
+	if err := s.Commit(batchAt(0, 4, "n")); err != nil {
+		t.Fatal(err)
+	}
+	// Repeated and out-of-order ids come back in the order asked.
+	ids := []compact.NodeID{compact.NewNodeID(0, 3), compact.NewNodeID(0, 0), compact.NewNodeID(0, 3)}
+	hs, err := s.Nodes(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(append([]byte{0}, "n 3"...))
+	if !bytes.Equal(hs[0], want[:]) || !bytes.Equal(hs[2], want[:]) || bytes.Equal(hs[1], want[:]) {
+		t.Errorf("Nodes returned the wrong hashes")
+	}
+	if _, err := s.Nodes([]compact.NodeID{compact.NewNodeID(0, 1<<63)}); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("Nodes(0/2^63) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Entries(1<<63, 2); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("Entries(2^63, 2) = %v, want ErrNotFound", err)
+	}
+}
+
+func testKey(t *testing.T) (note.Signer, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v
+}
