@@ -21,10 +21,14 @@ import (
 // holds the sequencer lease, through its [Elector], commits; any other
 // Commit fails with ErrNotLeader or ErrDeposed and changes nothing.
 //
-// Each read is one query: Nodes reads any number of nodes at once, so an
-// inclusion proof is one round trip.
+// Each read is at most one query: Nodes reads any number of nodes at once,
+// so an inclusion proof is at most one round trip, and none when its nodes
+// are cached: the store keeps the hashes of the nodes it committed or read
+// (at most nodeCacheSize of them), so the proof returned with each append
+// is computed without the database.
 type LogStore struct {
 	pool   *pgxpool.Pool
+	nodes  *nodeCache
 	term   atomic.Uint64 // the term commits are fenced with; 0: not leader
 	closed atomic.Bool
 
@@ -41,7 +45,7 @@ func OpenLog(ctx context.Context, url string) (*LogStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LogStore{pool: pool}, nil
+	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize)}, nil
 }
 
 // querier is what reads need: the pool, or a snapshot's transaction.
@@ -134,6 +138,11 @@ func (s *LogStore) Commit(b *log.Batch) error {
 		return fmt.Errorf("couldn't commit entries %d to %d: %w", b.Start, b.Head.Size, err)
 	}
 	if moved == 1 {
+		ids := make([]compact.NodeID, len(b.Nodes))
+		for i, n := range b.Nodes {
+			ids[i] = n.ID
+		}
+		s.nodes.put(ids, hashes)
 		return nil
 	}
 	var size, cur int64
@@ -178,14 +187,32 @@ func readEntries(ctx context.Context, q querier, start uint64, n int) ([][]byte,
 	return out, nil
 }
 
-// Nodes implements log.Store, in one query.
+// Nodes implements log.Store: from the cache of nodes this frontend
+// committed or read, and the rest in one query.
 func (s *LogStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	ctx, cancel, err := s.ctx()
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	return readNodes(ctx, s.pool, ids)
+	out := make([][]byte, len(ids))
+	missing := s.nodes.get(ids, out)
+	if len(missing) == 0 {
+		return out, nil
+	}
+	want := make([]compact.NodeID, len(missing))
+	for i, j := range missing {
+		want[i] = ids[j]
+	}
+	got, err := readNodes(ctx, s.pool, want)
+	if err != nil {
+		return nil, err
+	}
+	s.nodes.put(want, got)
+	for i, j := range missing {
+		out[j] = got[i]
+	}
+	return out, nil
 }
 
 func readNodes(ctx context.Context, q querier, ids []compact.NodeID) ([][]byte, error) {

@@ -271,15 +271,20 @@ func TestNodesOneQuery(t *testing.T) {
 	if err := s.Commit(batchAt(0, 4, "n")); err != nil {
 		t.Fatal(err)
 	}
-	// Repeated and out-of-order ids come back in the order asked.
+	// Repeated and out-of-order ids come back in the order asked: from the
+	// cache, from the database, and from both.
 	ids := []compact.NodeID{compact.NewNodeID(0, 3), compact.NewNodeID(0, 0), compact.NewNodeID(0, 3)}
-	hs, err := s.Nodes(ids)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := sha256.Sum256(append([]byte{0}, "n 3"...))
-	if !bytes.Equal(hs[0], want[:]) || !bytes.Equal(hs[2], want[:]) || bytes.Equal(hs[1], want[:]) {
-		t.Errorf("Nodes returned the wrong hashes")
+	for _, cached := range []int{0, 1, 3} { // how many of ids the cache holds
+		s.nodes = newNodeCache(nodeCacheSize)
+		s.nodes.put(ids[:cached], [][]byte{want[:], log.LeafHash([]byte("n 0")), want[:]}[:cached])
+		hs, err := s.Nodes(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(hs[0], want[:]) || !bytes.Equal(hs[2], want[:]) || !bytes.Equal(hs[1], log.LeafHash([]byte("n 0"))) {
+			t.Errorf("Nodes with %d cached returned the wrong hashes", cached)
+		}
 	}
 	if _, err := s.Nodes([]compact.NodeID{compact.NewNodeID(0, 1<<63)}); !errors.Is(err, log.ErrNotFound) {
 		t.Errorf("Nodes(0/2^63) = %v, want ErrNotFound", err)
@@ -304,4 +309,65 @@ func testKey(t *testing.T) (note.Signer, note.Verifier) {
 		t.Fatal(err)
 	}
 	return s, v
+}
+
+// Nodes a commit wrote are served from memory afterwards (the proof
+// returned with each append costs no round trip); a snapshot, which is
+// what fsck checks, reads the database and not the cache; a refused
+// commit caches nothing.
+func TestCommittedNodesServedFromMemory(t *testing.T) {
+	s, _ := openLeader(t)
+	defer s.Close()
+	b := batchAt(0, 4, "c")
+	if err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	ids := []compact.NodeID{compact.NewNodeID(0, 0), compact.NewNodeID(0, 3)}
+	if _, err := s.pool.Exec(context.Background(), "DELETE FROM evident_log_nodes"); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := s.Nodes(ids)
+	if err != nil || !bytes.Equal(hs[0], b.LeafHashes[0]) || !bytes.Equal(hs[1], b.LeafHashes[3]) {
+		t.Fatalf("Nodes after the commit = %x, %v, want the committed hashes from memory", hs, err)
+	}
+	snap, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if _, err := snap.Nodes(ids); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Snapshot.Nodes of deleted nodes = %v, want ErrNotFound (the database, not the cache)", err)
+	}
+	// A batch refused by the fence (it does not start at the size).
+	if err := s.Commit(batchAt(9, 1, "c")); !errors.Is(err, log.ErrConflict) {
+		t.Fatalf("Commit at 9 = %v, want ErrConflict", err)
+	}
+	if _, err := s.Nodes([]compact.NodeID{compact.NewNodeID(0, 9)}); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Nodes of a refused batch = %v, want ErrNotFound", err)
+	}
+}
+
+// The node cache never holds more than its size, and keeps what is in use.
+func TestNodeCacheBounded(t *testing.T) {
+	c := newNodeCache(8)
+	hot := compact.NewNodeID(5, 0)
+	h := bytes.Repeat([]byte{7}, log.HashSize)
+	c.put([]compact.NodeID{hot}, [][]byte{h})
+	out := make([][]byte, 1)
+	for i := uint64(0); i < 100; i++ {
+		c.put([]compact.NodeID{compact.NewNodeID(0, i)}, [][]byte{h})
+		if n := len(c.cur) + len(c.old); n > 8 {
+			t.Fatalf("after %d puts the cache holds %d nodes, more than 8", i+1, n)
+		}
+		if missing := c.get([]compact.NodeID{hot}, out); len(missing) != 0 || !bytes.Equal(out[0], h) {
+			t.Fatalf("after %d puts the node in use was evicted", i+1)
+		}
+	}
+	if missing := c.get([]compact.NodeID{compact.NewNodeID(0, 0)}, out); len(missing) != 1 {
+		t.Errorf("the oldest node is still cached after 100 puts into 8")
+	}
+	c.put([]compact.NodeID{compact.NewNodeID(1, 1)}, [][]byte{h[:5]})
+	if missing := c.get([]compact.NodeID{compact.NewNodeID(1, 1)}, out); len(missing) != 1 {
+		t.Errorf("a hash of the wrong length was cached")
+	}
 }
