@@ -97,6 +97,10 @@ func Start(t testing.TB) *Cluster {
 	return c
 }
 
+// New starts a cluster outside a test (the load generator's benchmarks),
+// writing postgres's log to logw. Close stops it and removes its files.
+func New(logw io.Writer) (*Cluster, error) { return start(logw) }
+
 // start runs initdb in a new temporary directory and starts postgres.
 func start(logw io.Writer) (*Cluster, error) {
 	bin, err := findBin()
