@@ -48,6 +48,18 @@ func OpenLog(ctx context.Context, url string) (*LogStore, error) {
 	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize)}, nil
 }
 
+// OpenLogReadOnly connects to the PostgreSQL database at url for
+// inspection (evident log fsck): every session is read-only, and it fails
+// with ErrNoSchema, ErrSchemaTooOld or ErrSchemaTooNew, changing nothing,
+// unless the schema is exactly this build's. Its Commit fails.
+func OpenLogReadOnly(ctx context.Context, url string) (*LogStore, error) {
+	pool, err := connect(ctx, url, 4, true)
+	if err != nil {
+		return nil, err
+	}
+	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize)}, nil
+}
+
 // querier is what reads need: the pool, or a snapshot's transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -369,5 +370,56 @@ func TestNodeCacheBounded(t *testing.T) {
 	c.put([]compact.NodeID{compact.NewNodeID(1, 1)}, [][]byte{h[:5]})
 	if missing := c.get([]compact.NodeID{compact.NewNodeID(1, 1)}, out); len(missing) != 1 {
 		t.Errorf("a hash of the wrong length was cached")
+	}
+}
+
+// fsck's opening inspects and never migrates: an empty database stays
+// empty, a newer or older schema is refused as it is, and its sessions
+// cannot write.
+func TestOpenLogReadOnlyChangesNothing(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	if _, err := OpenLogReadOnly(ctx, url); !errors.Is(err, ErrNoSchema) {
+		t.Fatalf("OpenLogReadOnly on an empty database = %v, want ErrNoSchema", err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var tables int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("the empty database has %d tables after OpenLogReadOnly (%v), want 0", tables, err)
+	}
+	rw, err := OpenLog(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.Close()
+	ro, err := OpenLogReadOnly(ctx, url)
+	if err != nil {
+		t.Fatalf("OpenLogReadOnly on a migrated database = %v", err)
+	}
+	defer ro.Close()
+	if _, err := ro.pool.Exec(ctx, "UPDATE evident_log_head SET size = size"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a write through the read-only store = %v, want a read-only transaction error", err)
+	}
+	for _, c := range []struct {
+		version int
+		want    error
+	}{{SchemaVersion + 1, ErrSchemaTooNew}, {SchemaVersion - 1, ErrSchemaTooOld}} {
+		if c.version == 0 {
+			continue // no older schema yet
+		}
+		if _, err := conn.Exec(ctx, "UPDATE evident_schema SET version = $1", c.version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenLogReadOnly(ctx, url); !errors.Is(err, c.want) {
+			t.Errorf("OpenLogReadOnly at version %d = %v, want %v", c.version, err, c.want)
+		}
+		var v int
+		if err := conn.QueryRow(ctx, "SELECT version FROM evident_schema").Scan(&v); err != nil || v != c.version {
+			t.Errorf("schema version after OpenLogReadOnly = %d, %v, want %d unchanged", v, err, c.version)
+		}
 	}
 }
