@@ -423,3 +423,33 @@ func TestOpenLogReadOnlyChangesNothing(t *testing.T) {
 		}
 	}
 }
+
+// Two frontends' Exclusive sections under one key never overlap.
+func TestExclusiveTakesTurns(t *testing.T) {
+	a, url := openLeader(t)
+	defer a.Close()
+	b, err := OpenLog(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	inside, release := make(chan struct{}), make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- a.Exclusive(context.Background(), TUFLock, func() error { close(inside); <-release; return nil })
+	}()
+	<-inside
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	ran := false
+	if err := b.Exclusive(ctx, TUFLock, func() error { ran = true; return nil }); err == nil || ran {
+		t.Fatalf("Exclusive while another frontend holds the lock = %v (ran %v), want a timeout without running", err, ran)
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Exclusive(context.Background(), TUFLock, func() error { ran = true; return nil }); err != nil || !ran {
+		t.Fatalf("Exclusive after the lock was released = %v (ran %v)", err, ran)
+	}
+}
