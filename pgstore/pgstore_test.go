@@ -382,20 +382,19 @@ func TestOpenLogReadOnlyChangesNothing(t *testing.T) {
 	if _, err := OpenLogReadOnly(ctx, url); !errors.Is(err, ErrNoSchema) {
 		t.Fatalf("OpenLogReadOnly on an empty database = %v, want ErrNoSchema", err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var tables int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&tables); err != nil || tables != 0 {
-		t.Fatalf("the empty database has %d tables after OpenLogReadOnly (%v), want 0", tables, err)
+	if n := pgtest.Tables(t, url); n != 0 {
+		t.Fatalf("the empty database has %d tables after OpenLogReadOnly, want 0", n)
 	}
 	rw, err := OpenLog(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rw.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
 	ro, err := OpenLogReadOnly(ctx, url)
 	if err != nil {
 		t.Fatalf("OpenLogReadOnly on a migrated database = %v", err)
