@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,12 +26,15 @@ import (
 // so an inclusion proof is at most one round trip, and none when its nodes
 // are cached: the store keeps the hashes of the nodes it committed or read
 // (at most nodeCacheSize of them), so the proof returned with each append
-// is computed without the database.
+// is computed without the database, and the entries it committed or read
+// (at most entryCacheBytes of them), so a link upload naming an entry just
+// appended reads no entry from the database.
 type LogStore struct {
-	pool   *pgxpool.Pool
-	nodes  *nodeCache
-	term   atomic.Uint64 // the term commits are fenced with; 0: not leader
-	closed atomic.Bool
+	pool    *pgxpool.Pool
+	nodes   *nodeCache
+	entries *genCache[uint64, []byte]
+	term    atomic.Uint64 // the term commits are fenced with; 0: not leader
+	closed  atomic.Bool
 
 	// testHookBeforeCommit, when set, runs before each commit's transaction.
 	testHookBeforeCommit func()
@@ -45,7 +49,7 @@ func OpenLog(ctx context.Context, url string) (*LogStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize)}, nil
+	return newLogStore(pool), nil
 }
 
 // OpenLogReadOnly connects to the PostgreSQL database at url for
@@ -57,7 +61,11 @@ func OpenLogReadOnly(ctx context.Context, url string) (*LogStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize)}, nil
+	return newLogStore(pool), nil
+}
+
+func newLogStore(pool *pgxpool.Pool) *LogStore {
+	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize), entries: newEntryCache()}
 }
 
 // querier is what reads need: the pool, or a snapshot's transaction.
@@ -155,6 +163,9 @@ func (s *LogStore) Commit(b *log.Batch) error {
 			ids[i] = n.ID
 		}
 		s.nodes.put(ids, hashes)
+		for i, e := range b.Entries {
+			s.entries.put(b.Start+uint64(i), e)
+		}
 		return nil
 	}
 	var size, cur int64
@@ -174,7 +185,33 @@ func (s *LogStore) Entries(start uint64, n int) ([][]byte, error) {
 		return nil, err
 	}
 	defer cancel()
-	return readEntries(ctx, s.pool, start, n)
+	if out, ok := s.cachedEntries(start, n); ok {
+		return out, nil
+	}
+	out, err := readEntries(ctx, s.pool, start, n)
+	if err == nil && n <= maxCachedRead {
+		for i, e := range out {
+			s.entries.put(start+uint64(i), e)
+		}
+	}
+	return out, err
+}
+
+// cachedEntries returns the n entries from start if the cache holds them
+// all and n is at most maxCachedRead.
+func (s *LogStore) cachedEntries(start uint64, n int) ([][]byte, bool) {
+	if n <= 0 || n > maxCachedRead || start > math.MaxUint64-uint64(n) {
+		return nil, false
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		e, ok := s.entries.get(start + uint64(i))
+		if !ok {
+			return nil, false
+		}
+		out[i] = bytes.Clone(e) // callers may change what they get
+	}
+	return out, true
 }
 
 func readEntries(ctx context.Context, q querier, start uint64, n int) ([][]byte, error) {

@@ -7,47 +7,93 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 )
 
-// nodeCache keeps node hashes this frontend committed or read, so that
-// the inclusion proof returned with each append — whose nodes the
-// sequencer has just written — and proofs near the top of the tree cost
-// no round trip. A node is never rewritten once committed (the tree only
-// grows, and a commit either applies whole or not at all), so a cached
-// hash is as good as a read; only hashes of commits that succeeded, and
-// hashes read back from the database, are cached.
-//
-// It holds at most size nodes in two generations: new hashes go into the
-// current one, and when it is full the older one is dropped and the
-// current one becomes the older one. A hit in the older generation moves
-// the hash to the current one, so nodes in use survive.
-type nodeCache struct {
-	mu       sync.Mutex
-	cur, old map[compact.NodeID][log.HashSize]byte
-	half     int
-}
+// What a frontend keeps in memory of the log (see [LogStore]): node hashes
+// and entries this frontend committed or read. Both never change once
+// committed — the tree only grows, and a commit applies whole or not at
+// all — so a cached value is as good as a read; only values of commits
+// that succeeded, and values read back from the database, are cached.
 
-// nodeCacheSize is the most nodes a store caches: about 12 MiB, the
-// nodes of the last 32,768 leaves (2 per leaf) and every proof path to
-// them many times over.
+// nodeCacheSize is the most node hashes a store caches: about 12 MiB, the
+// nodes of the last 65,536 leaves (2 per leaf) or every proof path to them
+// many times over.
 const nodeCacheSize = 1 << 17
 
+// entryCacheBytes bounds the entries a store caches (8 MiB): the entries
+// just appended, which a link upload naming them reads next.
+const entryCacheBytes = 8 << 20
+
+// maxCachedRead is the most entries one Entries call looks for in the
+// cache; longer reads (entry bundles) go to the database.
+const maxCachedRead = 16
+
+// genCache is a bounded map in two generations: new values go into the
+// current one, and when its cost reaches half the bound the older one is
+// dropped and the current one becomes the older one. A hit in the older
+// generation moves the value to the current one, so values in use survive.
+// It never holds more than the bound (plus one value's cost).
+type genCache[K comparable, V any] struct {
+	mu       sync.Mutex
+	cur, old map[K]V
+	curCost  int
+	half     int
+	cost     func(V) int
+}
+
+func newGenCache[K comparable, V any](bound int, cost func(V) int) *genCache[K, V] {
+	return &genCache[K, V]{cur: make(map[K]V), half: max(bound/2, 1), cost: cost}
+}
+
+func (c *genCache[K, V]) get(k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.cur[k]; ok {
+		return v, true
+	}
+	v, ok := c.old[k]
+	if ok {
+		c.putLocked(k, v)
+	}
+	return v, ok
+}
+
+func (c *genCache[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.putLocked(k, v)
+}
+
+func (c *genCache[K, V]) putLocked(k K, v V) {
+	if c.curCost >= c.half {
+		c.old, c.cur, c.curCost = c.cur, make(map[K]V), 0
+	}
+	if _, ok := c.cur[k]; !ok {
+		c.curCost += c.cost(v)
+	}
+	c.cur[k] = v
+}
+
+// len is the number of values held.
+func (c *genCache[K, V]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cur) + len(c.old)
+}
+
+// nodeCache holds node hashes.
+type nodeCache struct {
+	c *genCache[compact.NodeID, [log.HashSize]byte]
+}
+
 func newNodeCache(size int) *nodeCache {
-	half := max(size/2, 1)
-	return &nodeCache{cur: make(map[compact.NodeID][log.HashSize]byte, half), half: half}
+	return &nodeCache{newGenCache[compact.NodeID](size, func([log.HashSize]byte) int { return 1 })}
 }
 
 // get fills out[i] for each ids[i] in the cache and returns the indexes of
 // those that are not.
-func (c *nodeCache) get(ids []compact.NodeID, out [][]byte) (missing []int) {
+func (n *nodeCache) get(ids []compact.NodeID, out [][]byte) (missing []int) {
 	buf := make([]byte, 0, len(ids)*log.HashSize)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for i, id := range ids {
-		h, ok := c.cur[id]
-		if !ok {
-			if h, ok = c.old[id]; ok {
-				c.putLocked(id, h)
-			}
-		}
+		h, ok := n.c.get(id)
 		if !ok {
 			missing = append(missing, i)
 			continue
@@ -60,19 +106,18 @@ func (c *nodeCache) get(ids []compact.NodeID, out [][]byte) (missing []int) {
 
 // put caches hashes[i] as the hash of ids[i]; hashes of another length
 // are not cached.
-func (c *nodeCache) put(ids []compact.NodeID, hashes [][]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (n *nodeCache) put(ids []compact.NodeID, hashes [][]byte) {
 	for i, id := range ids {
 		if len(hashes[i]) == log.HashSize {
-			c.putLocked(id, [log.HashSize]byte(hashes[i]))
+			n.c.put(id, [log.HashSize]byte(hashes[i]))
 		}
 	}
 }
 
-func (c *nodeCache) putLocked(id compact.NodeID, h [log.HashSize]byte) {
-	if len(c.cur) >= c.half {
-		c.old, c.cur = c.cur, make(map[compact.NodeID][log.HashSize]byte, c.half)
-	}
-	c.cur[id] = h
+// entryCost is what an entry counts against entryCacheBytes: its bytes
+// and the map's share.
+func entryCost(e []byte) int { return len(e) + 64 }
+
+func newEntryCache() *genCache[uint64, []byte] {
+	return newGenCache[uint64](entryCacheBytes, entryCost)
 }

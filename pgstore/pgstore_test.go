@@ -312,9 +312,9 @@ func testKey(t *testing.T) (note.Signer, note.Verifier) {
 	return s, v
 }
 
-// Nodes a commit wrote are served from memory afterwards (the proof
-// returned with each append costs no round trip); a snapshot, which is
-// what fsck checks, reads the database and not the cache; a refused
+// Nodes and entries a commit wrote are served from memory afterwards (the
+// proof returned with each append costs no round trip); a snapshot, which
+// is what fsck checks, reads the database and not the cache; a refused
 // commit caches nothing.
 func TestCommittedNodesServedFromMemory(t *testing.T) {
 	s, _ := openLeader(t)
@@ -331,6 +331,17 @@ func TestCommittedNodesServedFromMemory(t *testing.T) {
 	if err != nil || !bytes.Equal(hs[0], b.LeafHashes[0]) || !bytes.Equal(hs[1], b.LeafHashes[3]) {
 		t.Fatalf("Nodes after the commit = %x, %v, want the committed hashes from memory", hs, err)
 	}
+	if _, err := s.pool.Exec(context.Background(), "DELETE FROM evident_log_entries"); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.Entries(1, 2)
+	if err != nil || !bytes.Equal(es[0], b.Entries[1]) || !bytes.Equal(es[1], b.Entries[2]) {
+		t.Fatalf("Entries after the commit = %q, %v, want the committed entries from memory", es, err)
+	}
+	es[0][0] ^= 1 // a caller that changes what it was given changes no cached entry
+	if es, err := s.Entries(1, 1); err != nil || !bytes.Equal(es[0], b.Entries[1]) {
+		t.Fatalf("Entries after a caller changed its copy = %q, %v", es, err)
+	}
 	snap, err := s.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -339,6 +350,9 @@ func TestCommittedNodesServedFromMemory(t *testing.T) {
 	if _, err := snap.Nodes(ids); !errors.Is(err, log.ErrNotFound) {
 		t.Fatalf("Snapshot.Nodes of deleted nodes = %v, want ErrNotFound (the database, not the cache)", err)
 	}
+	if _, err := snap.Entries(1, 1); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Snapshot.Entries of deleted entries = %v, want ErrNotFound (the database, not the cache)", err)
+	}
 	// A batch refused by the fence (it does not start at the size).
 	if err := s.Commit(batchAt(9, 1, "c")); !errors.Is(err, log.ErrConflict) {
 		t.Fatalf("Commit at 9 = %v, want ErrConflict", err)
@@ -346,9 +360,12 @@ func TestCommittedNodesServedFromMemory(t *testing.T) {
 	if _, err := s.Nodes([]compact.NodeID{compact.NewNodeID(0, 9)}); !errors.Is(err, log.ErrNotFound) {
 		t.Fatalf("Nodes of a refused batch = %v, want ErrNotFound", err)
 	}
+	if _, err := s.Entries(9, 1); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Entries of a refused batch = %v, want ErrNotFound", err)
+	}
 }
 
-// The node cache never holds more than its size, and keeps what is in use.
+// The caches never hold more than their bound, and keep what is in use.
 func TestNodeCacheBounded(t *testing.T) {
 	c := newNodeCache(8)
 	hot := compact.NewNodeID(5, 0)
@@ -357,7 +374,7 @@ func TestNodeCacheBounded(t *testing.T) {
 	out := make([][]byte, 1)
 	for i := uint64(0); i < 100; i++ {
 		c.put([]compact.NodeID{compact.NewNodeID(0, i)}, [][]byte{h})
-		if n := len(c.cur) + len(c.old); n > 8 {
+		if n := c.c.len(); n > 8 {
 			t.Fatalf("after %d puts the cache holds %d nodes, more than 8", i+1, n)
 		}
 		if missing := c.get([]compact.NodeID{hot}, out); len(missing) != 0 || !bytes.Equal(out[0], h) {
@@ -370,6 +387,20 @@ func TestNodeCacheBounded(t *testing.T) {
 	c.put([]compact.NodeID{compact.NewNodeID(1, 1)}, [][]byte{h[:5]})
 	if missing := c.get([]compact.NodeID{compact.NewNodeID(1, 1)}, out); len(missing) != 1 {
 		t.Errorf("a hash of the wrong length was cached")
+	}
+	entries := newEntryCache()
+	big := make([]byte, 1<<20)
+	for i := uint64(0); i < 100; i++ {
+		entries.put(i, big)
+		held := 0
+		for j := uint64(0); j <= i; j++ {
+			if _, ok := entries.get(j); ok {
+				held += entryCost(big)
+			}
+		}
+		if held > entryCacheBytes+entryCost(big) {
+			t.Fatalf("after %d MiB of entries the cache holds %d bytes, more than %d", i+1, held, entryCacheBytes)
+		}
 	}
 }
 
