@@ -32,6 +32,11 @@ type shapeOpts struct {
 	logger      *slog.Logger
 }
 
+// pgtestSettings give the throwaway cluster the room a database server
+// has (buffers that hold a 10⁶-entry log, checkpoints far apart); fsync and
+// synchronous_commit stay on.
+var pgtestSettings = []string{"shared_buffers=1GB", "max_wal_size=8GB"}
+
 // maxFrontends bounds -frontends: each is a server and a connection pool.
 const maxFrontends = 16
 
@@ -50,7 +55,7 @@ func runShape(o shapeOpts, ph phases) error {
 	var cluster *pgtest.Cluster
 	if o.store == "pgtest" {
 		var err error
-		if cluster, err = pgtest.New(io.Discard); err != nil {
+		if cluster, err = pgtest.New(io.Discard, pgtestSettings...); err != nil {
 			return err
 		}
 		defer cluster.Close()

@@ -44,6 +44,8 @@ type Cluster struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// settings are extra postgres -c settings (name=value).
+	settings []string
 }
 
 // errMissing: PostgreSQL is not installed.
@@ -98,11 +100,13 @@ func Start(t testing.TB) *Cluster {
 }
 
 // New starts a cluster outside a test (the load generator's benchmarks),
-// writing postgres's log to logw. Close stops it and removes its files.
-func New(logw io.Writer) (*Cluster, error) { return start(logw) }
+// writing postgres's log to logw, with extra settings (name=value, as
+// postgres -c takes them) over the tests'. Close stops it and removes its
+// files.
+func New(logw io.Writer, settings ...string) (*Cluster, error) { return start(logw, settings...) }
 
 // start runs initdb in a new temporary directory and starts postgres.
-func start(logw io.Writer) (*Cluster, error) {
+func start(logw io.Writer, settings ...string) (*Cluster, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -112,7 +116,7 @@ func start(logw io.Writer) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin, logw: logw}
+	c := &Cluster{dir: dir, bin: bin, logw: logw, settings: settings}
 	if os.Getuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -161,9 +165,12 @@ func (c *Cluster) Start() error {
 	if c.cmd != nil {
 		return errors.New("pgtest: postgres is already running")
 	}
-	cmd := exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.dataDir(),
-		"-c", "listen_addresses=", "-c", "unix_socket_directories="+c.dir,
-		"-c", "max_connections=300", "-c", "shared_buffers=256MB")
+	args := []string{"-D", c.dataDir(), "-c", "listen_addresses=", "-c", "unix_socket_directories=" + c.dir,
+		"-c", "max_connections=300", "-c", "shared_buffers=256MB"}
+	for _, s := range c.settings {
+		args = append(args, "-c", s)
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), args...)
 	// Pdeathsig: the cluster goes down with the test binary, however it ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
 	cmd.Stdout, cmd.Stderr = c.logw, c.logw
