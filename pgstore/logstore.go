@@ -164,7 +164,7 @@ func (s *LogStore) Commit(b *log.Batch) error {
 		}
 		s.nodes.put(ids, hashes)
 		for i, e := range b.Entries {
-			s.entries.put(b.Start+uint64(i), e)
+			s.entries.put(b.Start+uint64(i), bytes.Clone(e))
 		}
 		return nil
 	}
@@ -191,7 +191,7 @@ func (s *LogStore) Entries(start uint64, n int) ([][]byte, error) {
 	out, err := readEntries(ctx, s.pool, start, n)
 	if err == nil && n <= maxCachedRead {
 		for i, e := range out {
-			s.entries.put(start+uint64(i), e)
+			s.entries.put(start+uint64(i), bytes.Clone(e))
 		}
 	}
 	return out, err

@@ -6,7 +6,8 @@
 // The schema is created and migrated by evident itself: [Migrate] applies
 // the numbered migrations this build knows, under an advisory lock so that
 // frontends starting together migrate once, and refuses a database whose
-// schema is newer than the build ([ErrSchemaTooNew]).
+// schema is newer than the build ([ErrSchemaTooNew]). [OpenLogReadOnly],
+// for inspection, never migrates: it requires this build's schema.
 //
 // # One sequencer, fenced
 //
@@ -25,6 +26,11 @@
 // database's clock only; a frontend also stops calling itself leader once
 // its own lease would have expired by its own clock, so that it stops
 // taking appends while it cannot renew.
+//
+// Each frontend keeps in memory the node hashes and entries it committed or
+// read, bounded (see [LogStore]): they never change once committed, so the
+// proof answered with each append needs no query. Snapshots, which fsck
+// checks, read the database only.
 //
 // Appends that reach a follower are forwarded by the follower to the leader
 // (package serve), so the caller still gets its index, inclusion proof and

@@ -87,7 +87,10 @@ func serveShape(store log.Store, signer note.Signer, verifier note.Verifier, cfg
 		WriteTimeout: serve.WriteTimeout, IdleTimeout: serve.IdleTimeout, MaxHeaderBytes: serve.MaxHeaderBytes}
 	go hs.Serve(ln)
 	return &shapeOnly{log: l, signer: signer, verifier: verifier, url: "http://" + ln.Addr().String(), close: func() {
-		hs.Close()
+		// Requests still being answered finish before the store closes.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		hs.Shutdown(ctx)
+		cancel()
 		l.Close()
 		store.Close()
 	}}, nil

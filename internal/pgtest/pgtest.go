@@ -85,6 +85,15 @@ func skipOrFail(t testing.TB, err error) {
 	t.Skipf("skipping: %v", err)
 }
 
+// Installed skips t (or fails it under EVIDENT_REQUIRE_POSTGRES=1) unless
+// PostgreSQL is installed: for a test whose program starts its own cluster.
+func Installed(t testing.TB) {
+	t.Helper()
+	if _, err := findBin(); err != nil {
+		skipOrFail(t, err)
+	}
+}
+
 // Start starts a cluster of its own for t, stopped when t ends.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
