@@ -41,7 +41,7 @@ func get(t *testing.T, u string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// TestHandlerStatuses covers THREATS L4 and L7 at the handler: malformed or
+// TestHandlerStatuses covers threat model L4 and L7 at the handler: malformed or
 // out-of-range numbers are 400 with a JSON error, never a panic.
 func TestHandlerStatuses(t *testing.T) {
 	_, _, srv := newHTTPLog(t, 5)
@@ -145,7 +145,7 @@ func mustCheckpoint(t *testing.T, c *log.Client) log.Checkpoint {
 }
 
 // TestClientRejectsLies: a server answering with proofs for other entries or
-// checkpoints signed by another key is caught by the client (THREATS V5 at
+// checkpoints signed by another key is caught by the client (threat model V5 at
 // the log's edge).
 func TestClientRejectsLies(t *testing.T) {
 	_, k, honest := newHTTPLog(t, 10)

@@ -100,7 +100,7 @@ func adminHTTP(dataDir string) *http.Client {
 	}}}
 }
 
-// TestSlowBackupNeverStallsAppends covers THREATS S3 against a real
+// TestSlowBackupNeverStallsAppends covers threat model S3 against a real
 // server: a backup client reads 4 kB for every 20 appends — so its download
 // lasts longer than the appends, at any machine speed, and outlasts the
 // appends only if they go on without it — while log.db grows through
@@ -185,7 +185,7 @@ func TestSlowBackupNeverStallsAppends(t *testing.T) {
 		baseline, during, slowest.Round(time.Millisecond), used>>20)
 }
 
-// TestSIGTERMWithSlowClients covers THREATS S3 against a real server: with
+// TestSIGTERMWithSlowClients covers threat model S3 against a real server: with
 // a backup nobody reads and 50 clients sending their bodies a byte at a
 // time, SIGTERM makes the server exit 0 within its grace (2s here), and the
 // store checks clean with every acknowledged entry.
@@ -271,7 +271,7 @@ func stopServer(t *testing.T, s *server) {
 	s.done <- nil
 }
 
-// TestTruncatedStoreIsReported covers THREATS L9: copies of a data
+// TestTruncatedStoreIsReported covers threat model L9: copies of a data
 // directory whose log.db or links.db is cut at 10 %, 60 % or 99 % of its
 // pages in use make fsck say "corrupt or truncated" and exit 1, and serve
 // refuse to start with that message — never a SIGBUS.
@@ -308,7 +308,7 @@ func TestTruncatedStoreIsReported(t *testing.T) {
 	}
 }
 
-// TestBackupCommand covers THREATS S3: evident backup writes a copy that
+// TestBackupCommand covers threat model S3: evident backup writes a copy that
 // fsck checks; a transfer cut short or altered is refused, exit 1, and
 // leaves no file.
 func TestBackupCommand(t *testing.T) {
@@ -373,7 +373,7 @@ func TestBackupCommand(t *testing.T) {
 	}
 }
 
-// FuzzParseReprDigest covers THREATS S3 and L7: a Repr-Digest header from the network gives a
+// FuzzParseReprDigest covers threat model S3 and L7: a Repr-Digest header from the network gives a
 // 32-byte digest or an error, never a panic.
 func FuzzParseReprDigest(f *testing.F) {
 	f.Add("sha-256=:" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + ":")

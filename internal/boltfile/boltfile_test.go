@@ -39,7 +39,7 @@ func makeDB(t testing.TB) string {
 	return p
 }
 
-// TestTruncated covers THREATS L9: copies of a store cut at 10 %, 60 % and
+// TestTruncated covers threat model L9: copies of a store cut at 10 %, 60 % and
 // 99 % of the pages in use, and damaged meta pages, are reported before
 // bbolt maps them (where they would fault with SIGBUS).
 func TestTruncated(t *testing.T) {
@@ -76,7 +76,7 @@ func TestTruncated(t *testing.T) {
 	}
 }
 
-// FuzzCheck covers THREATS L9: any file is an error or accepted, never a panic; an accepted
+// FuzzCheck covers threat model L9: any file is an error or accepted, never a panic; an accepted
 // file is at least as long as its header says.
 func FuzzCheck(f *testing.F) {
 	whole, _ := os.ReadFile(makeDB(f))
