@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-
-	"github.com/evident-dev/evident/log"
-	"golang.org/x/mod/sumdb/note"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
+	"golang.org/x/mod/sumdb/note"
 )
 
 const verifyUsage = `
@@ -237,17 +237,46 @@ func readBundles(dir string) ([]verify.NamedBundle, error) {
 		if de.IsDir() || !strings.HasSuffix(de.Name(), ".bundle.json") {
 			continue
 		}
-		p := filepath.Join(dir, de.Name())
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
+		// A bundle that cannot be read or does not parse is no evidence:
+		// reported and ignored.
+		var bu *evident.Bundle
+		b, err := readBundleFile(filepath.Join(dir, de.Name()))
+		if err == nil {
+			bu, err = evident.ParseBundle(b)
 		}
-		// A bundle that does not parse is no evidence: reported and ignored.
-		bu, err := evident.ParseBundle(b)
 		out = append(out, verify.NamedBundle{Name: de.Name(), Bundle: bu, Err: err})
 	}
 	if len(out) == 0 {
 		return nil, usagef("--bundles %s holds no *.bundle.json: fetch them first (evident bundle fetch --chain --artifact sha256:HEX --out %s)", dir, dir)
 	}
 	return out, nil
+}
+
+// readBundleFile reads one bundle file of at most evident.MaxBundleSize
+// bytes. What is not a regular file (a FIFO would block, a link to a device
+// need never end) is refused before it is opened.
+func readBundleFile(p string) ([]byte, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("bundle: not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > evident.MaxBundleSize {
+		return nil, fmt.Errorf("bundle: file is over the limit of %d bytes", evident.MaxBundleSize)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, evident.MaxBundleSize+1))
+	if err == nil && len(b) > evident.MaxBundleSize {
+		err = fmt.Errorf("file is over the limit of %d bytes", evident.MaxBundleSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	return b, nil
 }
