@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/evident-dev/evident/internal/strictjson"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -133,9 +134,9 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var up UploadRequest
-	if err := json.Unmarshal(body, &up); err != nil || len(up.Link) == 0 {
-		h.fail(w, r, fmt.Errorf("%w: want {\"index\": N, \"link\": {…}}", errBadRequest))
+	up, err := parseUpload(body)
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	status, err := h.store(r.Context(), up)
@@ -144,6 +145,28 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(status)
+}
+
+// uploadLimits bound the envelope of an upload: a link of up to
+// verify.MaxLinkSize, nested one level deeper than a link may be.
+var uploadLimits = strictjson.Limits{MaxSize: MaxUploadSize, MaxDepth: 33}
+
+// parseUpload decodes an upload's envelope strictly (P1): no key twice, no
+// unknown member, no key in another case ("Link" beside "link"), so the
+// index and link acted on are the only ones sent.
+func parseUpload(body []byte) (UploadRequest, error) {
+	var up UploadRequest
+	doc, err := strictjson.Unmarshal(body, &up, uploadLimits)
+	if err == nil {
+		err = strictjson.Faithful(doc, up, "$", false)
+	}
+	if err != nil {
+		return UploadRequest{}, fmt.Errorf("%w: upload: %v", errBadRequest, err)
+	}
+	if len(up.Link) == 0 {
+		return UploadRequest{}, fmt.Errorf("%w: want {\"index\": N, \"link\": {…}}", errBadRequest)
+	}
+	return up, nil
 }
 
 // store checks an upload and stores its link, in the order of the package
