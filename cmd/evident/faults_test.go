@@ -308,14 +308,14 @@ func TestTruncatedStoreIsReported(t *testing.T) {
 	}
 }
 
-// TestBackupCommand covers threat model S3: evident backup writes a copy that
-// fsck checks; a transfer cut short or altered is refused, exit 1, and
-// leaves no file.
+// TestBackupCommand covers threat model S3: evident backup writes a copy,
+// into a directory it makes if need be, that fsck checks; a transfer cut
+// short or altered is refused, exit 1, and leaves no file.
 func TestBackupCommand(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	addAll(t, s, mintMany(t, newMinter(t, dir, s.url), 1, 20), 20*time.Second)
-	restore := t.TempDir()
+	restore := filepath.Join(t.TempDir(), "backups") // not there yet, as in the README's recipe
 	out, stderr, code := runCLI(t, nil, "backup", "--admin", "unix:"+filepath.Join(dir, "admin.sock"), "--out", filepath.Join(restore, "log.db"))
 	if code != 0 || !strings.Contains(out, "checked against the server's length and digest") {
 		t.Fatalf("backup = %d %s %s", code, out, stderr)
