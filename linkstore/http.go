@@ -225,8 +225,7 @@ func linkArtifacts(l in_toto.Link) [][32]byte {
 	var out [][32]byte
 	for _, set := range []map[string]in_toto.HashObj{l.Materials, l.Products} {
 		for _, h := range set {
-			var d [32]byte
-			if n, err := hex.Decode(d[:], []byte(h["sha256"])); err == nil && n == len(d) {
+			if d, err := parseDigest(h["sha256"]); err == nil { // any string may be signed: check its length first
 				out = append(out, d)
 			}
 		}

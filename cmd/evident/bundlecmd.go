@@ -93,8 +93,9 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	}
 	var start [32]byte
 	if *artifact != "" {
-		hexd, ok := strings.CutPrefix(*artifact, "sha256:")
-		if n, err := hex.Decode(start[:], []byte(hexd)); !ok || err != nil || n != len(start) {
+		hexd, prefixed := strings.CutPrefix(*artifact, "sha256:")
+		var ok bool
+		if start, ok = sha256Hex(hexd); !prefixed || !ok {
 			return usagef("--artifact must be sha256:<64 hex digits>")
 		}
 	}
@@ -197,8 +198,8 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("entry %d: %w", idx, err)
 	}
-	var digest [32]byte
-	if n, err := hex.Decode(digest[:], []byte(entry.PayloadSHA256)); err != nil || n != len(digest) {
+	digest, ok := sha256Hex(entry.PayloadSHA256)
+	if !ok {
 		return nil, fmt.Errorf("entry %d: payload_sha256 is not a SHA-256", idx)
 	}
 	lb, err := f.links.Link(ctx, digest)
@@ -281,8 +282,8 @@ func (f *bundleFetcher) chain(ctx context.Context, start [32]byte, maxDepth, max
 				return err
 			}
 			for _, h := range fe.link.Materials {
-				var d [32]byte
-				if n, err := hex.Decode(d[:], []byte(h["sha256"])); err != nil || n != len(d) || seen[d] {
+				d, ok := sha256Hex(h["sha256"])
+				if !ok || seen[d] {
 					continue
 				}
 				seen[d] = true
@@ -367,4 +368,16 @@ func safeName(s string, max int) string {
 		return "_"
 	}
 	return string(b)
+}
+
+// sha256Hex decodes a SHA-256 in hex. A signed link may record any string
+// as a digest: the length is checked before decoding, which encoding/hex
+// would otherwise carry past the 32 bytes.
+func sha256Hex(s string) ([32]byte, bool) {
+	var d [32]byte
+	if len(s) != hex.EncodedLen(len(d)) {
+		return d, false
+	}
+	_, err := hex.Decode(d[:], []byte(s))
+	return d, err == nil
 }
