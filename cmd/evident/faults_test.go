@@ -328,6 +328,15 @@ func TestBackupCommand(t *testing.T) {
 	if out, stderr, code := runCLI(t, nil, "log", "fsck", "--data", restore); code != 0 || !strings.Contains(out, "ok: 20 entries") {
 		t.Errorf("fsck of the backup = %d %s %s", code, out, stderr)
 	}
+	// The log's key is --log-key, as in every other command (--key still works).
+	for _, flag := range []string{"--log-key", "--key"} {
+		if out, stderr, code := runCLI(t, nil, "log", "fsck", "--data", restore, flag, string(b)); code != 0 {
+			t.Errorf("fsck %s = %d %s %s", flag, code, out, stderr)
+		}
+	}
+	if out, _, _ := runCLI(t, nil, "help", "log", "fsck"); !strings.Contains(out, "-log-key") || strings.Contains(out, "\n  -key ") {
+		t.Errorf("help log fsck does not name --log-key alone:\n%s", out)
+	}
 
 	// A fake admin listener that cuts or alters what it sends.
 	whole, _ := os.ReadFile(filepath.Join(restore, "log.db"))

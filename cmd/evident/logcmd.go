@@ -39,7 +39,7 @@ Subcommands:
                       carries the trust root's threshold of valid cosignatures
                       and is consistent with the log's
   fsck --data DIR     check a stopped server's store offline
-  fsck --store postgres://… --key KEY
+  fsck --store postgres://… --log-key KEY
                       check the log in PostgreSQL (online: one snapshot)
 
 Client flags (every subcommand but fsck):
@@ -277,7 +277,8 @@ func runFsck(e *env, args []string) error {
 	fs := newFlags(e, "log fsck", subUsage(logUsage, "log", "fsck"))
 	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
 	store := fs.String("store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` of the log (default $EVIDENT_STORE)")
-	key := fs.String("key", "", "note verifier `key` or file (default DIR/log.vkey)")
+	key := fs.String("log-key", "", "the log's note verifier `key` or file (default DIR/log.vkey)")
+	alias(fs, "key", "log-key")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
