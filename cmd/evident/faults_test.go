@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -273,15 +274,16 @@ func stopServer(t *testing.T, s *server) {
 
 // TestTruncatedStoreIsReported covers threat model L9: copies of a data
 // directory whose log.db or links.db is cut at 10 %, 60 % or 99 % of its
-// pages in use make fsck say "corrupt or truncated" and exit 1, and serve
-// refuse to start with that message — never a SIGBUS.
+// pages in use, or whose pages are noise, make fsck say "corrupt or
+// truncated" and exit 1, and serve refuse to start with that message —
+// never a SIGBUS or a panic.
 func TestTruncatedStoreIsReported(t *testing.T) {
 	src := t.TempDir()
 	s := startServer(t, src)
 	addAll(t, s, mintMany(t, newMinter(t, src, s.url), 1, 200), 20*time.Second)
 	stopServer(t, s)
 	for _, name := range []string{"log.db", "links.db"} {
-		for _, pct := range []int64{10, 60, 99} {
+		for _, pct := range []int64{10, 60, 99, 0} {
 			dir := t.TempDir()
 			if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
 				t.Fatal(err)
@@ -291,7 +293,13 @@ func TestTruncatedStoreIsReported(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			os.Truncate(p, used*pct/100)
+			if pct == 0 { // not cut but garbled: every page after the metas is noise
+				b, _ := os.ReadFile(p)
+				rand.Read(b[2*os.Getpagesize() : used])
+				os.WriteFile(p, b, 0o600)
+			} else {
+				os.Truncate(p, used*pct/100)
+			}
 			if name == "log.db" {
 				_, stderr, code := runCLI(t, nil, "log", "fsck", "--data", dir)
 				if code != 1 || !strings.Contains(stderr, "corrupt or truncated") {
