@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/log"
@@ -148,16 +150,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "layout %s version %d (published %s), %d bundles\n", *layoutName, version.Version,
 			version.Published.UTC().Format(time.RFC3339), len(in.Bundles))
-		for _, ch := range rep.Checks {
-			mark := "PASS"
-			switch {
-			case ch.Ignored:
-				mark = "SKIP"
-			case !ch.OK:
-				mark = "FAIL"
-			}
-			fmt.Fprintf(e.stdout, "%s  %-40s %s\n", mark, ch.Check, ch.Detail)
-		}
+		printChecks(e.stdout, rep)
 	}
 	if verr != nil {
 		return fmt.Errorf("verification failed: %w", verr)
@@ -279,4 +272,33 @@ func readBundleFile(p string) ([]byte, error) {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	return b, nil
+}
+
+// printChecks writes one line per check. Names and details may come from
+// the evidence (a bundle's file name, a link's text in an error): text
+// that is not plain — control characters such as terminal escapes and
+// newlines, bidirectional overrides — is shown quoted, so that it cannot
+// rewrite the lines a person reads.
+func printChecks(w io.Writer, rep *verify.Report) {
+	for _, ch := range rep.Checks {
+		mark := "PASS"
+		switch {
+		case ch.Ignored:
+			mark = "SKIP"
+		case !ch.OK:
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "%s  %-40s %s\n", mark, terminalSafe(ch.Check), terminalSafe(ch.Detail))
+	}
+}
+
+// terminalSafe returns s if every character is graphic (spaces included),
+// else s quoted with Go's escapes.
+func terminalSafe(s string) string {
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
 }

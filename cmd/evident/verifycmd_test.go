@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/verify"
 )
 
 // TestReadBundlesBadFiles covers threat model A1 and L7 at the verifier's
@@ -69,4 +70,25 @@ func errString(err error) string {
 		return "<nil>"
 	}
 	return err.Error()
+}
+
+// TestReportIsTerminalSafe covers threat model A1 at the verifier's screen:
+// a bundle file named, or a detail carrying, terminal escapes, newlines or
+// bidirectional overrides cannot rewrite the report a person reads (erase
+// a FAIL line, print a "verified" of its own); such text is shown quoted.
+func TestReportIsTerminalSafe(t *testing.T) {
+	rep := &verify.Report{Checks: []verify.Check{
+		{Check: "x\x1b[1A\x1b[2K.bundle.json", Ignored: true, Detail: "ignored: bundle: \nverified\n"},
+		{Check: "step build", OK: false, Detail: "step \u202egnp.exe is not satisfied"},
+		{Check: "artifact app.tar", OK: true, Detail: "sha256 ab is product app.tar of step package"},
+	}}
+	var b strings.Builder
+	printChecks(&b, rep)
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\u202e") || strings.Count(out, "\n") != len(rep.Checks) || strings.Contains(out, "\nverified") {
+		t.Errorf("the report carries control text through:\n%q", out)
+	}
+	if !strings.Contains(out, "PASS  artifact app.tar                         sha256 ab is product app.tar of step package\n") {
+		t.Errorf("plain text is not shown as is:\n%s", out)
+	}
 }
