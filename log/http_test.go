@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/evident-dev/evident/log"
 )
@@ -272,5 +273,29 @@ func TestClientAddRetries(t *testing.T) {
 	c.AddRetries = -1
 	if _, err := c.Add(context.Background(), entry(4)); !errors.As(err, &he) || he.Status != 503 {
 		t.Fatalf("Add with retries off = %v, want the 503", err)
+	}
+}
+
+// TestClientTimesOut covers threat model A2 at the client: a server that
+// accepts a request and never answers fails it after the client's default
+// timeout, instead of holding a CI job (evident run, bundle fetch) forever.
+func TestClientTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer ts.Close()
+	defer close(release)
+	defer log.SetDefaultTimeout(300 * time.Millisecond)()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := (&log.Client{URL: ts.URL}).Checkpoint(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a server that never answers gave a checkpoint")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the client is still waiting for a server that never answers after 20 s")
 	}
 }
