@@ -162,8 +162,8 @@ func TestTamperedLinkUpload(t *testing.T) {
 	}
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict {
-		t.Errorf("tampered upload = %d %s, want 409", resp.StatusCode, msg)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), `duplicate key \"products\"`) {
+		t.Errorf("tampered upload = %d %s, want 400 naming the duplicate key", resp.StatusCode, msg)
 	}
 	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
 	out := t.TempDir()
