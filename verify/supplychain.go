@@ -346,28 +346,37 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	if err != nil {
 		return fail("entry", err)
 	}
-	// Timestamp first: its genTime decides which trusted items count.
+	// The link is read first for its payload, which the signature is
+	// checked over; whether it is the right link is judged below.
+	mb, payload, linkErr := ParseLink(b.Link)
+	if d := sha256.Sum256(payload); linkErr == nil && hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
+		linkErr = fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch)
+	}
+	if linkErr != nil {
+		payload = nil
+	}
+	// Timestamps next: their genTimes decide which trusted items count.
 	ev, roots := tv.ev, tv.roots
-	ve, err := ev.Verify(b.Entry)
+	ve, err := ev.VerifyPayload(b.Entry, payload)
 	if err != nil {
 		return fail("entry", err)
 	}
-	gt := ve.Timestamp.GenTime
-	if gt.After(in.At) {
-		return fail("entry", fmt.Errorf("%w: genTime %s, verifying at %s", ErrAfterVerificationTime,
-			gt.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
-	}
-	for _, chain := range [][]*x509.Certificate{ve.Timestamp.Chain, ve.SignerChain} {
-		if len(chain) == 0 {
+	gt := ve.Timestamp.GenTime // the earliest that counts
+	for _, t := range ve.Timestamps {
+		if t.GenTime.After(in.At) {
+			return fail("entry", fmt.Errorf("%w: genTime %s, verifying at %s", ErrAfterVerificationTime,
+				t.GenTime.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
+		}
+		if len(ve.SignerChain) == 0 {
 			continue
 		}
-		root := chain[len(chain)-1]
-		if t := roots[string(root.Raw)]; !t.ValidFor.Contains(gt) {
+		root := ve.SignerChain[len(ve.SignerChain)-1]
+		if it := roots[string(root.Raw)]; !it.ValidFor.Contains(t.GenTime) {
 			return fail("entry", fmt.Errorf("%w: root %q is not in the trust root at genTime %s",
-				ErrSignerUntrusted, root.Subject, gt.UTC().Format(time.RFC3339)))
+				ErrSignerUntrusted, root.Subject, t.GenTime.UTC().Format(time.RFC3339)))
 		}
 	}
-	r.pass(name+": timestamp and signer", "genTime %s ± %v; signer valid then", gt.UTC().Format(time.RFC3339), ve.Timestamp.Accuracy)
+	r.pass(name+": timestamp and signer", "%s; signer valid then", tokenReport(ve, tv.ev.TSAThreshold))
 	// The log proof, with a log key valid at genTime.
 	logs, _ := in.TrustRoot.At(evident.KindLog, gt)
 	var cp tlog.Checkpoint
@@ -392,12 +401,11 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 		return evidence{}, err
 	}
 	// The link is the entry's payload, and carries the entry's signature.
-	mb, payload, err := ParseLink(b.Link)
-	if err != nil {
-		return fail("link", fmt.Errorf("%w: %w", ErrLinkMismatch, err))
-	}
-	if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
-		return fail("link", fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch))
+	if linkErr != nil {
+		if !errors.Is(linkErr, ErrLinkMismatch) {
+			linkErr = fmt.Errorf("%w: %w", ErrLinkMismatch, linkErr)
+		}
+		return fail("link", linkErr)
 	}
 	sigMatch := false
 	for _, s := range mb.Signatures {
@@ -476,6 +484,8 @@ func cleanArtifactPaths(l in_toto.Link) error {
 type trustView struct {
 	ev    *EntryVerifier
 	roots map[string]evident.Trusted
+	// tsas maps a TSA root certificate to the trust-root items holding it.
+	tsas map[string][]evident.Trusted
 	// fnCAs maps a trust-root functionary CA certificate to its item.
 	fnCAs map[string]evident.Trusted
 	// claimed maps a trust domain to the functionary CA that lists it.
@@ -486,7 +496,15 @@ type trustView struct {
 
 func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: NewChainCache(1024)},
-		roots: map[string]evident.Trusted{}, fnCAs: map[string]evident.Trusted{}, claimed: map[string]string{}, layoutRoots: map[string]string{}}
+		roots: map[string]evident.Trusted{}, tsas: map[string][]evident.Trusted{}, fnCAs: map[string]evident.Trusted{},
+		claimed: map[string]string{}, layoutRoots: map[string]string{}}
+	tv.ev.TSAThreshold, tv.ev.MaxTSASkew = tr.TSAPolicy()
+	tv.ev.TSAName = tv.tsaAt
+	for _, t := range tr.TSAs {
+		for _, c := range pemCerts(t.Value) {
+			tv.tsas[string(c.Raw)] = append(tv.tsas[string(c.Raw)], t)
+		}
+	}
 	for _, list := range []struct {
 		items []evident.Trusted
 		pool  *x509.CertPool
@@ -516,6 +534,31 @@ func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 		}
 	}
 	return tv
+}
+
+// tsaAt names the TSA of the trust root that has root and is valid at
+// genTime: tokens count once per TSA, however many roots it lists.
+func (tv *trustView) tsaAt(root *x509.Certificate, genTime time.Time) (string, bool) {
+	for _, t := range tv.tsas[string(root.Raw)] {
+		if t.ValidFor.Contains(genTime) {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
+
+// tokenReport says which tokens counted, from which TSAs, and why others
+// did not.
+func tokenReport(ve *VerifiedEntry, threshold int) string {
+	var counted []string
+	for i, t := range ve.Timestamps {
+		counted = append(counted, fmt.Sprintf("%s at %s ± %v", ve.TSAs[i], t.GenTime.UTC().Format(time.RFC3339), t.Accuracy))
+	}
+	s := fmt.Sprintf("timestamps from %s (TSA threshold %d)", strings.Join(counted, ", "), max(threshold, 1))
+	if len(ve.Ignored) > 0 {
+		s += "; not counted: " + strings.Join(ve.Ignored, "; ")
+	}
+	return s
 }
 
 // functionary names the signer if the step authorises it: a key listed in

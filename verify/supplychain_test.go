@@ -117,7 +117,7 @@ func (f *chainFixture) bundle(name, spiffeID string, materials, products map[str
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	e, err := link.Entry(context.Background(), at{f}, mb, []*x509.Certificate{cert}, nil)
+	e, err := link.Entry(context.Background(), link.One(at{f}), mb, []*x509.Certificate{cert}, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func (f *chainFixture) bundleBy(name string, s link.Signer, materials, products 
 	if len(s.Chain) == 0 {
 		pub = s.Key.Public()
 	}
-	e, err := link.Entry(context.Background(), at{f}, mb, s.Chain, pub)
+	e, err := link.Entry(context.Background(), link.One(at{f}), mb, s.Chain, pub)
 	if err != nil {
 		f.t.Fatal(err)
 	}
