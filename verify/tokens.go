@@ -158,4 +158,3 @@ func (v *EntryVerifier) thresholdError(k int, good, chosen []countedToken, bad [
 	}
 	return fmt.Errorf(format, args...)
 }
-
