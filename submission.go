@@ -92,4 +92,3 @@ func isSubmission(body []byte) bool {
 	name, ok := k.(string)
 	return err == nil && ok && (strings.EqualFold(name, "entry") || strings.EqualFold(name, "payload"))
 }
-
