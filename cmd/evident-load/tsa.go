@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -119,27 +120,78 @@ func benchTSA(s *serve.Server, concs string, d time.Duration, cpuprofile string)
 
 // mintEntries makes n distinct real entries for s: one SVID from the
 // development CA (as one CI job signing many links), each signature
-// countersigned by the in-process TSA.
-func mintEntries(s *serve.Server, n int) ([][]byte, error) {
+// countersigned by the in-process TSA and the extra ones (all must answer).
+// With payload, it also returns for each entry the submission that posts it
+// with its payload.
+func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool) (entries, bodies [][]byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svid, err := s.DevCA.IssueSVID(&url.URL{Scheme: "spiffe", Host: "evident.dev", Path: "/ci/load"}, key.Public(), time.Now(), time.Hour)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ts := inProcessTSA{s.TSA}
-	out := make([][]byte, n)
+	var ts link.Stamper = link.One(inProcessTSA{s.TSA})
+	if len(extra) > 0 {
+		all := &link.TSAs{TSAs: []link.TSA{{Name: "serve", Client: inProcessTSA{s.TSA}}}, Threshold: len(extra) + 1}
+		for i, x := range extra {
+			all.TSAs = append(all.TSAs, link.TSA{Name: fmt.Sprintf("extra-%d", i), Client: inProcessTSA{x}})
+		}
+		ts = all
+	}
+	entries = make([][]byte, n)
+	if payload {
+		bodies = make([][]byte, n)
+	}
 	err = parallel(n, 4, func(i int) error {
-		payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
-		e, err := link.Countersign(context.Background(), link.One(ts), evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
+		p := []byte(fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i))
+		e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, p, "load", key, []*x509.Certificate{svid})
 		if err == nil {
-			out[i], err = e.Marshal()
+			entries[i], err = e.Marshal()
+		}
+		if err == nil && payload {
+			var sub *evident.Submission
+			if sub, err = evident.NewSubmission(e, p); err == nil {
+				bodies[i], err = sub.Marshal()
+			}
 		}
 		return err
 	})
-	return out, err
+	return entries, bodies, err
+}
+
+// extraTSAs makes n development TSAs beside the server's in dir and, for
+// n > 0, a file of every root (the server's first) for serve's TSA roots.
+func extraTSAs(dir string, n int) ([]*tsa.Server, string, error) {
+	if n <= 0 {
+		return nil, "", nil
+	}
+	var roots []*x509.Certificate
+	var out []*tsa.Server
+	for i := 0; i <= n; i++ {
+		d := dir // the server's own TSA, which serve.Open will load
+		if i > 0 {
+			d = filepath.Join(dir, fmt.Sprintf("tsa-%d", i))
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, "", err
+			}
+		}
+		key, chain, err := tsa.LoadOrCreateDev(d, time.Now())
+		if err != nil {
+			return nil, "", err
+		}
+		roots = append(roots, chain[len(chain)-1])
+		if i > 0 {
+			s, err := tsa.NewServer(tsa.Config{Signer: key, Chain: chain})
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(out, s)
+		}
+	}
+	f := filepath.Join(dir, "tsa-roots.pem")
+	return out, f, os.WriteFile(f, tsa.EncodeCertificatesPEM(roots), 0o644)
 }
 
 // inProcessTSA timestamps through the server's TSA without HTTP.
