@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+
+	"github.com/evident-dev/evident"
 )
 
 // ErrSignature: a signature does not verify over PAE(payloadType, payload).
@@ -19,7 +21,7 @@ var ErrSignature = errors.New("DSSE signature does not verify")
 // rsassa-pss-sha256, which in-toto-golang verifies), the whole of it for
 // Ed25519.
 func Sign(key crypto.Signer, payloadType string, payload []byte) ([]byte, error) {
-	msg := pae(payloadType, payload)
+	msg := evident.PAE(payloadType, payload)
 	var sig []byte
 	var err error
 	switch key.Public().(type) {
@@ -52,7 +54,7 @@ func NewEnvelope(key crypto.Signer, keyID, payloadType string, payload []byte) (
 // (ASN.1) or RSA (PKCS #1 v1.5 or PSS) over its SHA-256, Ed25519 over it
 // whole. It wraps [ErrSignature] when the signature is wrong.
 func Verify(pub crypto.PublicKey, payloadType string, payload, sig []byte) error {
-	msg := pae(payloadType, payload)
+	msg := evident.PAE(payloadType, payload)
 	d := sha256.Sum256(msg)
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:

@@ -54,6 +54,9 @@ func CountersignSignature(ctx context.Context, ts Timestamper, payloadType strin
 	}
 	e := &evident.Entry{PayloadType: payloadType, PayloadSHA256: hex.EncodeToString(digest[:]),
 		Signature: sig, KeyID: keyID, Timestamp: token}
+	if payloadType == evident.PayloadTypeDSSE { // a version 2 entry only
+		e.Version, e.Timestamp, e.Timestamps = evident.Version2, nil, [][]byte{token}
+	}
 	if len(chain) > 0 {
 		for _, c := range chain {
 			e.CertChain = append(e.CertChain, c.Raw)

@@ -80,9 +80,55 @@ func (v *EntryVerifier) parse(der []byte) (*x509.Certificate, error) {
 }
 
 // Verify checks e; see [EntryVerifier]. The error names the check that failed.
+//
+// A DSSE entry's signature covers PAE(payload type, payload), which the
+// entry does not carry: Verify checks its timestamp and signer only, and
+// [EntryVerifier.VerifyPayload] checks its signature too.
 func (v *EntryVerifier) Verify(e *evident.Entry) (*VerifiedEntry, error) {
+	out, err := v.verifySigner(e)
+	if err != nil {
+		return nil, err
+	}
+	if e.PayloadType == evident.PayloadTypeDSSE {
+		return out, nil
+	}
+	digest, err := e.PayloadDigest()
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload_sha256: %v", ErrEntrySignature, err)
+	}
+	if err := checkDigestSignature(out.PublicKey, digest, e.Signature); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// VerifyPayload checks e as Verify does, and that payload is the entry's
+// payload and its signature verifies over it (for a DSSE entry, over
+// PAE(payload type, payload); Ed25519 included).
+func (v *EntryVerifier) VerifyPayload(e *evident.Entry, payload []byte) (*VerifiedEntry, error) {
+	out, err := v.verifySigner(e)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := e.SignedMessage(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEntrySignature, err)
+	}
+	if err := checkMessageSignature(out.PublicKey, msg, e.Signature); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// verifySigner checks e's first timestamp token over the signature and the
+// signer's chain over the token's time, or parses its public key.
+func (v *EntryVerifier) verifySigner(e *evident.Entry) (*VerifiedEntry, error) {
+	tokens := e.Tokens()
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("timestamp: %w", ErrTokenMalformed)
+	}
 	sigDigest := sha256.Sum256(e.Signature)
-	tok, err := Timestamp(e.Timestamp, TimestampOptions{Roots: v.TSARoots, TSACertificates: v.TSACertificates,
+	tok, err := Timestamp(tokens[0], TimestampOptions{Roots: v.TSARoots, TSACertificates: v.TSACertificates,
 		Hash: crypto.SHA256, Digest: sigDigest[:], Cache: v.Cache})
 	if err != nil {
 		return nil, fmt.Errorf("timestamp: %w", err)
@@ -111,14 +157,20 @@ func (v *EntryVerifier) Verify(e *evident.Entry) (*VerifiedEntry, error) {
 			return nil, fmt.Errorf("%w: public_key: %v", ErrSignerKey, err)
 		}
 	}
-	digest, err := e.PayloadDigest()
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload_sha256: %v", ErrEntrySignature, err)
-	}
-	if err := checkDigestSignature(out.PublicKey, digest, e.Signature); err != nil {
-		return nil, err
-	}
 	return out, nil
+}
+
+// checkMessageSignature verifies a signature over msg: Ed25519 over msg
+// itself, ECDSA and RSA over its SHA-256.
+func checkMessageSignature(pub crypto.PublicKey, msg, sig []byte) error {
+	if k, ok := pub.(ed25519.PublicKey); ok {
+		if ed25519.Verify(k, msg, sig) {
+			return nil
+		}
+		return ErrEntrySignature
+	}
+	d := sha256.Sum256(msg)
+	return checkDigestSignature(pub, d[:], sig)
 }
 
 // checkDigestSignature verifies a signature over a SHA-256 payload digest:
