@@ -21,6 +21,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/artifact"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/mod/sumdb/note"
@@ -95,6 +96,10 @@ type SupplyChainInput struct {
 	// product of a step of the chain, at that path with that digest (the
 	// files being released). An inspection's own outputs do not count.
 	Artifacts map[string][]byte
+	// RequirePredicates each need a verified attestation of their
+	// predicate type, by their signer, whose subjects cover every artifact
+	// of Artifacts (see [PredicateRequirement]).
+	RequirePredicates []PredicateRequirement
 	// InspectDir is where the layout's inspections run, with the files they
 	// inspect; the caller makes it (a temporary copy: inspections may change
 	// it). A layout with inspections and no InspectDir fails.
@@ -131,6 +136,7 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 	tv := newTrustView(in.TrustRoot, layout)
 	cands := map[string][]evidence{} // step → links that count
 	var ignored []ignoredBundle
+	var attestations []evidence
 	for _, nb := range in.Bundles {
 		if nb.Err != nil || nb.Bundle == nil {
 			err := nb.Err
@@ -150,6 +156,10 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 			}
 			r.ignore(check, err)
 			ignored = append(ignored, ignoredBundle{name: nb.Name, step: claimedStep(nb.Bundle), err: err})
+			continue
+		}
+		if ev.statement != nil {
+			attestations = append(attestations, ev)
 			continue
 		}
 		cands[ev.link.Name] = append(cands[ev.link.Name], ev)
@@ -221,17 +231,28 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 		}
 		r.pass("artifact "+name, "sha256 %x is product %s of step %s", in.Artifacts[name], name, step)
 	}
+	for _, req := range in.RequirePredicates {
+		if err := requirePredicate(r, req, attestations, layout, tv, in.Artifacts); err != nil {
+			return r, r.fail("predicate "+req.String(), err)
+		}
+	}
 	r.OK = true
 	return r, nil
 }
 
-// evidence is a bundle that verified: a link of an authorised functionary.
+// evidence is a bundle that verified: a link of an authorised functionary,
+// or an attestation (a Statement of another predicate), whose signer is
+// judged by the requirement it may meet.
 type evidence struct {
 	name     string
 	fn       string
 	link     in_toto.Link
 	genTime  time.Time
 	logIndex uint64
+	// statement, ve and entry are set for an attestation.
+	statement *dsse.Statement
+	ve        *VerifiedEntry
+	entry     *evident.Entry
 }
 
 // bundleError is why a bundle is no evidence, and which check said so.
@@ -391,24 +412,16 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	if err := checkWitnessed(r, in.TrustRoot, name, b, canonical, gt); err != nil {
 		return evidence{}, err
 	}
-	// The link is the entry's payload, and carries the entry's signature.
-	mb, payload, err := ParseLink(b.Link)
+	// The link (or DSSE envelope) is the entry's payload, and carries the
+	// entry's signature.
+	l, st, err := bundlePayload(b, ve)
 	if err != nil {
-		return fail("link", fmt.Errorf("%w: %w", ErrLinkMismatch, err))
+		return fail("link", err)
 	}
-	if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
-		return fail("link", fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch))
+	if st != nil && st.PredicateType != dsse.PredicateTypeLink {
+		r.pass(name+": attestation", "predicate %s, %d subjects", st.PredicateType, len(st.Subject))
+		return evidence{name: name, genTime: gt, logIndex: b.LogIndex, statement: st, ve: ve, entry: b.Entry}, nil
 	}
-	sigMatch := false
-	for _, s := range mb.Signatures {
-		if sb, err := hex.DecodeString(s.Sig); err == nil && s.KeyID == b.Entry.KeyID && bytes.Equal(sb, b.Entry.Signature) {
-			sigMatch = true
-		}
-	}
-	if !sigMatch {
-		return fail("link", fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch))
-	}
-	l := mb.Signed.(in_toto.Link)
 	if err := cleanArtifactPaths(l); err != nil {
 		return fail("link", err)
 	}
@@ -428,6 +441,58 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	}
 	r.pass(name+": functionary", "%s may sign step %s", fn, l.Name)
 	return evidence{name: name, fn: fn, link: l, genTime: gt, logIndex: b.LogIndex}, nil
+}
+
+// bundlePayload reads the payload a bundle carries — a Metablock link, or a
+// DSSE envelope of an in-toto Statement — strictly, checks that it is the
+// entry's payload and carries the entry's signature, and for a DSSE
+// envelope checks the signature over PAE (the entry's own check covers a
+// link's). A Statement of the link predicate is returned as its link too.
+func bundlePayload(b *evident.Bundle, ve *VerifiedEntry) (in_toto.Link, *dsse.Statement, error) {
+	if b.Entry.PayloadType != evident.PayloadTypeDSSE {
+		mb, payload, err := ParseLink(b.Link)
+		if err != nil {
+			return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+		}
+		if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
+			return in_toto.Link{}, nil, fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch)
+		}
+		for _, s := range mb.Signatures {
+			if sb, err := hex.DecodeString(s.Sig); err == nil && s.KeyID == b.Entry.KeyID && bytes.Equal(sb, b.Entry.Signature) {
+				return mb.Signed.(in_toto.Link), nil, nil
+			}
+		}
+		return in_toto.Link{}, nil, fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch)
+	}
+	env, err := dsse.ParseEnvelope(b.DSSEEnvelope)
+	if err != nil {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	if env.PayloadType != b.Entry.PayloadType {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: the envelope's payload type %q is not the entry's", ErrLinkMismatch, env.PayloadType)
+	}
+	if !env.HasSignature(b.Entry.KeyID, b.Entry.Signature) {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: the envelope carries no signature equal to the entry's", ErrLinkMismatch)
+	}
+	msg, err := b.Entry.SignedMessage(env.Payload)
+	if err != nil {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	if err := checkMessageSignature(ve.PublicKey, msg, b.Entry.Signature); err != nil {
+		return in_toto.Link{}, nil, err
+	}
+	st, err := dsse.ParseStatement(env.Payload)
+	if err != nil {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	if st.PredicateType != dsse.PredicateTypeLink {
+		return in_toto.Link{}, st, nil
+	}
+	l, err := st.Link()
+	if err != nil {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	return l, st, nil
 }
 
 // inspect runs an inspection's command in dir and records what it read and
