@@ -27,16 +27,18 @@ type LinkPredicate struct {
 // link: its products as subjects (named by path, sorted), its materials
 // in the predicate.
 func NewLinkStatement(l in_toto.Link) (*Statement, error) {
-	p := LinkPredicate{Name: l.Name, Command: l.Command, Materials: descriptors(l.Materials),
+	p := LinkPredicate{Name: l.Name, Command: l.Command, Materials: Descriptors(l.Materials),
 		Byproducts: l.ByProducts, Environment: l.Environment}
 	pb, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't encode the link predicate: %w", err)
 	}
-	return &Statement{Type: StatementType, Subject: descriptors(l.Products), PredicateType: PredicateTypeLink, Predicate: pb}, nil
+	return &Statement{Type: StatementType, Subject: Descriptors(l.Products), PredicateType: PredicateTypeLink, Predicate: pb}, nil
 }
 
-func descriptors(set map[string]in_toto.HashObj) []ResourceDescriptor {
+// Descriptors returns artifacts recorded by path as resource descriptors,
+// named by path and sorted: a Statement's subjects, a link's materials.
+func Descriptors(set map[string]in_toto.HashObj) []ResourceDescriptor {
 	names := make([]string, 0, len(set))
 	for n := range set {
 		names = append(names, n)
