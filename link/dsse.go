@@ -63,7 +63,7 @@ func SignLinkDSSE(l in_toto.Link, s Signer) (*dsse.Envelope, string, error) {
 // version 2 log entry: payload type evident.PayloadTypeDSSE, the SHA-256
 // of the payload (the Statement bytes). chain (leaf first) or pub identify
 // the signer.
-func EntryDSSE(ctx context.Context, ts Timestamper, env *dsse.Envelope, chain []*x509.Certificate, pub crypto.PublicKey) (*evident.Entry, error) {
+func EntryDSSE(ctx context.Context, ts Stamper, env *dsse.Envelope, chain []*x509.Certificate, pub crypto.PublicKey) (*evident.Entry, error) {
 	if len(env.Signatures) == 0 {
 		return nil, errors.New("the envelope is not signed")
 	}

@@ -21,7 +21,7 @@ import (
 // returns its version 3 bundle.
 func (f *chainFixture) logEnvelope(name string, env *dsse.Envelope, chain []*x509.Certificate) verify.NamedBundle {
 	f.t.Helper()
-	e, err := link.EntryDSSE(context.Background(), at{f}, env, chain, nil)
+	e, err := link.EntryDSSE(context.Background(), f.stamper(), env, chain, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -367,28 +367,39 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	if err != nil {
 		return fail("entry", err)
 	}
-	// Timestamp first: its genTime decides which trusted items count.
+	// The link (or DSSE envelope) is read first for its payload, which the
+	// signature is checked over; whether it is the right one is judged
+	// below. A DSSE signature cannot be checked at all without it.
+	bp := readBundlePayload(b)
+	payload := bp.payload
+	if bp.err != nil {
+		if b.Entry.PayloadType == evident.PayloadTypeDSSE {
+			return fail("link", bp.err)
+		}
+		payload = nil
+	}
+	// Timestamps next: their genTimes decide which trusted items count.
 	ev, roots := tv.ev, tv.roots
-	ve, err := ev.Verify(b.Entry)
+	ve, err := ev.VerifyPayload(b.Entry, payload)
 	if err != nil {
 		return fail("entry", err)
 	}
-	gt := ve.Timestamp.GenTime
-	if gt.After(in.At) {
-		return fail("entry", fmt.Errorf("%w: genTime %s, verifying at %s", ErrAfterVerificationTime,
-			gt.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
-	}
-	for _, chain := range [][]*x509.Certificate{ve.Timestamp.Chain, ve.SignerChain} {
-		if len(chain) == 0 {
+	gt := ve.Timestamp.GenTime // the earliest that counts
+	for _, t := range ve.Timestamps {
+		if t.GenTime.After(in.At) {
+			return fail("entry", fmt.Errorf("%w: genTime %s, verifying at %s", ErrAfterVerificationTime,
+				t.GenTime.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
+		}
+		if len(ve.SignerChain) == 0 {
 			continue
 		}
-		root := chain[len(chain)-1]
-		if t := roots[string(root.Raw)]; !t.ValidFor.Contains(gt) {
+		root := ve.SignerChain[len(ve.SignerChain)-1]
+		if it := roots[string(root.Raw)]; !it.ValidFor.Contains(t.GenTime) {
 			return fail("entry", fmt.Errorf("%w: root %q is not in the trust root at genTime %s",
-				ErrSignerUntrusted, root.Subject, gt.UTC().Format(time.RFC3339)))
+				ErrSignerUntrusted, root.Subject, t.GenTime.UTC().Format(time.RFC3339)))
 		}
 	}
-	r.pass(name+": timestamp and signer", "genTime %s ± %v; signer valid then", gt.UTC().Format(time.RFC3339), ve.Timestamp.Accuracy)
+	r.pass(name+": timestamp and signer", "%s; signer valid then", tokenReport(ve, tv.ev.TSAThreshold))
 	// The log proof, with a log key valid at genTime.
 	logs, _ := in.TrustRoot.At(evident.KindLog, gt)
 	var cp tlog.Checkpoint
@@ -414,7 +425,7 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	}
 	// The link (or DSSE envelope) is the entry's payload, and carries the
 	// entry's signature.
-	l, st, err := bundlePayload(b, ve)
+	l, st, err := bundleLink(b, bp)
 	if err != nil {
 		return fail("link", err)
 	}
@@ -443,45 +454,60 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	return evidence{name: name, fn: fn, link: l, genTime: gt, logIndex: b.LogIndex}, nil
 }
 
-// bundlePayload reads the payload a bundle carries — a Metablock link, or a
-// DSSE envelope of an in-toto Statement — strictly, checks that it is the
-// entry's payload and carries the entry's signature, and for a DSSE
-// envelope checks the signature over PAE (the entry's own check covers a
-// link's). A Statement of the link predicate is returned as its link too.
-func bundlePayload(b *evident.Bundle, ve *VerifiedEntry) (in_toto.Link, *dsse.Statement, error) {
-	if b.Entry.PayloadType != evident.PayloadTypeDSSE {
-		mb, payload, err := ParseLink(b.Link)
-		if err != nil {
-			return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+// bundlePayload is a bundle's payload as read, before any check: a
+// Metablock link, or a DSSE envelope.
+type bundlePayload struct {
+	payload []byte
+	mb      *in_toto.Metablock
+	env     *dsse.Envelope
+	err     error // wraps ErrLinkMismatch
+}
+
+// readBundlePayload reads the payload a bundle carries — a Metablock link,
+// or a DSSE envelope (version 3 bundles) — strictly, and checks that it is
+// the entry's payload (its SHA-256 is payload_sha256).
+func readBundlePayload(b *evident.Bundle) bundlePayload {
+	var bp bundlePayload
+	var err error
+	if b.Entry.PayloadType == evident.PayloadTypeDSSE {
+		if bp.env, err = dsse.ParseEnvelope(b.DSSEEnvelope); err == nil {
+			bp.payload = bp.env.Payload
+			if bp.env.PayloadType != b.Entry.PayloadType {
+				err = fmt.Errorf("the envelope's payload type %q is not the entry's", bp.env.PayloadType)
+			}
 		}
-		if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
-			return in_toto.Link{}, nil, fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch)
-		}
-		for _, s := range mb.Signatures {
+	} else {
+		bp.mb, bp.payload, err = ParseLink(b.Link)
+	}
+	if d := sha256.Sum256(bp.payload); err == nil && hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
+		err = fmt.Errorf("%w: its payload's digest is not the entry's payload_sha256", evident.ErrPayloadMismatch)
+	}
+	if err != nil {
+		bp.err = fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	return bp
+}
+
+// bundleLink checks that the payload read carries the entry's signature
+// (which the entry's check verified over it) and returns its link: the
+// Metablock's, or for a DSSE envelope its Statement, and the link a
+// Statement of the link predicate records.
+func bundleLink(b *evident.Bundle, bp bundlePayload) (in_toto.Link, *dsse.Statement, error) {
+	if bp.err != nil {
+		return in_toto.Link{}, nil, bp.err
+	}
+	if bp.mb != nil {
+		for _, s := range bp.mb.Signatures {
 			if sb, err := hex.DecodeString(s.Sig); err == nil && s.KeyID == b.Entry.KeyID && bytes.Equal(sb, b.Entry.Signature) {
-				return mb.Signed.(in_toto.Link), nil, nil
+				return bp.mb.Signed.(in_toto.Link), nil, nil
 			}
 		}
 		return in_toto.Link{}, nil, fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch)
 	}
-	env, err := dsse.ParseEnvelope(b.DSSEEnvelope)
-	if err != nil {
-		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
-	}
-	if env.PayloadType != b.Entry.PayloadType {
-		return in_toto.Link{}, nil, fmt.Errorf("%w: the envelope's payload type %q is not the entry's", ErrLinkMismatch, env.PayloadType)
-	}
-	if !env.HasSignature(b.Entry.KeyID, b.Entry.Signature) {
+	if !bp.env.HasSignature(b.Entry.KeyID, b.Entry.Signature) {
 		return in_toto.Link{}, nil, fmt.Errorf("%w: the envelope carries no signature equal to the entry's", ErrLinkMismatch)
 	}
-	msg, err := b.Entry.SignedMessage(env.Payload)
-	if err != nil {
-		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
-	}
-	if err := checkMessageSignature(ve.PublicKey, msg, b.Entry.Signature); err != nil {
-		return in_toto.Link{}, nil, err
-	}
-	st, err := dsse.ParseStatement(env.Payload)
+	st, err := dsse.ParseStatement(bp.payload)
 	if err != nil {
 		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
 	}
@@ -541,6 +567,8 @@ func cleanArtifactPaths(l in_toto.Link) error {
 type trustView struct {
 	ev    *EntryVerifier
 	roots map[string]evident.Trusted
+	// tsas maps a TSA root certificate to the trust-root items holding it.
+	tsas map[string][]evident.Trusted
 	// fnCAs maps a trust-root functionary CA certificate to its item.
 	fnCAs map[string]evident.Trusted
 	// claimed maps a trust domain to the functionary CA that lists it.
@@ -551,7 +579,15 @@ type trustView struct {
 
 func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: NewChainCache(1024)},
-		roots: map[string]evident.Trusted{}, fnCAs: map[string]evident.Trusted{}, claimed: map[string]string{}, layoutRoots: map[string]string{}}
+		roots: map[string]evident.Trusted{}, tsas: map[string][]evident.Trusted{}, fnCAs: map[string]evident.Trusted{},
+		claimed: map[string]string{}, layoutRoots: map[string]string{}}
+	tv.ev.TSAThreshold, tv.ev.MaxTSASkew = tr.TSAPolicy()
+	tv.ev.TSAName = tv.tsaAt
+	for _, t := range tr.TSAs {
+		for _, c := range pemCerts(t.Value) {
+			tv.tsas[string(c.Raw)] = append(tv.tsas[string(c.Raw)], t)
+		}
+	}
 	for _, list := range []struct {
 		items []evident.Trusted
 		pool  *x509.CertPool
@@ -581,6 +617,31 @@ func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 		}
 	}
 	return tv
+}
+
+// tsaAt names the TSA of the trust root that has root and is valid at
+// genTime: tokens count once per TSA, however many roots it lists.
+func (tv *trustView) tsaAt(root *x509.Certificate, genTime time.Time) (string, bool) {
+	for _, t := range tv.tsas[string(root.Raw)] {
+		if t.ValidFor.Contains(genTime) {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
+
+// tokenReport says which tokens counted, from which TSAs, and why others
+// did not.
+func tokenReport(ve *VerifiedEntry, threshold int) string {
+	var counted []string
+	for i, t := range ve.Timestamps {
+		counted = append(counted, fmt.Sprintf("%s at %s ± %v", ve.TSAs[i], t.GenTime.UTC().Format(time.RFC3339), t.Accuracy))
+	}
+	s := fmt.Sprintf("timestamps from %s (TSA threshold %d)", strings.Join(counted, ", "), max(threshold, 1))
+	if len(ve.Ignored) > 0 {
+		s += "; not counted: " + strings.Join(ve.Ignored, "; ")
+	}
+	return s
 }
 
 // functionary names the signer if the step authorises it: a key listed in

@@ -39,6 +39,15 @@ type chainFixture struct {
 	layoutKey in_toto.Key
 	trust     *evident.TrustRoot
 	genTime   time.Time
+	// stamp, when set, timestamps signatures instead of tsa at genTime.
+	stamp link.Stamper
+}
+
+func (f *chainFixture) stamper() link.Stamper {
+	if f.stamp != nil {
+		return f.stamp
+	}
+	return link.One(at{f})
 }
 
 func newChain(t *testing.T) *chainFixture {
@@ -117,7 +126,7 @@ func (f *chainFixture) bundle(name, spiffeID string, materials, products map[str
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	e, err := link.Entry(context.Background(), at{f}, mb, []*x509.Certificate{cert}, nil)
+	e, err := link.Entry(context.Background(), f.stamper(), mb, []*x509.Certificate{cert}, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -143,7 +152,7 @@ func (f *chainFixture) bundleBy(name string, s link.Signer, materials, products 
 	if len(s.Chain) == 0 {
 		pub = s.Key.Public()
 	}
-	e, err := link.Entry(context.Background(), at{f}, mb, s.Chain, pub)
+	e, err := link.Entry(context.Background(), f.stamper(), mb, s.Chain, pub)
 	if err != nil {
 		f.t.Fatal(err)
 	}

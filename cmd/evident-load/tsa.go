@@ -133,7 +133,7 @@ func mintEntries(s *serve.Server, n int) ([][]byte, error) {
 	out := make([][]byte, n)
 	err = parallel(n, 4, func(i int) error {
 		payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
-		e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
+		e, err := link.Countersign(context.Background(), link.One(ts), evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
 		if err == nil {
 			out[i], err = e.Marshal()
 		}
