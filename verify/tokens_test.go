@@ -125,7 +125,7 @@ func TestSameTSACountsOnce(t *testing.T) {
 	cert2, key2 := f.tsa.root.TSA(t, t0.AddDate(0, 0, -1), t0.AddDate(0, 0, 30), pkitest.TSAOptions{})
 	sibling := tsaFixture{f.tsa.root, cert2, key2}
 	for name, ss := range map[string][]stamp{
-		"one TSA twice":                 {{f.tsa, f.genTime}, {f.tsa, f.genTime.Add(time.Second)}},
+		"one TSA twice":                  {{f.tsa, f.genTime}, {f.tsa, f.genTime.Add(time.Second)}},
 		"two TSA certificates, one root": {{f.tsa, f.genTime}, {sibling, f.genTime}},
 	} {
 		_, err := f.verifyWith(ss...)
