@@ -131,7 +131,7 @@ func newAppender(ctx context.Context, e *env, f logFlags) (*appender, error) {
 // append logs entry, the countersigned signature of the link lb, and writes
 // the bundle; it returns the bundle's path and log index.
 func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, linkName string) (string, uint64, error) {
-	res, err := a.add(ctx, entry)
+	res, err := a.add(ctx, entry, nil)
 	if err != nil {
 		return "", 0, err
 	}
@@ -151,7 +151,7 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 // envelope, stores its Statement beside the log and writes the version 3
 // bundle as NAME.bundle.json; it returns the bundle's path and log index.
 func (a *appender) appendEnvelope(ctx context.Context, entry *evident.Entry, env *dsse.Envelope, name string) (string, uint64, error) {
-	res, err := a.add(ctx, entry)
+	res, err := a.add(ctx, entry, env.Payload)
 	if err != nil {
 		return "", 0, err
 	}
@@ -182,14 +182,25 @@ func (a *appender) writeBundle(bundle *evident.Bundle, name string) (string, uin
 	return p, bundle.LogIndex, os.WriteFile(p, b, 0o644)
 }
 
-// add appends entry, verifying the log's answer, and waits for the
-// witnesses when the trust root asks for them.
-func (a *appender) add(ctx context.Context, entry *evident.Entry) (*log.AddResult, error) {
+// add appends entry — with its payload, when not nil, so that the log
+// checks the signature over it — verifying the log's answer, and waits for
+// the witnesses when the trust root asks for them.
+func (a *appender) add(ctx context.Context, entry *evident.Entry, payload []byte) (*log.AddResult, error) {
 	canonical, err := entry.Marshal()
 	if err != nil {
 		return nil, err
 	}
-	res, err := a.log.Add(ctx, canonical) // verifies the proof and checkpoint
+	body := canonical
+	if payload != nil {
+		sub, err := evident.NewSubmission(entry, payload)
+		if err != nil {
+			return nil, err
+		}
+		if body, err = sub.Marshal(); err != nil {
+			return nil, err
+		}
+	}
+	res, err := a.log.Submit(ctx, body, canonical) // verifies the proof and checkpoint
 	var unverified *log.UnverifiedAddError
 	if errors.As(err, &unverified) {
 		return nil, fmt.Errorf("%w; no bundle was written: do not trust this log until that is explained (evident log proof %d checks it again)", err, unverified.Index)
