@@ -101,6 +101,7 @@ func run() error {
 	tsaConc := flag.String("tsa-c", "1,16,64", "tsa mode: concurrencies to measure, in order")
 	store := flag.String("store", "", "log mode, shape only: keep the log in this empty PostgreSQL `URL` (default bbolt)")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
+	format := flag.String("format", "metablock", "with -verify-ingest: entries signing a Metablock link (metablock) or a DSSE Statement posted with its payload (dsse)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
@@ -134,7 +135,7 @@ func run() error {
 	url := *server
 	var verifier note.Verifier
 	var local *log.Log // the in-process log, for its group commit counters
-	var minted [][]byte
+	var minted, mintedLeaves [][]byte
 	var err error
 	switch {
 	case url != "":
@@ -159,10 +160,10 @@ func run() error {
 		defer s.Close(context.Background())
 		if *mode == "log" {
 			start := time.Now()
-			if minted, err = mintEntries(s, nmint); err != nil {
+			if minted, mintedLeaves, err = mintFormat(s, nmint, *format); err != nil {
 				return err
 			}
-			fmt.Printf("minted %d real entries (one SVID, in-process TSA) in %v\n", nmint, time.Since(start).Round(time.Millisecond))
+			fmt.Printf("minted %d real %s entries (one SVID, in-process TSA) in %v\n", nmint, *format, time.Since(start).Round(time.Millisecond))
 		}
 		if err := s.Start(); err != nil {
 			return err
@@ -224,14 +225,15 @@ func run() error {
 			var local []time.Duration
 			for ctx.Err() == nil {
 				n := seq.Add(1)
-				var e []byte
+				var e, leaf []byte
 				if minted != nil {
 					if n > uint64(len(minted)) {
 						break // out of entries: the phase ends early
 					}
-					e = minted[n-1]
+					e, leaf = minted[n-1], mintedLeaves[n-1]
 				} else {
 					e = makeEntry(n, *entryBytes)
+					leaf = e
 				}
 				t0 := time.Now()
 				body, err := post(client, url+log.PathEntries, e)
@@ -244,7 +246,7 @@ func run() error {
 				}
 				local = append(local, time.Since(t0))
 				if n%uint64(*verifyEvery) == 0 {
-					if err := check(verifier, e, body); err != nil {
+					if err := check(verifier, leaf, body); err != nil {
 						failures.Add(1)
 						fmt.Fprintf(os.Stderr, "verify: %v\n", err)
 					} else {

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/digitorus/timestamp"
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
@@ -121,25 +123,58 @@ func benchTSA(s *serve.Server, concs string, d time.Duration, cpuprofile string)
 // development CA (as one CI job signing many links), each signature
 // countersigned by the in-process TSA.
 func mintEntries(s *serve.Server, n int) ([][]byte, error) {
+	bodies, _, err := mintFormat(s, n, "metablock")
+	return bodies, err
+}
+
+// mintFormat is mintEntries in a format: "metablock" entries are posted
+// bare (an ECDSA signature over a link is checked from its digest);
+// "dsse" entries sign an in-toto Statement over PAE and are posted as a
+// submission with their payload, which ingest checks the signature over.
+// It returns the bodies to post and the canonical entries they log.
+func mintFormat(s *serve.Server, n int, format string) (bodies, leaves [][]byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svid, err := s.DevCA.IssueSVID(&url.URL{Scheme: "spiffe", Host: "evident.dev", Path: "/ci/load"}, key.Public(), time.Now(), time.Hour)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ts := inProcessTSA{s.TSA}
-	out := make([][]byte, n)
+	ts := link.One(inProcessTSA{s.TSA})
+	chain := []*x509.Certificate{svid}
+	bodies, leaves = make([][]byte, n), make([][]byte, n)
 	err = parallel(n, 4, func(i int) error {
-		payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
-		e, err := link.Countersign(context.Background(), link.One(ts), evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
+		if format != "dsse" {
+			payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
+			e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, []byte(payload), "load", key, chain)
+			if err == nil {
+				bodies[i], err = e.Marshal()
+				leaves[i] = bodies[i]
+			}
+			return err
+		}
+		d := sha256.Sum256([]byte(strconv.Itoa(i)))
+		payload := fmt.Appendf(nil, `{"_type":"%s","subject":[{"name":"load","digest":{"sha256":"%x"}}],"predicateType":"%s","predicate":{"name":"load"}}`,
+			dsse.StatementType, d, dsse.PredicateTypeLink)
+		sig, err := dsse.Sign(key, evident.PayloadTypeDSSE, payload)
+		if err != nil {
+			return err
+		}
+		e, err := link.CountersignSignature(context.Background(), ts, evident.PayloadTypeDSSE, payload, sig, "load", chain, nil)
+		if err != nil {
+			return err
+		}
+		sub, err := evident.NewSubmission(e, payload)
 		if err == nil {
-			out[i], err = e.Marshal()
+			bodies[i], err = sub.Marshal()
+		}
+		if err == nil {
+			leaves[i], err = e.Marshal()
 		}
 		return err
 	})
-	return out, err
+	return bodies, leaves, err
 }
 
 // inProcessTSA timestamps through the server's TSA without HTTP.
