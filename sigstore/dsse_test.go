@@ -16,7 +16,6 @@ import (
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
-
 // A DSSE entry's envelope goes into the Sigstore bundle as dsseEnvelope:
 // the payload and payload type as signed, the entry's signature over PAE;
 // an envelope that is not the entry's is refused.
