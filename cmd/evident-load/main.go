@@ -146,6 +146,7 @@ func run() error {
 		if minted, err = mintRemote(url, nmint); err != nil {
 			return err
 		}
+		mintedLeaves = minted // bare entries: the body is the leaf
 		fmt.Printf("minted %d real entries (one SVID from %s/dev/svid, its TSA over HTTP) in %v\n", nmint, url, time.Since(start).Round(time.Millisecond))
 	case *verifyIngest || *mode == "tsa":
 		dir, err := os.MkdirTemp("", "evident-load-")
