@@ -54,7 +54,7 @@ func NewSubmission(e *Entry, payload []byte) (*Submission, error) {
 // payload is the entry's ([Entry.SignedMessage] does). Every error wraps
 // [ErrInvalidEntry].
 func ParseSubmission(body []byte) (e *Entry, canonical, payload []byte, err error) {
-	if !isSubmission(body) {
+	if !IsSubmission(body) {
 		e, canonical, err = ParseEntry(body)
 		return e, canonical, nil, err
 	}
@@ -82,9 +82,10 @@ func ParseSubmission(body []byte) (e *Entry, canonical, payload []byte, err erro
 	return e, canonical, s.Payload, nil
 }
 
-// isSubmission reports whether body's first member is named (in any case)
-// "entry" or "payload", which no entry has.
-func isSubmission(body []byte) bool {
+// IsSubmission reports whether body, or its first bytes, begins a
+// [Submission] rather than a bare entry: its first member is named (in any
+// case) "entry" or "payload", which no entry has.
+func IsSubmission(body []byte) bool {
 	if bytes.HasPrefix(body, []byte(`{"payload_type":`)) || bytes.HasPrefix(body, []byte(`{"version":`)) {
 		return false // a canonical entry, without a decoder
 	}

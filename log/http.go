@@ -105,7 +105,7 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request) {
 	defer bodyPool.Put(bp)
 	body, err := readBody(r.Body, (*bp)[:0], MaxEntrySize)
 	*bp = body[:0]
-	if errors.Is(err, errTooLarge) && limit > MaxEntrySize {
+	if errors.Is(err, errTooLarge) && limit > MaxEntrySize && h.log.cfg.LargeBody(body[:MaxEntrySize]) {
 		// An entry with its payload: a few at a time, in a buffer that
 		// goes back to no pool.
 		select {

@@ -98,10 +98,13 @@ type Config struct {
 	MaxPending int
 	// MaxBodySize is the largest body POST /log/v1/entries reads (default
 	// MaxEntrySize): a Validator may take more than the entry (its payload
-	// beside it) and return the entry alone. Bodies over MaxEntrySize are
-	// read by at most MaxLargeBodies requests at once (default 4), each in
-	// a buffer of its own; beyond, 503 with Retry-After.
+	// beside it) and return the entry alone. A body over MaxEntrySize is
+	// read on only if LargeBody says its first MaxEntrySize bytes may begin
+	// such a body (else 413), by at most MaxLargeBodies requests at once
+	// (default 4), each in a buffer of its own; beyond, 503 with
+	// Retry-After.
 	MaxBodySize    int
+	LargeBody      func(prefix []byte) bool
 	MaxLargeBodies int
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
@@ -190,6 +193,9 @@ func Open(store Store, cfg Config) (*Log, error) {
 		cfg.MaxPending = 65536
 	}
 	cfg.MaxBodySize = max(cfg.MaxBodySize, MaxEntrySize)
+	if cfg.LargeBody == nil {
+		cfg.MaxBodySize = MaxEntrySize
+	}
 	if cfg.MaxLargeBodies <= 0 {
 		cfg.MaxLargeBodies = 4
 	}

@@ -222,6 +222,7 @@ func Open(cfg Config) (*Server, error) {
 		Verifier:    verifier,
 		Validate:    validator(ev),
 		MaxBodySize: evident.MaxSubmissionSize,
+		LargeBody:   evident.IsSubmission,
 		BatchSize:   cfg.BatchSize,
 		BatchPeriod: cfg.BatchPeriod,
 		MaxPending:  cfg.MaxPending,

@@ -90,11 +90,7 @@ func ExportBundle(b *evident.Bundle) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("%w: payload type %q has no Sigstore content", ErrNotExportable, e.PayloadType)
 	}
-	tokens := e.Tokens()
-	if len(tokens) == 0 {
-		return nil, fmt.Errorf("%w: the entry has no timestamp", ErrInconsistent)
-	}
-	if out.VerificationMaterial, err = verificationMaterial(leaf, tokens[0]); err != nil {
+	if out.VerificationMaterial, err = verificationMaterial(leaf, e.Tokens()); err != nil {
 		return nil, err
 	}
 	return marshal(out)
@@ -206,16 +202,18 @@ func checkSigstoreSignature(pub crypto.PublicKey, digest, sig []byte) error {
 // verificationMaterial carries the leaf certificate and the token. Sigstore
 // reads a TimeStampResp (RFC 3161 section 2.4.2), where the entry holds the
 // TimeStampToken: the token is wrapped, with status granted, unchanged.
-func verificationMaterial(leaf *x509.Certificate, token []byte) (*protobundle.VerificationMaterial, error) {
-	resp, err := timeStampResp(token)
-	if err != nil {
-		return nil, err
+func verificationMaterial(leaf *x509.Certificate, tokens [][]byte) (*protobundle.VerificationMaterial, error) {
+	var stamps []*protocommon.RFC3161SignedTimestamp
+	for _, token := range tokens {
+		resp, err := timeStampResp(token)
+		if err != nil {
+			return nil, err
+		}
+		stamps = append(stamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: resp})
 	}
 	return &protobundle.VerificationMaterial{
-		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: bytes.Clone(leaf.Raw)}},
-		TimestampVerificationData: &protobundle.TimestampVerificationData{
-			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: resp}},
-		},
+		Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: bytes.Clone(leaf.Raw)}},
+		TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: stamps},
 	}, nil
 }
 

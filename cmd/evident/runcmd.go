@@ -63,25 +63,45 @@ Examples:
 
 // logFlags are the flags every command that appends to the log shares.
 type logFlags struct {
-	server, key, tsaURL, tsaRoots, outDir, tufRoot, tufURL *string
-	witnessWait                                            *time.Duration
+	server, key, tsaRoots, outDir, tufRoot, tufURL *string
+	tsaURLs                                        *urlList
+	witnessWait, tsaTimeout                        *time.Duration
 }
 
 func addLogFlags(fs interface {
 	String(string, string, string) *string
 	Duration(string, time.Duration, string) *time.Duration
+	Var(flag.Value, string, string)
 }) logFlags {
 	f := logFlags{
 		server:   fs.String("server", "", "evident server `URL` (default http://127.0.0.1:8080)"),
 		key:      fs.String("log-key", "", "the log's note verifier key or file (default: from --tuf-root's trust root, else ./evident-data/log.vkey)"),
-		tsaURL:   fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)"),
+		tsaURLs:  &urlList{},
 		tsaRoots: fs.String("tsa-roots", "", "trusted TSA roots (PEM; default: from --tuf-root's trust root, else the root of ./evident-data/tsa-chain.pem)"),
 		outDir:   fs.String("out-dir", ".", "where to write links and bundles"),
 		witnessWait: fs.Duration("witness-wait", 3*time.Second,
 			"longest wait for a checkpoint cosigned by the witness threshold (about 2 witness periods and some slack)"),
+		tsaTimeout: fs.Duration("tsa-timeout", link.DefaultTSATimeout, "longest wait for each TSA's answer"),
 	}
+	fs.Var(f.tsaURLs, "tsa", "TSA `URL` (repeat, or separate with commas, for tokens from several TSAs, asked at once; default SERVER/tsa)")
 	f.tufRoot, f.tufURL = addTrustFlags(fs)
 	return f
+}
+
+// urlList is a repeatable flag whose values may also be comma-separated,
+// so that one environment variable can name several URLs.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(v string) error {
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			return errors.New("an empty URL")
+		}
+		*l = append(*l, u)
+	}
+	return nil
 }
 
 func (f logFlags) trust(e *env) *clientTrust {
@@ -92,7 +112,7 @@ func (f logFlags) trust(e *env) *clientTrust {
 // log answers.
 type appender struct {
 	log *log.Client
-	tsa *tsa.Client
+	tsa *link.TSAs
 	out string
 	// witnesses, when set with a threshold, is waited for (up to wait).
 	witnesses *witnessPolicy
@@ -106,15 +126,11 @@ func newAppender(ctx context.Context, e *env, f logFlags) (*appender, error) {
 	if err != nil {
 		return nil, err
 	}
-	roots, err := t.roots()
+	ts, err := newTSAs(t, f, lc.URL, e.stderr)
 	if err != nil {
 		return nil, err
 	}
-	tsaURL := *f.tsaURL
-	if tsaURL == "" {
-		tsaURL = strings.TrimSuffix(lc.URL, "/") + "/tsa"
-	}
-	a := &appender{log: lc, tsa: &tsa.Client{URL: tsaURL, Roots: roots}, out: *f.outDir, wait: *f.witnessWait, stderr: e.stderr}
+	a := &appender{log: lc, tsa: ts, out: *f.outDir, wait: *f.witnessWait, stderr: e.stderr}
 	tufRoot, tufURL := *f.tufRoot, *f.tufURL
 	if tufRoot == "" {
 		tufRoot = e.getenv("EVIDENT_TUF_ROOT")
@@ -128,10 +144,48 @@ func newAppender(ctx context.Context, e *env, f logFlags) (*appender, error) {
 	return a, nil
 }
 
-// append logs entry, the countersigned signature of the link lb, and writes
-// the bundle; it returns the bundle's path and log index.
-func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, linkName string) (string, uint64, error) {
-	res, err := a.add(ctx, entry, nil)
+// newTSAs asks the TSAs of --tsa (default SERVER/tsa) at once, for as
+// many tokens as the trust root's TSA threshold (with --tuf-root; else 1),
+// reporting on stderr those that do not answer.
+func newTSAs(t *clientTrust, f logFlags, server string, stderr io.Writer) (*link.TSAs, error) {
+	roots, err := t.roots()
+	if err != nil {
+		return nil, err
+	}
+	urls := *f.tsaURLs
+	if len(urls) == 0 {
+		urls = urlList{strings.TrimSuffix(server, "/") + "/tsa"}
+	}
+	ts := &link.TSAs{Threshold: 1, Timeout: *f.tsaTimeout, Skipped: func(name string, err error) {
+		fmt.Fprintf(stderr, "evident: warning: TSA %s did not answer, skipped: %v\n", name, err)
+	}}
+	if t.tufRoot != "" {
+		tr, err := t.trustRoot()
+		if err != nil {
+			return nil, err
+		}
+		ts.Threshold, _ = tr.TSAPolicy()
+	}
+	if len(urls) < ts.Threshold {
+		return nil, usagef("the trust root requires tokens from %d distinct TSAs: give --tsa %d times (%d given)", ts.Threshold, ts.Threshold, len(urls))
+	}
+	seen := map[string]bool{}
+	for _, u := range urls {
+		if seen[u] {
+			return nil, usagef("--tsa %s is given twice: two tokens from one TSA count once", u)
+		}
+		seen[u] = true
+		ts.TSAs = append(ts.TSAs, link.TSA{Name: u, Client: &tsa.Client{URL: u, Roots: roots}})
+	}
+	return ts, nil
+}
+
+// append logs entry, the countersigned signature of the link lb, posting
+// the payload it signs beside it so that the server checks the signature
+// over it, and writes the bundle; it returns the bundle's path and log
+// index.
+func (a *appender) append(ctx context.Context, entry *evident.Entry, payload, lb []byte, linkName string) (string, uint64, error) {
+	res, err := a.add(ctx, entry, payload)
 	if err != nil {
 		return "", 0, err
 	}
@@ -263,7 +317,7 @@ func (f identityFlags) load() (link.Signer, error) {
 	if err != nil {
 		return link.Signer{}, err
 	}
-	return s, ingestAccepts(s)
+	return s, loggable(s)
 }
 
 // signer captures the identity at signing time (SVIDs rotate): the key
@@ -395,7 +449,11 @@ func recordMetablock(ctx context.Context, a *appender, l in_toto.Link, signer li
 	if err != nil {
 		return "", "", 0, fmt.Errorf("wrote %s, but it has no bundle: %w", name, err)
 	}
-	bundle, idx, err := a.append(ctx, entry, lb, name)
+	payload, err := mb.GetSignableRepresentation()
+	if err != nil {
+		return "", "", 0, err
+	}
+	bundle, idx, err := a.append(ctx, entry, payload, lb, name)
 	if err != nil {
 		return "", "", 0, fmt.Errorf("wrote %s, but it has no bundle: %w", name, err)
 	}
@@ -603,7 +661,7 @@ func submitLink(ctx context.Context, a *appender, p string, lb []byte, pub crypt
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: %w", p, err)
 	}
-	bundle, idx, err := a.append(ctx, entry, lb, filepath.Base(p))
+	bundle, idx, err := a.append(ctx, entry, payload, lb, filepath.Base(p))
 	if err != nil {
 		return "", 0, fmt.Errorf("%s has no bundle: %w", p, err)
 	}
