@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/evident-dev/evident/internal/strictjson"
 )
 
 func TestParseSubmission(t *testing.T) {
@@ -69,6 +71,21 @@ func FuzzParseSubmission(f *testing.F) {
 	f.Add([]byte(`{"payload":"eA==","entry":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, canonical, payload, err := ParseSubmission(data)
+		if fe, fc, fp, ok := parseCanonicalSubmission(data); ok {
+			// The fast path agrees with the strict decoder.
+			var s Submission
+			doc, err := strictjson.Unmarshal(data, &s, strictjson.Limits{MaxSize: MaxSubmissionSize, MaxDepth: maxEntryDepth + 1})
+			if err == nil {
+				err = strictjson.Faithful(doc, s, "$", true)
+			}
+			if err != nil || !bytes.Equal(s.Payload, fp) {
+				t.Fatalf("fast path accepted %q, which the strict decoder reads as %q, %v", data, s.Payload, err)
+			}
+			se, sc, err := ParseEntry(s.Entry)
+			if err != nil || !bytes.Equal(sc, fc) || se.PayloadSHA256 != fe.PayloadSHA256 {
+				t.Fatalf("fast path entry %s, strict %s, %v", fc, sc, err)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalidEntry) {
 				t.Fatalf("ParseSubmission error %v does not wrap ErrInvalidEntry", err)

@@ -36,9 +36,11 @@ import (
 	"slices"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/verify"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -79,6 +81,10 @@ func ExportBundle(b *evident.Bundle) ([]byte, error) {
 	switch e.PayloadType {
 	case evident.PayloadTypeLink:
 		if out.Content, err = messageSignature(b.Link, e, leaf); err != nil {
+			return nil, err
+		}
+	case evident.PayloadTypeDSSE:
+		if out.Content, err = dsseEnvelope(b.DSSEEnvelope, e, leaf); err != nil {
 			return nil, err
 		}
 	default:
@@ -139,6 +145,32 @@ func messageSignature(link []byte, e *evident.Entry, leaf *x509.Certificate) (*p
 		MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: digest[:]},
 		Signature:     bytes.Clone(e.Signature),
 	}}, nil
+}
+
+// dsseEnvelope is the content for a DSSE entry: the envelope, strictly
+// parsed, with the entry's signature only (a Sigstore bundle's envelope
+// carries the one signature its verification material proves), checked
+// over PAE(payload type, payload) as Sigstore verifiers check it.
+func dsseEnvelope(raw []byte, e *evident.Entry, leaf *x509.Certificate) (*protobundle.Bundle_DsseEnvelope, error) {
+	env, err := dsse.ParseEnvelope(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the envelope: %v", ErrInconsistent, err)
+	}
+	msg, err := e.SignedMessage(env.Payload)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: the envelope: %v", ErrInconsistent, err)
+	case env.PayloadType != e.PayloadType:
+		return nil, fmt.Errorf("%w: the envelope's payload type %q is not the entry's", ErrInconsistent, env.PayloadType)
+	case !env.HasSignature(e.KeyID, e.Signature):
+		return nil, fmt.Errorf("%w: the envelope carries no signature equal to the entry's", ErrInconsistent)
+	}
+	digest := sha256.Sum256(msg)
+	if err := checkSigstoreSignature(leaf.PublicKey, digest[:], e.Signature); err != nil {
+		return nil, err
+	}
+	return &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{Payload: bytes.Clone(env.Payload), PayloadType: env.PayloadType,
+		Signatures: []*protodsse.Signature{{Sig: bytes.Clone(e.Signature), Keyid: e.KeyID}}}}, nil
 }
 
 // checkSigstoreSignature verifies sig over a SHA-256 digest in a scheme

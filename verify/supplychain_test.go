@@ -278,7 +278,16 @@ func TestSupplyChainRejects(t *testing.T) {
 // bundles verified per second and seconds per chain:
 //
 //	go test -run '^$' -bench SupplyChain -cpu 1 -benchtime 5x ./verify | grep ^Benchmark
+//
+// BenchmarkSupplyChain/dsse is the same chain of DSSE links (Statements of
+// the link predicate v0.3); the two run alternately in one process.
 func BenchmarkSupplyChain(b *testing.B) {
+	for _, format := range []string{"metablock", "dsse"} {
+		b.Run(format, func(b *testing.B) { benchmarkSupplyChain(b, format == "dsse") })
+	}
+}
+
+func benchmarkSupplyChain(b *testing.B, useDSSE bool) {
 	t := &testing.T{}
 	f := newChain(t)
 	f.t = t
@@ -302,7 +311,11 @@ func BenchmarkSupplyChain(b *testing.B) {
 			prods[fmt.Sprintf("s%04d/f%d", i, j)] = hashObj(fmt.Sprintf("%d/%d", i, j))
 		}
 		name := fmt.Sprintf("step%04d", i)
-		bundles = append(bundles, f.bundle(name, "spiffe://example.org/ci/"+name, prev, prods))
+		if useDSSE {
+			bundles = append(bundles, f.dsseBundle(name, "spiffe://example.org/ci/"+name, prev, prods))
+		} else {
+			bundles = append(bundles, f.bundle(name, "spiffe://example.org/ci/"+name, prev, prods))
+		}
 		prev = prods
 	}
 	lb := f.layout(layout)

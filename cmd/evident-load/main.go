@@ -103,6 +103,7 @@ func run() error {
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
 	tsaCount := flag.Int("tsas", 1, "-verify-ingest: tokens per entry, from this many in-process TSAs the server trusts (more than 1: version 2 entries)")
+	format := flag.String("format", "metablock", "-verify-ingest: entries signing a Metablock link (metablock) or an in-toto Statement in DSSE (dsse, always posted with its payload)")
 	withPayload := flag.Bool("with-payload", false, "-verify-ingest: post each entry with its payload ({\"entry\", \"payload\"}), as evident run does")
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
@@ -166,10 +167,10 @@ func run() error {
 		defer s.Close(context.Background())
 		if *mode == "log" {
 			start := time.Now()
-			if minted, bodies, err = mintEntries(s, extra, nmint, *withPayload); err != nil {
+			if minted, bodies, err = mintEntries(s, extra, nmint, *withPayload, *format); err != nil {
 				return err
 			}
-			fmt.Printf("minted %d real entries (one SVID, %d in-process TSAs, payload posted: %v) in %v\n", nmint, *tsaCount, *withPayload,
+			fmt.Printf("minted %d real %s entries (one SVID, %d in-process TSAs, payload posted: %v) in %v\n", nmint, *format, *tsaCount, *withPayload || *format == "dsse",
 				time.Since(start).Round(time.Millisecond))
 		}
 		if err := s.Start(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/digitorus/timestamp"
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
@@ -123,7 +125,12 @@ func benchTSA(s *serve.Server, concs string, d time.Duration, cpuprofile string)
 // countersigned by the in-process TSA and the extra ones (all must answer).
 // With payload, it also returns for each entry the submission that posts it
 // with its payload.
-func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool) (entries, bodies [][]byte, err error) {
+//
+// With format "dsse" the entries sign an in-toto Statement (link predicate)
+// over DSSE's PAE, and are always posted with their payload: ingest cannot
+// check such a signature from the entry alone.
+func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool, format string) (entries, bodies [][]byte, err error) {
+	payload = payload || format == "dsse"
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -146,7 +153,12 @@ func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool) (ent
 	}
 	err = parallel(n, 4, func(i int) error {
 		p := []byte(fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i))
-		e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, p, "load", key, []*x509.Certificate{svid})
+		var e *evident.Entry
+		if format == "dsse" {
+			e, p, err = dsseEntry(ts, i, key, svid)
+		} else {
+			e, err = link.Countersign(context.Background(), ts, evident.PayloadTypeLink, p, "load", key, []*x509.Certificate{svid})
+		}
 		if err == nil {
 			entries[i], err = e.Marshal()
 		}
@@ -159,6 +171,20 @@ func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool) (ent
 		return err
 	})
 	return entries, bodies, err
+}
+
+// dsseEntry is the i-th load entry of an in-toto Statement signed over
+// PAE, of about the size of a load link, and its payload.
+func dsseEntry(ts link.Stamper, i int, key crypto.Signer, svid *x509.Certificate) (*evident.Entry, []byte, error) {
+	d := sha256.Sum256([]byte(strconv.Itoa(i)))
+	p := fmt.Appendf(nil, `{"_type":"%s","subject":[{"name":"load","digest":{"sha256":"%x"}}],"predicateType":"%s","predicate":{"name":"load"}}`,
+		dsse.StatementType, d, dsse.PredicateTypeLink)
+	sig, err := dsse.Sign(key, evident.PayloadTypeDSSE, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := link.CountersignSignature(context.Background(), ts, evident.PayloadTypeDSSE, p, sig, "load", []*x509.Certificate{svid}, nil)
+	return e, p, err
 }
 
 // extraTSAs makes n development TSAs beside the server's in dir and, for
