@@ -66,7 +66,7 @@ const maxWitnessBackoff = 30 * time.Second
 
 // witnessing submits the log's latest checkpoint to every witness each
 // period, each witness in its own goroutine, so a slow or absent witness
-// delays no other and never the log (THREATS A2). Cosignatures of one
+// delays no other and never the log (threat model A2). Cosignatures of one
 // checkpoint are merged into one note, kept in a WitnessedStore.
 type witnessing struct {
 	log    *log.Log

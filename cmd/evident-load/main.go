@@ -117,6 +117,9 @@ func run() error {
 	frontends := flag.Int("frontends", 1, "with -store: frontends of the PostgreSQL log; proofs are then measured from all of them too")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
+	tsaCount := flag.Int("tsas", 1, "-verify-ingest: tokens per entry, from this many in-process TSAs the server trusts (more than 1: version 2 entries)")
+	format := flag.String("format", "metablock", "-verify-ingest: entries signing a Metablock link (metablock) or an in-toto Statement in DSSE (dsse, always posted with its payload)")
+	withPayload := flag.Bool("with-payload", false, "-verify-ingest: post each entry with its payload ({\"entry\", \"payload\"}), as evident run does")
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
@@ -148,8 +151,8 @@ func run() error {
 
 	url := *server
 	var verifier note.Verifier
-	var local *log.Log // the in-process log, for its group commit counters
-	var minted [][]byte
+	var local *log.Log          // the in-process log, for its group commit counters
+	var minted, bodies [][]byte // bodies: what is posted for minted[i], if not the entry
 	var err error
 	switch {
 	case url != "":
@@ -167,17 +170,23 @@ func run() error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize, Logger: logger})
+		extra, rootsFile, err := extraTSAs(dir, *tsaCount-1)
+		if err != nil {
+			return err
+		}
+		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize,
+			TSARootsFile: rootsFile, Logger: logger})
 		if err != nil {
 			return err
 		}
 		defer s.Close(context.Background())
 		if *mode == "log" {
 			start := time.Now()
-			if minted, err = mintEntries(s, nmint); err != nil {
+			if minted, bodies, err = mintEntries(s, extra, nmint, *withPayload, *format); err != nil {
 				return err
 			}
-			fmt.Printf("minted %d real entries (one SVID, in-process TSA) in %v\n", nmint, time.Since(start).Round(time.Millisecond))
+			fmt.Printf("minted %d real %s entries (one SVID, %d in-process TSAs, payload posted: %v) in %v\n", nmint, *format, *tsaCount, *withPayload || *format == "dsse",
+				time.Since(start).Round(time.Millisecond))
 		}
 		if err := s.Start(); err != nil {
 			return err
@@ -191,7 +200,7 @@ func run() error {
 			prefill: *prefill, batchSize: *batchSize, batchPeriod: *batchPeriod, logger: logger},
 			phases{conc: *conc, dur: *dur, proofDur: *proofDur, entryBytes: *entryBytes, verifyEvery: *verifyEvery, cpuprofile: *cpuprofile})
 	}
-	ph := phases{conc: *conc, dur: *dur, proofDur: *proofDur, minted: minted, entryBytes: *entryBytes,
+	ph := phases{conc: *conc, dur: *dur, proofDur: *proofDur, minted: minted, bodies: bodies, entryBytes: *entryBytes,
 		verifyEvery: *verifyEvery, cpuprofile: *cpuprofile}
 	f, err := measure(target{url: url, verifier: verifier, local: local}, ph)
 	if err != nil {

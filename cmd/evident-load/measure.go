@@ -31,6 +31,7 @@ type phases struct {
 	conc          int
 	dur, proofDur time.Duration
 	minted        [][]byte // real entries to append, if any
+	bodies        [][]byte // what is posted for minted[i], if not the entry
 	entryBytes    int
 	verifyEvery   int
 	cpuprofile    string
@@ -94,8 +95,12 @@ func measure(tg target, ph phases) (figures, error) {
 				} else {
 					e = makeEntry(n, ph.entryBytes)
 				}
+				sent := e
+				if ph.bodies != nil {
+					sent = ph.bodies[n-1]
+				}
 				t0 := time.Now()
-				body, err := post(client, url+log.PathEntries, e)
+				body, err := post(client, url+log.PathEntries, sent)
 				if err != nil {
 					if ctx.Err() == nil {
 						failures.Add(1)

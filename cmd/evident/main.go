@@ -48,7 +48,8 @@ func commands() []command {
 		{"tsa", "run the RFC 3161 timestamp authority alone", runTSA},
 		{"timestamp", "get or verify a trusted RFC 3161 timestamp on a file", runTimestamp},
 		{"run", "run a CI step, record and sign its in-toto link, timestamp and log it", runRun},
-		{"submit", "timestamp and log in-toto links signed elsewhere", runSubmit},
+		{"attest", "sign any in-toto predicate (SLSA provenance, SBOM…) about files, timestamp and log it", runAttest},
+		{"submit", "timestamp and log in-toto links and DSSE envelopes signed elsewhere", runSubmit},
 		{"verify", "verify a supply chain offline: TUF trust, layout, bundles, in-toto rules", runVerify},
 		{"bundle", "fetch the bundles of logged links by artifact or index, for offline verification", runBundle},
 		{"layout", "write, sign and check in-toto layouts", runLayout},
@@ -92,7 +93,7 @@ func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		var list strings.Builder
 		for _, c := range commands() {
-			fmt.Fprintf(&list, "  %-8s %s\n", c.name, c.summary)
+			fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary) // "timestamp" is the longest name
 		}
 		w := e.stdout
 		code := 0

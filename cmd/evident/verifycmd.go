@@ -4,22 +4,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-
-	"github.com/evident-dev/evident/log"
-	"golang.org/x/mod/sumdb/note"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
+	"golang.org/x/mod/sumdb/note"
 )
 
 const verifyUsage = `
 Usage: evident verify --tuf-root ROOT.json (--tuf URL | --tuf-mirror DIR) --layout PROJECT/NAME --bundles DIR
-                      [--at TIME] [--tuf-at TIME] [--artifact FILE…] [--json]
+                      [--at TIME] [--tuf-at TIME] [--artifact FILE…] [--require-predicate URI[=WHO]…] [--json]
 
 Verifies a supply chain with no network access (given a mirror): the trust
 root and the layout through TUF; the layout's signature by a trusted layout
@@ -38,10 +40,21 @@ for no step of the layout, failing its own checks, or a second link of one
 functionary for a step) is reported (SKIP) and ignored: it cannot make a
 chain fail, it only does not count.
 
+Steps may be recorded as Metablock links or as DSSE links (in-toto
+Statements of the link predicate v0.3), mixed in one chain. Other
+attestations among the bundles (DSSE Statements of any predicate: SLSA
+provenance, SBOMs…) are checked as every bundle is — signature,
+timestamp, chain at genTime, log inclusion — and reported.
+--require-predicate URI (repeatable) fails unless a verified attestation of
+that predicate type has every --artifact among its subjects' digests;
+URI=STEP requires it signed by a functionary of that layout step,
+URI=spiffe://ID by that SPIFFE ID.
+
 It prints one line per check; exit status 0 verified, 1 failed, 2 bad usage.
 
 Example (air-gapped, with a mirror made by "evident tuf mirror"):
   evident verify --tuf-root root.json --tuf-mirror mirror/ --layout acme/release --bundles bundles/ --artifact app.tar
+  evident verify … --artifact app.tar --require-predicate https://slsa.dev/provenance/v1=build
 `
 
 func runVerify(ctx context.Context, e *env, args []string) error {
@@ -62,8 +75,21 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	noEnv(fs, "tuf")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
+	var predicates listFlag
+	fs.Var(&predicates, "require-predicate", "`URI[=STEP-or-SPIFFE-ID]`: a verified attestation of that predicate type must cover every --artifact (repeat)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var reqs []verify.PredicateRequirement
+	for _, p := range predicates {
+		r, err := verify.ParsePredicateRequirement(p)
+		if err != nil {
+			return usagef("--require-predicate: %v", err)
+		}
+		reqs = append(reqs, r)
+	}
+	if len(reqs) > 0 && len(artifacts) == 0 {
+		return usagef("--require-predicate needs the --artifact files the attestation must cover")
 	}
 	project, name, ok := strings.Cut(*layoutName, "/")
 	if *root == "" || (*url == "") == (*mirror == "") || !ok || *bundles == "" || fs.NArg() > 0 {
@@ -103,7 +129,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	in := verify.SupplyChainInput{TrustRoot: trust, Layout: layout, At: at, Artifacts: map[string][]byte{}, Bundles: named}
+	in := verify.SupplyChainInput{TrustRoot: trust, Layout: layout, At: at, Artifacts: map[string][]byte{}, Bundles: named, RequirePredicates: reqs}
 	if len(artifacts) > 0 {
 		// Inspections run on copies of the artifacts, in a directory of their own.
 		if in.InspectDir, err = os.MkdirTemp("", "evident-inspect-"); err != nil {
@@ -148,16 +174,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "layout %s version %d (published %s), %d bundles\n", *layoutName, version.Version,
 			version.Published.UTC().Format(time.RFC3339), len(in.Bundles))
-		for _, ch := range rep.Checks {
-			mark := "PASS"
-			switch {
-			case ch.Ignored:
-				mark = "SKIP"
-			case !ch.OK:
-				mark = "FAIL"
-			}
-			fmt.Fprintf(e.stdout, "%s  %-40s %s\n", mark, ch.Check, ch.Detail)
-		}
+		printChecks(e.stdout, rep)
 	}
 	if verr != nil {
 		return fmt.Errorf("verification failed: %w", verr)
@@ -237,17 +254,75 @@ func readBundles(dir string) ([]verify.NamedBundle, error) {
 		if de.IsDir() || !strings.HasSuffix(de.Name(), ".bundle.json") {
 			continue
 		}
-		p := filepath.Join(dir, de.Name())
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
+		// A bundle that cannot be read or does not parse is no evidence:
+		// reported and ignored.
+		var bu *evident.Bundle
+		b, err := readBundleFile(filepath.Join(dir, de.Name()))
+		if err == nil {
+			bu, err = evident.ParseBundle(b)
 		}
-		// A bundle that does not parse is no evidence: reported and ignored.
-		bu, err := evident.ParseBundle(b)
 		out = append(out, verify.NamedBundle{Name: de.Name(), Bundle: bu, Err: err})
 	}
 	if len(out) == 0 {
 		return nil, usagef("--bundles %s holds no *.bundle.json: fetch them first (evident bundle fetch --chain --artifact sha256:HEX --out %s)", dir, dir)
 	}
 	return out, nil
+}
+
+// readBundleFile reads one bundle file of at most evident.MaxBundleSize
+// bytes. What is not a regular file (a FIFO would block, a link to a device
+// need never end) is refused before it is opened.
+func readBundleFile(p string) ([]byte, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("bundle: not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > evident.MaxBundleSize {
+		return nil, fmt.Errorf("bundle: file is over the limit of %d bytes", evident.MaxBundleSize)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, evident.MaxBundleSize+1))
+	if err == nil && len(b) > evident.MaxBundleSize {
+		err = fmt.Errorf("file is over the limit of %d bytes", evident.MaxBundleSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	return b, nil
+}
+
+// printChecks writes one line per check. Names and details may come from
+// the evidence (a bundle's file name, a link's text in an error): text
+// that is not plain — control characters such as terminal escapes and
+// newlines, bidirectional overrides — is shown quoted, so that it cannot
+// rewrite the lines a person reads.
+func printChecks(w io.Writer, rep *verify.Report) {
+	for _, ch := range rep.Checks {
+		mark := "PASS"
+		switch {
+		case ch.Ignored:
+			mark = "SKIP"
+		case !ch.OK:
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "%s  %-40s %s\n", mark, terminalSafe(ch.Check), terminalSafe(ch.Detail))
+	}
+}
+
+// terminalSafe returns s if every character is graphic (spaces included),
+// else s quoted with Go's escapes.
+func terminalSafe(s string) string {
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
 }
