@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,9 +80,15 @@ type witnessing struct {
 	workers []*witnessWorker
 	target  atomic.Pointer[witnessTarget]
 
-	mu      sync.Mutex // guards the fields below and store writes
-	latest  witnessTarget
-	changed chan struct{} // closed when a new cosignature is stored
+	mu     sync.Mutex // guards the fields below
+	latest witnessTarget
+	// recent holds cosigned notes not yet stored, by size: served at
+	// once, so that neither a waiting client nor /log/checkpoint waits
+	// for the disk (at most maxRecent of them).
+	recent  map[uint64][]byte
+	changed chan struct{} // closed when a cosignature is received
+
+	storeMu sync.Mutex // serializes writes of recent to the store
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -117,7 +125,8 @@ func newWitnessing(l *log.Log, store log.Store, cfgs []WitnessConfig, period tim
 			logger.Warn("the log store keeps no witnessed checkpoints: they are kept in memory until restart")
 		}
 	}
-	w := &witnessing{log: l, store: ws, period: period, logger: logger, now: now, changed: make(chan struct{}), stop: make(chan struct{})}
+	w := &witnessing{log: l, store: ws, period: period, logger: logger, now: now,
+		recent: map[uint64][]byte{}, changed: make(chan struct{}), stop: make(chan struct{})}
 	if size, signed, err := ws.LatestWitnessed(); err == nil {
 		if cp, err := tlog.ParseCheckpoint(noteText(signed)); err == nil && cp.Size == size {
 			w.latest = witnessTarget{cp: cp, signed: signed}
@@ -236,24 +245,32 @@ func (w *witnessing) attempt(ctx context.Context, ww *witnessWorker, t *witnessT
 		}
 		return err
 	}
-	if err := w.addCosignature(t, cs.Line); err != nil {
-		ww.failures.Add(1)
-		return fmt.Errorf("couldn't store the cosigned checkpoint: %w", err)
-	}
 	ww.cosignedSize.Store(t.cp.Size)
 	ww.hasCosigned.Store(true)
 	ww.lastSuccess.Store(w.now().Unix())
+	w.addCosignature(t, cs.Line)
+	if err := w.persist(); err != nil {
+		ww.failures.Add(1)
+		return fmt.Errorf("couldn't store the cosigned checkpoint (it is served from memory until it is): %w", err)
+	}
 	return nil
 }
 
-// addCosignature merges a cosignature line into the stored note of t.
-func (w *witnessing) addCosignature(t *witnessTarget, line string) error {
+// maxRecent bounds the cosigned notes kept in memory while the store
+// refuses them; beyond it the smallest are dropped.
+const maxRecent = 64
+
+// addCosignature merges a cosignature line into the note of t, in memory,
+// and wakes the clients waiting for one.
+func (w *witnessing) addCosignature(t *witnessTarget, line string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	note := t.signed
-	if w.latest.cp.Size == t.cp.Size && w.latest.signed != nil {
-		note = w.latest.signed
-	} else {
+	note, ok := w.recent[t.cp.Size]
+	if !ok && w.latest.cp.Size == t.cp.Size && w.latest.signed != nil {
+		note, ok = w.latest.signed, true
+	}
+	if !ok {
+		note = t.signed
 		w.store.Witnessed(t.cp.Size, func(size uint64, signed []byte) bool {
 			if size == t.cp.Size {
 				note = bytes.Clone(signed)
@@ -262,14 +279,36 @@ func (w *witnessing) addCosignature(t *witnessTarget, line string) error {
 		})
 	}
 	note = tlog.AddSignatureLines(note, line)
-	if err := w.store.PutWitnessed(t.cp.Size, note); err != nil {
-		return err
+	w.recent[t.cp.Size] = note
+	for len(w.recent) > maxRecent {
+		delete(w.recent, slices.Min(slices.Collect(maps.Keys(w.recent))))
 	}
 	if t.cp.Size >= w.latest.cp.Size {
 		w.latest = witnessTarget{cp: t.cp, signed: note}
 	}
 	close(w.changed)
 	w.changed = make(chan struct{})
+}
+
+// persist writes the notes in recent to the store and forgets those not
+// changed meanwhile. Concurrent callers share the writes: the second waits
+// for the first and usually finds nothing left to write.
+func (w *witnessing) persist() error {
+	w.storeMu.Lock()
+	defer w.storeMu.Unlock()
+	w.mu.Lock()
+	pending := maps.Clone(w.recent)
+	w.mu.Unlock()
+	for _, size := range slices.Sorted(maps.Keys(pending)) {
+		if err := w.store.PutWitnessed(size, pending[size]); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		if bytes.Equal(w.recent[size], pending[size]) {
+			delete(w.recent, size)
+		}
+		w.mu.Unlock()
+	}
 	return nil
 }
 
@@ -295,11 +334,11 @@ func (w *witnessing) cosignatures(signed []byte) int {
 // maxWitnessedScan bounds the stored notes one request looks through.
 const maxWitnessedScan = 4096
 
-// find returns the first stored note covering index (size > index) with at
-// least k cosignatures; index < 0 asks for the latest note.
+// find returns the first note covering index (size > index) with at least
+// k cosignatures, stored or not yet; index < 0 asks for the latest note.
 func (w *witnessing) find(index int64, k int) ([]byte, <-chan struct{}) {
 	w.mu.Lock()
-	changed, latest := w.changed, w.latest
+	changed, latest, recent := w.changed, w.latest, maps.Clone(w.recent)
 	w.mu.Unlock()
 	if index < 0 {
 		if latest.signed != nil && w.cosignatures(latest.signed) >= k {
@@ -307,9 +346,19 @@ func (w *witnessing) find(index int64, k int) ([]byte, <-chan struct{}) {
 		}
 		return nil, changed
 	}
+	// Not yet stored: the newest version of its size, so it wins a tie.
 	var found []byte
+	var foundSize uint64
+	for size, signed := range recent {
+		if size > uint64(index) && (found == nil || size < foundSize) && w.cosignatures(signed) >= k {
+			found, foundSize = signed, size
+		}
+	}
 	scanned := 0
-	w.store.Witnessed(uint64(index)+1, func(_ uint64, signed []byte) bool {
+	w.store.Witnessed(uint64(index)+1, func(size uint64, signed []byte) bool {
+		if found != nil && size >= foundSize {
+			return false
+		}
 		scanned++
 		if w.cosignatures(signed) >= k {
 			found = bytes.Clone(signed)

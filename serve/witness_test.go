@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness"
 	"github.com/evident-dev/evident/witness/witnesstest"
+	"golang.org/x/mod/sumdb/note"
 )
 
 type witnessedServer struct {
@@ -213,5 +216,82 @@ func TestParseWitness(t *testing.T) {
 		if _, err := ParseWitness(bad); err == nil {
 			t.Errorf("ParseWitness(%q) = nil error", bad)
 		}
+	}
+}
+
+// slowWitnessed is a WitnessedStore whose writes wait until release is
+// closed, as a disk busy with the log's commits does.
+type slowWitnessed struct {
+	log.Store
+	log.WitnessedMemory
+	release chan struct{}
+}
+
+func (s *slowWitnessed) PutWitnessed(size uint64, signed []byte) error {
+	<-s.release
+	return s.WitnessedMemory.PutWitnessed(size, signed)
+}
+
+// TestCosignatureServedBeforeStored: a cosigned checkpoint is served to
+// waiting clients and on /log/checkpoint as soon as the witness answers,
+// not after the store's write (S1: a slow disk holds up no read), and it
+// is stored once the store takes it.
+func TestCosignatureServedBeforeStored(t *testing.T) {
+	skey, vkey, _ := note.GenerateKey(rand.Reader, "log.test/slow")
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	l, err := log.Open(log.NewMemStore(), log.Config{Origin: "log.test/slow", Signer: signer, Verifier: verifier, BatchPeriod: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	w := witnesstest.New("witness.test/w1")
+	w.AddLog(vkey)
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	store := &slowWitnessed{release: make(chan struct{})}
+	wi, err := newWitnessing(l, store, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
+		5*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wi.start()
+	released := false
+	defer func() {
+		if !released {
+			close(store.release)
+		}
+		wi.close()
+	}()
+	res, err := l.Add(context.Background(), []byte("entry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, changed := wi.find(int64(res.Index), 1)
+	for deadline := time.After(10 * time.Second); found == nil; found, changed = wi.find(int64(res.Index), 1) {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("no cosigned checkpoint while the store's write is pending")
+		}
+	}
+	if valid, _, _ := tlog.VerifyCosignatures(found, []*tlog.CosignatureVerifier{w.Verifier()}); len(valid) != 1 {
+		t.Fatalf("served note %q has %d cosignatures, want 1", found, len(valid))
+	}
+	rec := httptest.NewRecorder()
+	wi.serveCheckpoint(rec, httptest.NewRequest("GET", "/log/checkpoint", nil))
+	if rec.Body.String() != string(found) {
+		t.Errorf("/log/checkpoint = %q, want the cosigned note %q", rec.Body.String(), found)
+	}
+	close(store.release)
+	released = true
+	for i := 0; ; i++ {
+		if size, signed, err := store.LatestWitnessed(); err == nil && size == res.Index+1 && bytes.Equal(signed, found) {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("the cosigned checkpoint was not stored once the store took writes")
+		}
+		time.Sleep(10 * time.Millisecond) // until the worker's write returns
 	}
 }
