@@ -44,6 +44,30 @@ func ParseWitness(s string) (WitnessConfig, error) {
 	return c, c.check()
 }
 
+// MaxWitnessConfig bounds a witness configuration file.
+const MaxWitnessConfig = 1 << 20
+
+// ParseWitnessConfig parses a witness configuration file, as
+// --witness-config takes it: one NAME=URL,VKEY a line, blank lines and lines
+// starting with # ignored. An error names the line.
+func ParseWitnessConfig(b []byte) ([]WitnessConfig, error) {
+	if len(b) > MaxWitnessConfig {
+		return nil, fmt.Errorf("witness configuration is %d bytes, over the limit of %d", len(b), MaxWitnessConfig)
+	}
+	var out []WitnessConfig
+	for i, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		c, err := ParseWitness(l)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 func (c WitnessConfig) check() error {
 	v, err := tlog.NewCosignatureVerifier(c.VerifierKey)
 	if err != nil {
@@ -167,22 +191,23 @@ func (w *witnessing) close() {
 	w.wg.Wait()
 }
 
-// run picks the checkpoint to witness each period and wakes the workers.
+// run picks the checkpoint to witness and wakes the workers, at most once a
+// period, and as soon as there is something to witness: an entry logged
+// after a quiet spell is witnessed within a witness's round trip (and a
+// poll, a tenth of a period), not up to a period later.
 func (w *witnessing) run() {
 	defer w.wg.Done()
-	t := time.NewTicker(w.period)
+	t := time.NewTicker(min(max(w.period/10, time.Millisecond), 100*time.Millisecond))
 	defer t.Stop()
+	var last time.Time
 	for {
-		h := w.log.Head()
-		if cur := w.target.Load(); h.Size > 0 && (cur == nil || cur.cp.Size != h.Size) {
-			if cp, err := tlog.ParseCheckpoint(noteText(h.Checkpoint)); err == nil {
-				w.target.Store(&witnessTarget{cp: cp, signed: h.Checkpoint})
-			}
-		}
-		for _, ww := range w.workers {
-			select {
-			case ww.kick <- struct{}{}:
-			default:
+		if time.Since(last) >= w.period && w.pending() {
+			last = time.Now()
+			for _, ww := range w.workers {
+				select {
+				case ww.kick <- struct{}{}:
+				default:
+				}
 			}
 		}
 		select {
@@ -191,6 +216,28 @@ func (w *witnessing) run() {
 		case <-t.C:
 		}
 	}
+}
+
+// pending makes the log's head the target if it is new, and reports
+// whether a witness has not cosigned the target.
+func (w *witnessing) pending() bool {
+	h := w.log.Head()
+	cur := w.target.Load()
+	if h.Size > 0 && (cur == nil || cur.cp.Size != h.Size) {
+		if cp, err := tlog.ParseCheckpoint(noteText(h.Checkpoint)); err == nil {
+			cur = &witnessTarget{cp: cp, signed: h.Checkpoint}
+			w.target.Store(cur)
+		}
+	}
+	if cur == nil {
+		return false
+	}
+	for _, ww := range w.workers {
+		if !ww.hasCosigned.Load() || ww.cosignedSize.Load() != cur.cp.Size {
+			return true
+		}
+	}
+	return false
 }
 
 // work submits the target to one witness whenever it is newer than what the

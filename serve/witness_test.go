@@ -295,3 +295,82 @@ func TestCosignatureServedBeforeStored(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // until the worker's write returns
 	}
 }
+
+func TestParseWitnessConfig(t *testing.T) {
+	w1, w2 := witnesstest.New("witness.test/w1"), witnesstest.New("witness.test/w2")
+	good := "# the log's witnesses\n\nwitness.test/w1=http://127.0.0.1:7380," + w1.VerifierKey() +
+		"\n  witness.test/w2=https://w2.example/witness," + w2.VerifierKey() + "  \n"
+	cs, err := ParseWitnessConfig([]byte(good))
+	if err != nil || len(cs) != 2 || cs[0].Name != "witness.test/w1" || cs[1].URL != "https://w2.example/witness" {
+		t.Fatalf("ParseWitnessConfig = %+v, %v", cs, err)
+	}
+	bad := good + "witness.test/w3=http://127.0.0.1:1," + w1.VerifierKey() + "\n"
+	if _, err := ParseWitnessConfig([]byte(bad)); err == nil || !strings.HasPrefix(err.Error(), "line 5: witness witness.test/w3: its verifier key is named") {
+		t.Errorf("ParseWitnessConfig(a key under another name) = %v, want an error naming line 5", err)
+	}
+	if _, err := ParseWitnessConfig(make([]byte, MaxWitnessConfig+1)); err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Errorf("ParseWitnessConfig(too big) = %v", err)
+	}
+}
+
+func FuzzParseWitnessConfig(f *testing.F) {
+	w := witnesstest.New("witness.test/w1")
+	f.Add([]byte("witness.test/w1=http://127.0.0.1:7380," + w.VerifierKey() + "\n"))
+	f.Add([]byte("# comment\n\nw=https://x/y,w+00000000+BA==\n"))
+	f.Add([]byte("=,\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cs, err := ParseWitnessConfig(b)
+		if err != nil {
+			return
+		}
+		for _, c := range cs {
+			if err := c.check(); err != nil {
+				t.Fatalf("ParseWitnessConfig accepted %+v: %v", c, err)
+			}
+			again, err := ParseWitness(c.Name + "=" + c.URL + "," + c.VerifierKey)
+			if err != nil || again != c {
+				t.Fatalf("%+v does not round-trip: %+v, %v", c, again, err)
+			}
+		}
+	})
+}
+
+// TestIdleLogWitnessedAtOnce: an entry logged into a log that has been
+// quiet for a period is submitted to the witnesses at once, not at the next
+// tick of a period-long clock.
+func TestIdleLogWitnessedAtOnce(t *testing.T) {
+	w := witnesstest.New("witness.test/w1")
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	dir := t.TempDir()
+	_, vkey, err := loadOrCreateNoteKey(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AddLog(vkey)
+	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Witnesses:     []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
+		WitnessPeriod: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ws := &witnessedServer{Server: s, t: t, ws: []*witnesstest.Witness{w}, m: newMinter(t, s)}
+	defer s.Close(context.Background())
+	if code, _ := ws.witnessed(ws.add("first"), 1, "10s"); code != 200 {
+		t.Fatalf("first entry not witnessed: %d", code)
+	}
+	time.Sleep(1100 * time.Millisecond) // a quiet period
+	start := time.Now()
+	idx := ws.add("after a quiet period")
+	if code, _ := ws.witnessed(idx, 1, "10s"); code != 200 {
+		t.Fatalf("entry %d not witnessed: %d", idx, code)
+	}
+	// The poll is 100ms and the witness answers in microseconds; a clock
+	// ticking every second would take half a second on average.
+	if d := time.Since(start); d > 600*time.Millisecond {
+		t.Errorf("an entry into an idle log was witnessed after %v, want about a tenth of the period", d)
+	}
+}
