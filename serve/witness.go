@@ -90,6 +90,13 @@ const DefaultWitnessPeriod = time.Second
 // most 8 periods.
 const maxWitnessBackoff = 30 * time.Second
 
+// nextBackoff is the wait after a failed attempt that followed a wait of
+// prev: a period, then twice as long each time, at most 8 periods and
+// maxWitnessBackoff.
+func nextBackoff(prev, period time.Duration) time.Duration {
+	return min(max(2*prev, period), maxWitnessBackoff, 8*period)
+}
+
 // witnessing submits the log's latest checkpoint to every witness each
 // period, each witness in its own goroutine, so a slow or absent witness
 // delays no other and never the log (THREATS A2). Cosignatures of one
@@ -264,7 +271,7 @@ func (w *witnessing) work(ww *witnessWorker) {
 			return
 		}
 		if err != nil {
-			backoff = min(max(2*backoff, w.period), maxWitnessBackoff, 8*w.period)
+			backoff = nextBackoff(backoff, w.period)
 			next = w.now().Add(backoff)
 			w.logger.Warn("witness did not cosign", "witness", ww.cfg.Name, "size", t.cp.Size, "retry_in", backoff, "err", err)
 		} else {

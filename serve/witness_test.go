@@ -374,3 +374,56 @@ func TestIdleLogWitnessedAtOnce(t *testing.T) {
 		t.Errorf("an entry into an idle log was witnessed after %v, want about a tenth of the period", d)
 	}
 }
+
+func TestNextBackoff(t *testing.T) {
+	for _, c := range []struct{ prev, period, want time.Duration }{
+		{0, time.Second, time.Second},
+		{time.Second, time.Second, 2 * time.Second},
+		{4 * time.Second, time.Second, 8 * time.Second},
+		{8 * time.Second, time.Second, 8 * time.Second},
+		{20 * time.Second, 10 * time.Second, 30 * time.Second},
+	} {
+		if got := nextBackoff(c.prev, c.period); got != c.want {
+			t.Errorf("nextBackoff(%v, %v) = %v, want %v", c.prev, c.period, got, c.want)
+		}
+	}
+}
+
+// TestWitnessDownBacksOff: A2. A witness that answers 503 is tried less
+// and less often, and one that never answers is given up on at the
+// client's timeout; neither slows the log's appends; the first cosigns
+// again within 8 periods of coming back.
+func TestWitnessDownBacksOff(t *testing.T) {
+	down := witnesstest.New("witness.test/down")
+	down.SetDown(true)
+	downSrv := httptest.NewServer(down)
+	defer downSrv.Close()
+	hang := make(chan struct{})
+	hangSrv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	defer hangSrv.Close()
+	defer close(hang)
+	silent := witnesstest.New("witness.test/silent") // its URL is hangSrv's
+	dir := t.TempDir()
+	s := openWitnessed(t, dir, []*witnesstest.Witness{down, silent}, []string{downSrv.URL, hangSrv.URL})
+	defer s.Close(context.Background())
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		s.add("while the witnesses are away")
+		time.Sleep(30 * time.Millisecond) // 6 periods, so there is always a new checkpoint
+	}
+	elapsed := time.Since(start)
+	if elapsed > 5*time.Second {
+		t.Errorf("20 appends took %v with the witnesses away", elapsed)
+	}
+	// Without backoff the down witness would be tried every 5ms period,
+	// over a hundred times; with it, once per 8 periods at most.
+	if n := down.Calls(); n > int(elapsed/(8*5*time.Millisecond))+8 {
+		t.Errorf("the down witness was tried %d times in %v, want at most about one per 8 periods", n, elapsed)
+	}
+	t.Logf("the down witness was tried %d times in %v", down.Calls(), elapsed)
+	down.SetDown(false)
+	idx := s.add("back")
+	if code, _ := s.witnessed(idx, 1, "10s"); code != 200 {
+		t.Fatalf("the witness back up did not cosign: %d", code)
+	}
+}
