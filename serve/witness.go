@@ -110,6 +110,11 @@ type witnessing struct {
 
 	workers []*witnessWorker
 	target  atomic.Pointer[witnessTarget]
+	// leading, when set, tells whether this frontend sequences the log:
+	// only the sequencer submits (a follower's head lags, and a witness
+	// ahead of it would look like a split view); every frontend serves
+	// the witnessed checkpoints from the shared store.
+	leading func() bool
 
 	mu     sync.Mutex // guards the fields below
 	latest witnessTarget
@@ -228,6 +233,9 @@ func (w *witnessing) run() {
 // pending makes the log's head the target if it is new, and reports
 // whether a witness has not cosigned the target.
 func (w *witnessing) pending() bool {
+	if w.leading != nil && !w.leading() {
+		return false
+	}
 	h := w.log.Head()
 	cur := w.target.Load()
 	if h.Size > 0 && (cur == nil || cur.cp.Size != h.Size) {
@@ -395,6 +403,10 @@ func (w *witnessing) find(index int64, k int) ([]byte, <-chan struct{}) {
 	changed, latest, recent := w.changed, w.latest, maps.Clone(w.recent)
 	w.mu.Unlock()
 	if index < 0 {
+		// Another frontend may have stored a later one.
+		if size, signed, err := w.store.LatestWitnessed(); err == nil && size > latest.cp.Size {
+			latest.signed = signed
+		}
 		if latest.signed != nil && w.cosignatures(latest.signed) >= k {
 			return latest.signed, changed
 		}
@@ -471,6 +483,10 @@ func (w *witnessing) serveWitnessed(rw http.ResponseWriter, r *http.Request) {
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	// Cosignatures received by another frontend (the sequencer) reach this
+	// one through the store only: look again each period.
+	recheck := time.NewTicker(w.period)
+	defer recheck.Stop()
 	for {
 		found, changed := w.find(index, k)
 		if found != nil {
@@ -481,6 +497,7 @@ func (w *witnessing) serveWitnessed(rw http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-changed:
+		case <-recheck.C:
 		case <-deadline.C:
 			http.Error(rw, "no cosigned checkpoint yet", http.StatusNotFound)
 			return
