@@ -60,7 +60,7 @@ func benchWitness(bin string, conc int, dur, period time.Duration, nmint, sample
 		b.witnesses = append(b.witnesses, w)
 	}
 	var plain, witnessed []float64
-	var lat []time.Duration
+	var lat, addLat []time.Duration
 	for r := 1; r <= rounds; r++ {
 		phases := []bool{false, true}
 		if r%2 == 0 {
@@ -68,9 +68,9 @@ func benchWitness(bin string, conc int, dur, period time.Duration, nmint, sample
 		}
 		for _, withWitnesses := range phases {
 			var rate float64
-			var samples []time.Duration
+			var samples, adds []time.Duration
 			if withWitnesses {
-				rate, samples, err = b.witnessedPhase(r)
+				rate, samples, adds, err = b.witnessedPhase(r)
 			} else {
 				rate, err = b.plainPhase(r)
 			}
@@ -78,10 +78,11 @@ func benchWitness(bin string, conc int, dur, period time.Duration, nmint, sample
 				return err
 			}
 			if withWitnesses {
-				witnessed, lat = append(witnessed, rate), append(lat, samples...)
+				witnessed, lat, addLat = append(witnessed, rate), append(lat, samples...), append(addLat, adds...)
 				slices.Sort(samples)
-				fmt.Printf("round %d: witnessed (2 litewitnesses, period %v): %.0f entries/s, %d witnessed bundles p50=%v p99=%v\n",
-					r, period, rate, len(samples), pct(samples, 50), pct(samples, 99))
+				slices.Sort(adds)
+				fmt.Printf("round %d: witnessed (2 litewitnesses, period %v): %.0f entries/s, %d witnessed bundles p50=%v p99=%v (the add alone p50=%v p99=%v)\n",
+					r, period, rate, len(samples), pct(samples, 50), pct(samples, 99), pct(adds, 50), pct(adds, 99))
 			} else {
 				plain = append(plain, rate)
 				fmt.Printf("round %d: unwitnessed: %.0f entries/s\n", r, rate)
@@ -89,9 +90,10 @@ func benchWitness(bin string, conc int, dur, period time.Duration, nmint, sample
 		}
 	}
 	slices.Sort(lat)
+	slices.Sort(addLat)
 	mp, mw := mean(plain), mean(witnessed)
-	fmt.Printf("witness: unwitnessed %.0f/s, witnessed %.0f/s (%.0f%%) | witnessed bundle p50=%v p99=%v (%d rounds of %v, %d bundles)\n",
-		mp, mw, 100*mw/mp, pct(lat, 50), pct(lat, 99), rounds, dur, len(lat))
+	fmt.Printf("witness: unwitnessed %.0f/s, witnessed %.0f/s (%.0f%%) | witnessed bundle p50=%v p99=%v (add p50=%v p99=%v; %d rounds of %v, %d bundles)\n",
+		mp, mw, 100*mw/mp, pct(lat, 50), pct(lat, 99), pct(addLat, 50), pct(addLat, 99), rounds, dur, len(lat))
 	return nil
 }
 
@@ -143,17 +145,17 @@ func (b *witnessBench) plainPhase(round int) (float64, error) {
 }
 
 // witnessedPhase measures the append rate of a log both witnesses cosign,
-// and the add-to-witnessed-bundle latency.
-func (b *witnessBench) witnessedPhase(round int) (float64, []time.Duration, error) {
+// the add-to-witnessed-bundle latency, and the part of it the add took.
+func (b *witnessBench) witnessedPhase(round int) (float64, []time.Duration, []time.Duration, error) {
 	origin := "load.test/witnessed-" + strconv.Itoa(round)
 	skey, vkey, err := note.GenerateKey(rand.Reader, origin)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	sub := "witnessed-" + strconv.Itoa(round)
 	wdir := filepath.Join(b.dir, sub)
 	if err := os.MkdirAll(wdir, 0o700); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	os.WriteFile(filepath.Join(wdir, "log.key"), []byte(skey+"\n"), 0o600)
 	os.WriteFile(filepath.Join(wdir, "log.vkey"), []byte(vkey+"\n"), 0o644)
@@ -161,65 +163,73 @@ func (b *witnessBench) witnessedPhase(round int) (float64, []time.Duration, erro
 	var verifiers []*tlog.CosignatureVerifier
 	for _, w := range b.witnesses {
 		if err := w.Register(origin, vkey); err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		cfgs = append(cfgs, serve.WitnessConfig{Name: w.Name, URL: w.URL(), VerifierKey: w.VerifierKey})
 		v, err := tlog.NewCosignatureVerifier(w.VerifierKey)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		verifiers = append(verifiers, v)
 	}
 	s, next, err := b.open(sub, cfgs)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer s.Close(context.Background())
 	lc := &log.Client{URL: s.URL(), Origin: s.Verifier.Name(), Verifier: s.Verifier, HTTP: b.client}
 	defer b.profile(round, "witnessed")()
-	return appendFor(b.client, s.URL(), b.conc, b.dur, next, b.samplers, func(ctx context.Context, e []byte) (time.Duration, error) {
+	var mu sync.Mutex
+	var adds []time.Duration
+	rate, samples, err := appendFor(b.client, s.URL(), b.conc, b.dur, next, b.samplers, func(ctx context.Context, e []byte) (time.Duration, error) {
 		// CI jobs add at random times; a sampler that added right after
 		// its last witnessed checkpoint would fall into step with the
 		// witness period and always wait all of it.
 		time.Sleep(mrand.N(b.period))
-		return witnessedBundle(ctx, b.client, lc, verifiers, e)
+		total, add, err := witnessedBundle(ctx, b.client, lc, verifiers, e)
+		mu.Lock()
+		adds = append(adds, add)
+		mu.Unlock()
+		return total, err
 	})
+	return rate, samples, adds, err
 }
 
 // witnessedBundle adds e and returns how long it took until a checkpoint
-// cosigned by every verifier covered it, with its inclusion proof verified:
-// what evident run waits for.
-func witnessedBundle(ctx context.Context, client *http.Client, lc *log.Client, verifiers []*tlog.CosignatureVerifier, e []byte) (time.Duration, error) {
+// cosigned by every verifier covered it, with its inclusion proof verified
+// (what evident run waits for), and how long the add alone took.
+func witnessedBundle(ctx context.Context, client *http.Client, lc *log.Client, verifiers []*tlog.CosignatureVerifier, e []byte) (total, add time.Duration, err error) {
 	t0 := time.Now()
 	res, err := lc.Add(ctx, e)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	add = time.Since(t0)
 	q := url.Values{"index": {strconv.FormatUint(res.Index, 10)}, "cosignatures": {strconv.Itoa(len(verifiers))}, "wait": {"20s"}}
 	resp, err := client.Get(lc.URL + serve.PathWitnessed + "?" + q.Encode())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	signed, err := io.ReadAll(io.LimitReader(resp.Body, tlog.MaxCheckpointSize))
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {
-		return 0, fmt.Errorf("witnessed checkpoint of %d: %s %v", res.Index, resp.Status, err)
+		return 0, 0, fmt.Errorf("witnessed checkpoint of %d: %s %v", res.Index, resp.Status, err)
 	}
 	cp, err := log.OpenCheckpoint(signed, lc.Origin, lc.Verifier)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if cs, _, err := tlog.VerifyCosignatures(signed, verifiers); err != nil || len(cs) != len(verifiers) {
-		return 0, fmt.Errorf("checkpoint %d has %d cosignatures (%v)", cp.Size, len(cs), err)
+		return 0, 0, fmt.Errorf("checkpoint %d has %d cosignatures (%v)", cp.Size, len(cs), err)
 	}
 	p, err := lc.InclusionProof(ctx, res.Index, cp.Size)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := log.VerifyInclusion(res.Index, cp, log.LeafHash(e), p); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Since(t0), nil
+	return time.Since(t0), add, nil
 }
 
 // profile starts a CPU profile of one phase's appends when -cpuprofile is
