@@ -3,7 +3,6 @@ package serve
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/logtest"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness"
 	"github.com/evident-dev/evident/witness/witnesstest"
-	"golang.org/x/mod/sumdb/note"
 )
 
 type witnessedServer struct {
@@ -237,20 +236,13 @@ func (s *slowWitnessed) PutWitnessed(size uint64, signed []byte) error {
 // not after the store's write (S1: a slow disk holds up no read), and it
 // is stored once the store takes it.
 func TestCosignatureServedBeforeStored(t *testing.T) {
-	skey, vkey, _ := note.GenerateKey(rand.Reader, "log.test/slow")
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
-	l, err := log.Open(log.NewMemStore(), log.Config{Origin: "log.test/slow", Signer: signer, Verifier: verifier, BatchPeriod: time.Microsecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := logtest.Open(t, "log.test/slow")
 	w := witnesstest.New("witness.test/w1")
-	w.AddLog(vkey)
+	w.AddLog(l.VerifierKey)
 	srv := httptest.NewServer(w)
 	defer srv.Close()
 	store := &slowWitnessed{release: make(chan struct{})}
-	wi, err := newWitnessing(l, store, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
+	wi, err := newWitnessing(l.Log, store, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
 		5*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	if err != nil {
 		t.Fatal(err)

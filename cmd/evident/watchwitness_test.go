@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -14,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/logtest"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness/witnesstest"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // TestWatchWitnessedHead: K2. log watch checks the log's latest witnessed
@@ -26,14 +25,8 @@ import (
 // the log does not extend are errors; too few cosignatures (a witness
 // down) only a warning.
 func TestWatchWitnessedHead(t *testing.T) {
-	skey, vkey, _ := note.GenerateKey(rand.Reader, "log.test/watched")
-	signer, _ := note.NewSigner(skey)
-	verifier, _ := note.NewVerifier(vkey)
-	l, err := log.Open(log.NewMemStore(), log.Config{Origin: "log.test/watched", Signer: signer, Verifier: verifier, BatchPeriod: time.Microsecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := logtest.Open(t, "log.test/watched")
+	signer, verifier := l.Signer, l.Verifier
 	for i := 0; i < 3; i++ {
 		if _, err := l.Add(context.Background(), []byte{byte(i)}); err != nil {
 			t.Fatal(err)
@@ -43,7 +36,7 @@ func TestWatchWitnessedHead(t *testing.T) {
 	policy := &witnessPolicy{threshold: 2, verifiers: []*tlog.CosignatureVerifier{ws[0].Verifier(), ws[1].Verifier()}}
 	var witnessed []byte // what the server answers on /log/v1/witnessed
 	mux := http.NewServeMux()
-	mux.Handle("/", log.Handler(l, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	mux.Handle("/", log.Handler(l.Log, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	mux.HandleFunc("GET "+pathWitnessed, func(w http.ResponseWriter, r *http.Request) { w.Write(witnessed) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
