@@ -31,7 +31,7 @@ func (s *Server) loggedEntry(_ context.Context, index uint64) (linkstore.LoggedE
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return linkstore.LoggedEntry{}, fmt.Errorf("logged entry %d: %w", index, err)
 	}
-	var le linkstore.LoggedEntry
+	le := linkstore.LoggedEntry{PayloadType: e.PayloadType}
 	if n, err := hex.Decode(le.PayloadSHA256[:], []byte(e.PayloadSHA256)); err != nil || n != len(le.PayloadSHA256) {
 		return linkstore.LoggedEntry{}, fmt.Errorf("logged entry %d: payload_sha256 is not a SHA-256", index)
 	}

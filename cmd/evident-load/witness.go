@@ -115,7 +115,7 @@ func (b *witnessBench) open(sub string, ws []serve.WitnessConfig) (*serve.Server
 	if err != nil {
 		return nil, nil, err
 	}
-	minted, err := mintEntries(s, b.nmint)
+	minted, _, err := mintEntries(s, nil, b.nmint, false, "metablock")
 	if err == nil {
 		err = s.Start()
 	}
