@@ -97,10 +97,11 @@ func nextBackoff(prev, period time.Duration) time.Duration {
 	return min(max(2*prev, period), maxWitnessBackoff, 8*period)
 }
 
-// witnessing submits the log's latest checkpoint to every witness each
-// period, each witness in its own goroutine, so a slow or absent witness
-// delays no other and never the log (THREATS A2). Cosignatures of one
-// checkpoint are merged into one note, kept in a WitnessedStore.
+// witnessing submits the log's latest checkpoint to every witness, at most
+// once a period, each witness in its own goroutine, so a slow or absent
+// witness delays no other and never the log (THREATS A2). Cosignatures of
+// one checkpoint are merged into one note, served at once and kept in a
+// WitnessedStore.
 type witnessing struct {
 	log    *log.Log
 	store  log.WitnessedStore
