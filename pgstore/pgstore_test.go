@@ -305,3 +305,10 @@ func testKey(t *testing.T) (note.Signer, note.Verifier) {
 	}
 	return s, v
 }
+
+// The witnessed-checkpoint suite, as bbolt runs it.
+func TestWitnessedStore(t *testing.T) {
+	s, _ := openLeader(t)
+	defer s.Close()
+	storetest.RunWitnessed(t, s)
+}

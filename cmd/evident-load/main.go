@@ -27,12 +27,13 @@
 //
 //	tsa: N tokens/s p50=… p99=…
 //
-// -mode witness: the append rate without witnesses, then with two
-// litewitnesses (built by tools/litewitness, found in -litewitness) cosigning
-// every -witness-period, in the same run, and the latency from an add to a
-// verified inclusion proof against a checkpoint both witnesses cosigned:
+// -mode witness: -rounds rounds, each of an unwitnessed phase and a phase
+// with two litewitnesses (built by tools/litewitness, found in -litewitness)
+// cosigning every -witness-period, alternating which comes first: the append
+// rates, and the latency from an add to a verified inclusion proof against a
+// checkpoint both witnesses cosigned:
 //
-//	witness: unwitnessed N/s, witnessed M/s (P%) | witnessed bundle p50=… p99=…
+//	witness: unwitnessed N/s, witnessed M/s (P%) | witnessed bundle p50=… p99=… (R rounds of D, B bundles)
 //
 // In-process servers live in a temporary directory; the shape-only one may
 // be prefilled with -prefill entries.
@@ -43,7 +44,7 @@
 //	go run ./cmd/evident-load -c 256 -d 10s -verify-ingest
 //	go run ./cmd/evident-load -c 64 -d 10s -server http://127.0.0.1:8080 -key "$(cat evident-data/log.vkey)"
 //	go run ./cmd/evident-load -mode tsa -tsa-c 1,16,64 -d 5s
-//	go run ./cmd/evident-load -mode witness -c 256 -d 20s
+//	go run ./cmd/evident-load -mode witness -c 256 -d 10s -rounds 4
 //	go run ./cmd/evident-load -mode hash    # evident run's hashing vs sha256sum, 10,000 files / 1 GiB
 package main
 
@@ -108,13 +109,14 @@ func run() error {
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
+	rounds := flag.Int("rounds", 3, "witness mode: rounds of an unwitnessed and a witnessed phase of -d each, alternating which comes first")
 	flag.Parse()
 	if *mode == "witness" {
 		n := *mint
 		if n <= 0 {
 			n = 50000
 		}
-		return benchWitness(*lwBin, *conc, *dur, *witnessPeriod, n, *samplers)
+		return benchWitness(*lwBin, *conc, *dur, *witnessPeriod, n, *samplers, max(*rounds, 1), *cpuprofile)
 	}
 	if *mode == "hash" {
 		return benchHash(*hashDir, *hashFiles, *hashMiB<<20)
