@@ -110,6 +110,13 @@ var migrations = []string{
 		idx      bigint NOT NULL CHECK (idx >= 0),
 		PRIMARY KEY (artifact, idx)
 	);`,
+	// The checkpoints witnesses cosigned (log.WitnessedStore), kept so that
+	// every frontend, and the next sequencer, can prove when an entry was
+	// first witnessed.
+	`CREATE TABLE evident_witnessed (
+		size bigint PRIMARY KEY CHECK (size > 0),
+		note bytea NOT NULL
+	);`,
 }
 
 // SchemaVersion is the schema version this build migrates to.

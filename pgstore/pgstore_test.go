@@ -483,3 +483,10 @@ func TestExclusiveTakesTurns(t *testing.T) {
 		t.Fatalf("Exclusive after the lock was released = %v (ran %v)", err, ran)
 	}
 }
+
+// The witnessed-checkpoint suite, as bbolt runs it.
+func TestWitnessedStore(t *testing.T) {
+	s, _ := openLeader(t)
+	defer s.Close()
+	storetest.RunWitnessed(t, s)
+}

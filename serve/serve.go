@@ -254,6 +254,9 @@ func Open(cfg Config) (*Server, error) {
 		srv.Close(context.Background())
 		return nil, err
 	}
+	if cl != nil {
+		srv.witness.leading = func() bool { return cl.elector.Status().Leading }
+	}
 	srv.witness.start()
 	return srv, nil
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +44,30 @@ func ParseWitness(s string) (WitnessConfig, error) {
 	return c, c.check()
 }
 
+// MaxWitnessConfig bounds a witness configuration file.
+const MaxWitnessConfig = 1 << 20
+
+// ParseWitnessConfig parses a witness configuration file, as
+// --witness-config takes it: one NAME=URL,VKEY a line, blank lines and lines
+// starting with # ignored. An error names the line.
+func ParseWitnessConfig(b []byte) ([]WitnessConfig, error) {
+	if len(b) > MaxWitnessConfig {
+		return nil, fmt.Errorf("witness configuration is %d bytes, over the limit of %d", len(b), MaxWitnessConfig)
+	}
+	var out []WitnessConfig
+	for i, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		c, err := ParseWitness(l)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 func (c WitnessConfig) check() error {
 	v, err := tlog.NewCosignatureVerifier(c.VerifierKey)
 	if err != nil {
@@ -64,10 +90,18 @@ const DefaultWitnessPeriod = time.Second
 // most 8 periods.
 const maxWitnessBackoff = 30 * time.Second
 
-// witnessing submits the log's latest checkpoint to every witness each
-// period, each witness in its own goroutine, so a slow or absent witness
-// delays no other and never the log (threat model A2). Cosignatures of one
-// checkpoint are merged into one note, kept in a WitnessedStore.
+// nextBackoff is the wait after a failed attempt that followed a wait of
+// prev: a period, then twice as long each time, at most 8 periods and
+// maxWitnessBackoff.
+func nextBackoff(prev, period time.Duration) time.Duration {
+	return min(max(2*prev, period), maxWitnessBackoff, 8*period)
+}
+
+// witnessing submits the log's latest checkpoint to every witness, at most
+// once a period, each witness in its own goroutine, so a slow or absent
+// witness delays no other and never the log (threat model A2). Cosignatures of
+// one checkpoint are merged into one note, served at once and kept in a
+// WitnessedStore.
 type witnessing struct {
 	log    *log.Log
 	store  log.WitnessedStore
@@ -77,10 +111,21 @@ type witnessing struct {
 
 	workers []*witnessWorker
 	target  atomic.Pointer[witnessTarget]
+	// leading, when set, tells whether this frontend sequences the log:
+	// only the sequencer submits (a follower's head lags, and a witness
+	// ahead of it would look like a split view); every frontend serves
+	// the witnessed checkpoints from the shared store.
+	leading func() bool
 
-	mu      sync.Mutex // guards the fields below and store writes
-	latest  witnessTarget
-	changed chan struct{} // closed when a new cosignature is stored
+	mu     sync.Mutex // guards the fields below
+	latest witnessTarget
+	// recent holds cosigned notes not yet stored, by size: served at
+	// once, so that neither a waiting client nor /log/checkpoint waits
+	// for the disk (at most maxRecent of them).
+	recent  map[uint64][]byte
+	changed chan struct{} // closed when a cosignature is received
+
+	storeMu sync.Mutex // serializes writes of recent to the store
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -117,7 +162,8 @@ func newWitnessing(l *log.Log, store log.Store, cfgs []WitnessConfig, period tim
 			logger.Warn("the log store keeps no witnessed checkpoints: they are kept in memory until restart")
 		}
 	}
-	w := &witnessing{log: l, store: ws, period: period, logger: logger, now: now, changed: make(chan struct{}), stop: make(chan struct{})}
+	w := &witnessing{log: l, store: ws, period: period, logger: logger, now: now,
+		recent: map[uint64][]byte{}, changed: make(chan struct{}), stop: make(chan struct{})}
 	if size, signed, err := ws.LatestWitnessed(); err == nil {
 		if cp, err := tlog.ParseCheckpoint(noteText(signed)); err == nil && cp.Size == size {
 			w.latest = witnessTarget{cp: cp, signed: signed}
@@ -158,22 +204,23 @@ func (w *witnessing) close() {
 	w.wg.Wait()
 }
 
-// run picks the checkpoint to witness each period and wakes the workers.
+// run picks the checkpoint to witness and wakes the workers, at most once a
+// period, and as soon as there is something to witness: an entry logged
+// after a quiet spell is witnessed within a witness's round trip (and a
+// poll, a tenth of a period), not up to a period later.
 func (w *witnessing) run() {
 	defer w.wg.Done()
-	t := time.NewTicker(w.period)
+	t := time.NewTicker(min(max(w.period/10, time.Millisecond), 100*time.Millisecond))
 	defer t.Stop()
+	var last time.Time
 	for {
-		h := w.log.Head()
-		if cur := w.target.Load(); h.Size > 0 && (cur == nil || cur.cp.Size != h.Size) {
-			if cp, err := tlog.ParseCheckpoint(noteText(h.Checkpoint)); err == nil {
-				w.target.Store(&witnessTarget{cp: cp, signed: h.Checkpoint})
-			}
-		}
-		for _, ww := range w.workers {
-			select {
-			case ww.kick <- struct{}{}:
-			default:
+		if time.Since(last) >= w.period && w.pending() {
+			last = time.Now()
+			for _, ww := range w.workers {
+				select {
+				case ww.kick <- struct{}{}:
+				default:
+				}
 			}
 		}
 		select {
@@ -182,6 +229,31 @@ func (w *witnessing) run() {
 		case <-t.C:
 		}
 	}
+}
+
+// pending makes the log's head the target if it is new, and reports
+// whether a witness has not cosigned the target.
+func (w *witnessing) pending() bool {
+	if w.leading != nil && !w.leading() {
+		return false
+	}
+	h := w.log.Head()
+	cur := w.target.Load()
+	if h.Size > 0 && (cur == nil || cur.cp.Size != h.Size) {
+		if cp, err := tlog.ParseCheckpoint(noteText(h.Checkpoint)); err == nil {
+			cur = &witnessTarget{cp: cp, signed: h.Checkpoint}
+			w.target.Store(cur)
+		}
+	}
+	if cur == nil {
+		return false
+	}
+	for _, ww := range w.workers {
+		if !ww.hasCosigned.Load() || ww.cosignedSize.Load() != cur.cp.Size {
+			return true
+		}
+	}
+	return false
 }
 
 // work submits the target to one witness whenever it is newer than what the
@@ -208,7 +280,7 @@ func (w *witnessing) work(ww *witnessWorker) {
 			return
 		}
 		if err != nil {
-			backoff = min(max(2*backoff, w.period), maxWitnessBackoff, 8*w.period)
+			backoff = nextBackoff(backoff, w.period)
 			next = w.now().Add(backoff)
 			w.logger.Warn("witness did not cosign", "witness", ww.cfg.Name, "size", t.cp.Size, "retry_in", backoff, "err", err)
 		} else {
@@ -236,24 +308,32 @@ func (w *witnessing) attempt(ctx context.Context, ww *witnessWorker, t *witnessT
 		}
 		return err
 	}
-	if err := w.addCosignature(t, cs.Line); err != nil {
-		ww.failures.Add(1)
-		return fmt.Errorf("couldn't store the cosigned checkpoint: %w", err)
-	}
 	ww.cosignedSize.Store(t.cp.Size)
 	ww.hasCosigned.Store(true)
 	ww.lastSuccess.Store(w.now().Unix())
+	w.addCosignature(t, cs.Line)
+	if err := w.persist(); err != nil {
+		ww.failures.Add(1)
+		return fmt.Errorf("couldn't store the cosigned checkpoint (it is served from memory until it is): %w", err)
+	}
 	return nil
 }
 
-// addCosignature merges a cosignature line into the stored note of t.
-func (w *witnessing) addCosignature(t *witnessTarget, line string) error {
+// maxRecent bounds the cosigned notes kept in memory while the store
+// refuses them; beyond it the smallest are dropped.
+const maxRecent = 64
+
+// addCosignature merges a cosignature line into the note of t, in memory,
+// and wakes the clients waiting for one.
+func (w *witnessing) addCosignature(t *witnessTarget, line string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	note := t.signed
-	if w.latest.cp.Size == t.cp.Size && w.latest.signed != nil {
-		note = w.latest.signed
-	} else {
+	note, ok := w.recent[t.cp.Size]
+	if !ok && w.latest.cp.Size == t.cp.Size && w.latest.signed != nil {
+		note, ok = w.latest.signed, true
+	}
+	if !ok {
+		note = t.signed
 		w.store.Witnessed(t.cp.Size, func(size uint64, signed []byte) bool {
 			if size == t.cp.Size {
 				note = bytes.Clone(signed)
@@ -262,14 +342,36 @@ func (w *witnessing) addCosignature(t *witnessTarget, line string) error {
 		})
 	}
 	note = tlog.AddSignatureLines(note, line)
-	if err := w.store.PutWitnessed(t.cp.Size, note); err != nil {
-		return err
+	w.recent[t.cp.Size] = note
+	for len(w.recent) > maxRecent {
+		delete(w.recent, slices.Min(slices.Collect(maps.Keys(w.recent))))
 	}
 	if t.cp.Size >= w.latest.cp.Size {
 		w.latest = witnessTarget{cp: t.cp, signed: note}
 	}
 	close(w.changed)
 	w.changed = make(chan struct{})
+}
+
+// persist writes the notes in recent to the store and forgets those not
+// changed meanwhile. Concurrent callers share the writes: the second waits
+// for the first and usually finds nothing left to write.
+func (w *witnessing) persist() error {
+	w.storeMu.Lock()
+	defer w.storeMu.Unlock()
+	w.mu.Lock()
+	pending := maps.Clone(w.recent)
+	w.mu.Unlock()
+	for _, size := range slices.Sorted(maps.Keys(pending)) {
+		if err := w.store.PutWitnessed(size, pending[size]); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		if bytes.Equal(w.recent[size], pending[size]) {
+			delete(w.recent, size)
+		}
+		w.mu.Unlock()
+	}
 	return nil
 }
 
@@ -295,21 +397,35 @@ func (w *witnessing) cosignatures(signed []byte) int {
 // maxWitnessedScan bounds the stored notes one request looks through.
 const maxWitnessedScan = 4096
 
-// find returns the first stored note covering index (size > index) with at
-// least k cosignatures; index < 0 asks for the latest note.
+// find returns the first note covering index (size > index) with at least
+// k cosignatures, stored or not yet; index < 0 asks for the latest note.
 func (w *witnessing) find(index int64, k int) ([]byte, <-chan struct{}) {
 	w.mu.Lock()
-	changed, latest := w.changed, w.latest
+	changed, latest, recent := w.changed, w.latest, maps.Clone(w.recent)
 	w.mu.Unlock()
 	if index < 0 {
+		// Another frontend may have stored a later one.
+		if size, signed, err := w.store.LatestWitnessed(); err == nil && size > latest.cp.Size {
+			latest.signed = signed
+		}
 		if latest.signed != nil && w.cosignatures(latest.signed) >= k {
 			return latest.signed, changed
 		}
 		return nil, changed
 	}
+	// Not yet stored: the newest version of its size, so it wins a tie.
 	var found []byte
+	var foundSize uint64
+	for size, signed := range recent {
+		if size > uint64(index) && (found == nil || size < foundSize) && w.cosignatures(signed) >= k {
+			found, foundSize = signed, size
+		}
+	}
 	scanned := 0
-	w.store.Witnessed(uint64(index)+1, func(_ uint64, signed []byte) bool {
+	w.store.Witnessed(uint64(index)+1, func(size uint64, signed []byte) bool {
+		if found != nil && size >= foundSize {
+			return false
+		}
 		scanned++
 		if w.cosignatures(signed) >= k {
 			found = bytes.Clone(signed)
@@ -368,6 +484,10 @@ func (w *witnessing) serveWitnessed(rw http.ResponseWriter, r *http.Request) {
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	// Cosignatures received by another frontend (the sequencer) reach this
+	// one through the store only: look again each period.
+	recheck := time.NewTicker(w.period)
+	defer recheck.Stop()
 	for {
 		found, changed := w.find(index, k)
 		if found != nil {
@@ -378,6 +498,7 @@ func (w *witnessing) serveWitnessed(rw http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-changed:
+		case <-recheck.C:
 		case <-deadline.C:
 			http.Error(rw, "no cosigned checkpoint yet", http.StatusNotFound)
 			return

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/logtest"
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness"
 	"github.com/evident-dev/evident/witness/witnesstest"
@@ -213,5 +215,207 @@ func TestParseWitness(t *testing.T) {
 		if _, err := ParseWitness(bad); err == nil {
 			t.Errorf("ParseWitness(%q) = nil error", bad)
 		}
+	}
+}
+
+// slowWitnessed is a WitnessedStore whose writes wait until release is
+// closed, as a disk busy with the log's commits does.
+type slowWitnessed struct {
+	log.Store
+	log.WitnessedMemory
+	release chan struct{}
+}
+
+func (s *slowWitnessed) PutWitnessed(size uint64, signed []byte) error {
+	<-s.release
+	return s.WitnessedMemory.PutWitnessed(size, signed)
+}
+
+// TestCosignatureServedBeforeStored: a cosigned checkpoint is served to
+// waiting clients and on /log/checkpoint as soon as the witness answers,
+// not after the store's write (S1: a slow disk holds up no read), and it
+// is stored once the store takes it.
+func TestCosignatureServedBeforeStored(t *testing.T) {
+	l := logtest.Open(t, "log.test/slow")
+	w := witnesstest.New("witness.test/w1")
+	w.AddLog(l.VerifierKey)
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	store := &slowWitnessed{release: make(chan struct{})}
+	wi, err := newWitnessing(l.Log, store, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
+		5*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wi.start()
+	released := false
+	defer func() {
+		if !released {
+			close(store.release)
+		}
+		wi.close()
+	}()
+	res, err := l.Add(context.Background(), []byte("entry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, changed := wi.find(int64(res.Index), 1)
+	for deadline := time.After(10 * time.Second); found == nil; found, changed = wi.find(int64(res.Index), 1) {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("no cosigned checkpoint while the store's write is pending")
+		}
+	}
+	if valid, _, _ := tlog.VerifyCosignatures(found, []*tlog.CosignatureVerifier{w.Verifier()}); len(valid) != 1 {
+		t.Fatalf("served note %q has %d cosignatures, want 1", found, len(valid))
+	}
+	rec := httptest.NewRecorder()
+	wi.serveCheckpoint(rec, httptest.NewRequest("GET", "/log/checkpoint", nil))
+	if rec.Body.String() != string(found) {
+		t.Errorf("/log/checkpoint = %q, want the cosigned note %q", rec.Body.String(), found)
+	}
+	close(store.release)
+	released = true
+	for i := 0; ; i++ {
+		if size, signed, err := store.LatestWitnessed(); err == nil && size == res.Index+1 && bytes.Equal(signed, found) {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("the cosigned checkpoint was not stored once the store took writes")
+		}
+		time.Sleep(10 * time.Millisecond) // until the worker's write returns
+	}
+}
+
+func TestParseWitnessConfig(t *testing.T) {
+	w1, w2 := witnesstest.New("witness.test/w1"), witnesstest.New("witness.test/w2")
+	good := "# the log's witnesses\n\nwitness.test/w1=http://127.0.0.1:7380," + w1.VerifierKey() +
+		"\n  witness.test/w2=https://w2.example/witness," + w2.VerifierKey() + "  \n"
+	cs, err := ParseWitnessConfig([]byte(good))
+	if err != nil || len(cs) != 2 || cs[0].Name != "witness.test/w1" || cs[1].URL != "https://w2.example/witness" {
+		t.Fatalf("ParseWitnessConfig = %+v, %v", cs, err)
+	}
+	bad := good + "witness.test/w3=http://127.0.0.1:1," + w1.VerifierKey() + "\n"
+	if _, err := ParseWitnessConfig([]byte(bad)); err == nil || !strings.HasPrefix(err.Error(), "line 5: witness witness.test/w3: its verifier key is named") {
+		t.Errorf("ParseWitnessConfig(a key under another name) = %v, want an error naming line 5", err)
+	}
+	if _, err := ParseWitnessConfig(make([]byte, MaxWitnessConfig+1)); err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Errorf("ParseWitnessConfig(too big) = %v", err)
+	}
+}
+
+func FuzzParseWitnessConfig(f *testing.F) {
+	w := witnesstest.New("witness.test/w1")
+	f.Add([]byte("witness.test/w1=http://127.0.0.1:7380," + w.VerifierKey() + "\n"))
+	f.Add([]byte("# comment\n\nw=https://x/y,w+00000000+BA==\n"))
+	f.Add([]byte("=,\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cs, err := ParseWitnessConfig(b)
+		if err != nil {
+			return
+		}
+		for _, c := range cs {
+			if err := c.check(); err != nil {
+				t.Fatalf("ParseWitnessConfig accepted %+v: %v", c, err)
+			}
+			again, err := ParseWitness(c.Name + "=" + c.URL + "," + c.VerifierKey)
+			if err != nil || again != c {
+				t.Fatalf("%+v does not round-trip: %+v, %v", c, again, err)
+			}
+		}
+	})
+}
+
+// TestIdleLogWitnessedAtOnce: an entry logged into a log that has been
+// quiet for a period is submitted to the witnesses at once, not at the next
+// tick of a period-long clock.
+func TestIdleLogWitnessedAtOnce(t *testing.T) {
+	w := witnesstest.New("witness.test/w1")
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	dir := t.TempDir()
+	_, vkey, err := loadOrCreateNoteKey(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AddLog(vkey)
+	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Witnesses:     []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
+		WitnessPeriod: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ws := &witnessedServer{Server: s, t: t, ws: []*witnesstest.Witness{w}, m: newMinter(t, s)}
+	defer s.Close(context.Background())
+	if code, _ := ws.witnessed(ws.add("first"), 1, "10s"); code != 200 {
+		t.Fatalf("first entry not witnessed: %d", code)
+	}
+	time.Sleep(1100 * time.Millisecond) // a quiet period
+	start := time.Now()
+	idx := ws.add("after a quiet period")
+	if code, _ := ws.witnessed(idx, 1, "10s"); code != 200 {
+		t.Fatalf("entry %d not witnessed: %d", idx, code)
+	}
+	// The poll is 100ms and the witness answers in microseconds; a clock
+	// ticking every second would take half a second on average.
+	if d := time.Since(start); d > 600*time.Millisecond {
+		t.Errorf("an entry into an idle log was witnessed after %v, want about a tenth of the period", d)
+	}
+}
+
+func TestNextBackoff(t *testing.T) {
+	for _, c := range []struct{ prev, period, want time.Duration }{
+		{0, time.Second, time.Second},
+		{time.Second, time.Second, 2 * time.Second},
+		{4 * time.Second, time.Second, 8 * time.Second},
+		{8 * time.Second, time.Second, 8 * time.Second},
+		{20 * time.Second, 10 * time.Second, 30 * time.Second},
+	} {
+		if got := nextBackoff(c.prev, c.period); got != c.want {
+			t.Errorf("nextBackoff(%v, %v) = %v, want %v", c.prev, c.period, got, c.want)
+		}
+	}
+}
+
+// TestWitnessDownBacksOff: A2. A witness that answers 503 is tried less
+// and less often, and one that never answers is given up on at the
+// client's timeout; neither slows the log's appends; the first cosigns
+// again within 8 periods of coming back.
+func TestWitnessDownBacksOff(t *testing.T) {
+	down := witnesstest.New("witness.test/down")
+	down.SetDown(true)
+	downSrv := httptest.NewServer(down)
+	defer downSrv.Close()
+	hang := make(chan struct{})
+	hangSrv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	defer hangSrv.Close()
+	defer close(hang)
+	silent := witnesstest.New("witness.test/silent") // its URL is hangSrv's
+	dir := t.TempDir()
+	s := openWitnessed(t, dir, []*witnesstest.Witness{down, silent}, []string{downSrv.URL, hangSrv.URL})
+	defer s.Close(context.Background())
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		s.add("while the witnesses are away")
+		time.Sleep(30 * time.Millisecond) // 6 periods, so there is always a new checkpoint
+	}
+	elapsed := time.Since(start)
+	if elapsed > 5*time.Second {
+		t.Errorf("20 appends took %v with the witnesses away", elapsed)
+	}
+	// Without backoff the down witness would be tried every 5ms period,
+	// over a hundred times; with it, once per 8 periods at most.
+	if n := down.Calls(); n > int(elapsed/(8*5*time.Millisecond))+8 {
+		t.Errorf("the down witness was tried %d times in %v, want at most about one per 8 periods", n, elapsed)
+	}
+	t.Logf("the down witness was tried %d times in %v", down.Calls(), elapsed)
+	down.SetDown(false)
+	idx := s.add("back")
+	if code, _ := s.witnessed(idx, 1, "10s"); code != 200 {
+		t.Fatalf("the witness back up did not cosign: %d", code)
 	}
 }

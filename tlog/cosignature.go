@@ -100,6 +100,12 @@ func (v *CosignatureVerifier) Name() string { return v.name }
 // KeyHash is the 4-byte key hash that prefixes its signatures.
 func (v *CosignatureVerifier) KeyHash() uint32 { return v.hash }
 
+// PublicKey is the witness's Ed25519 public key. The signed message does
+// not name the witness, so one key under two names makes two verifiers
+// that accept the same signature: count witnesses by key as well as by
+// name.
+func (v *CosignatureVerifier) PublicKey() ed25519.PublicKey { return v.key }
+
 // String is the verifier key, name+hash+base64.
 func (v *CosignatureVerifier) String() string {
 	return fmt.Sprintf("%s+%08x+%s", v.name, v.hash, base64.StdEncoding.EncodeToString(append([]byte{CosignatureAlgorithm}, v.key...)))

@@ -59,36 +59,32 @@ func checkWitnessed(r *Report, tr *evident.TrustRoot, name string, b *evident.Bu
 	if err := tlog.VerifyInclusion(b.LogIndex, cp, tlog.LeafHash(canonical), proof); err != nil {
 		return &bundleError{check: check, err: fmt.Errorf("%w: the witnessed checkpoint: %v", ErrLogProof, err)}
 	}
-	// Every witness ever trusted; each cosignature counts only if its
-	// witness was trusted at the time it says it signed.
-	byName := map[string][]evident.Trusted{}
-	var verifiers []*tlog.CosignatureVerifier
+	// Every witness ever trusted; each cosignature counts only if the
+	// trusted item whose key made it was valid at the time it says it
+	// signed, and once per witness: by name and by key, since one key
+	// listed under two names would make one signature count twice.
+	seenName, seenKey := map[string]bool{}, map[string]bool{}
+	var counted []tlog.Cosignature
+	var invalid, outside []string
 	for _, t := range tr.Witnesses {
 		v, err := tlog.NewCosignatureVerifier(t.Value)
 		if err != nil {
 			continue
 		}
-		verifiers = append(verifiers, v)
-		byName[v.Name()] = append(byName[v.Name()], t)
-	}
-	valid, invalid, err := tlog.VerifyCosignatures(signed, verifiers)
-	if err != nil {
-		return &bundleError{check: check, err: fmt.Errorf("%w: %v", ErrWitness, err)}
-	}
-	seen := map[string]bool{}
-	var counted []tlog.Cosignature
-	var outside []string
-	for _, c := range valid {
-		ok := false
-		for _, t := range byName[c.Name] {
-			ok = ok || t.ValidFor.Contains(c.Time)
+		valid, bad, err := tlog.VerifyCosignatures(signed, []*tlog.CosignatureVerifier{v})
+		if err != nil {
+			return &bundleError{check: check, err: fmt.Errorf("%w: %v", ErrWitness, err)}
 		}
-		switch {
-		case !ok:
-			outside = append(outside, c.Name)
-		case !seen[c.Name]:
-			seen[c.Name] = true
-			counted = append(counted, c)
+		invalid = append(invalid, bad...)
+		for _, c := range valid {
+			key := string(v.PublicKey())
+			switch {
+			case !t.ValidFor.Contains(c.Time):
+				outside = append(outside, c.Name)
+			case !seenName[c.Name] && !seenKey[key]:
+				seenName[c.Name], seenKey[key] = true, true
+				counted = append(counted, c)
+			}
 		}
 	}
 	if len(counted) < k {

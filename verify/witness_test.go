@@ -2,6 +2,8 @@ package verify_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -219,4 +221,39 @@ func hasCheck(r *verify.Report, suffix, detail string) bool {
 		}
 	}
 	return false
+}
+
+// TestWitnessKeyUnderTwoNames: K2. One witness's key listed in the trust
+// root under a second name does not make its signature count twice: the
+// signed message names no witness, so the same bytes verify under both.
+func TestWitnessKeyUnderTwoNames(t *testing.T) {
+	f := newWitnessed(t)
+	good := f.goodBundles()
+	alias, err := tlog.NewCosignatureVerifierFromKey("witness.test/alias", f.ws[0].Verifier().PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.trust.Add(evident.KindWitness, alias.Name(), alias.String(), t0.AddDate(-1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	signed := f.witness(f.genTime.Add(time.Minute), 0)
+	_, lines, err := tlog.SplitNote(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copied string
+	for _, l := range lines {
+		if l.Name == f.ws[0].Verifier().Name() {
+			raw := binary.BigEndian.AppendUint32(nil, alias.KeyHash())
+			copied = "— " + alias.Name() + " " + base64.StdEncoding.EncodeToString(append(raw, l.Sig...)) + "\n"
+		}
+	}
+	twice := tlog.AddSignatureLines(signed, copied)
+	if valid, _, _ := tlog.VerifyCosignatures(twice, []*tlog.CosignatureVerifier{f.ws[0].Verifier(), alias}); len(valid) != 2 {
+		t.Fatalf("the copied line does not verify under the alias (%d valid): the test proves nothing", len(valid))
+	}
+	_, err = f.verify(proveAll(f, good, twice, false))
+	if !errors.Is(err, verify.ErrWitness) || !strings.Contains(err.Error(), "1 valid cosignatures") {
+		t.Errorf("one key under two names: %v, want ErrWitness counting 1", err)
+	}
 }

@@ -27,12 +27,13 @@
 //
 //	tsa: N tokens/s p50=… p99=…
 //
-// -mode witness: the append rate without witnesses, then with two
-// litewitnesses (built by tools/litewitness, found in -litewitness) cosigning
-// every -witness-period, in the same run, and the latency from an add to a
-// verified inclusion proof against a checkpoint both witnesses cosigned:
+// -mode witness: -rounds rounds, each of an unwitnessed phase and a phase
+// with two litewitnesses (built by tools/litewitness, found in -litewitness)
+// cosigning every -witness-period, alternating which comes first: the append
+// rates, and the latency from an add to a verified inclusion proof against a
+// checkpoint both witnesses cosigned:
 //
-//	witness: unwitnessed N/s, witnessed M/s (P%) | witnessed bundle p50=… p99=…
+//	witness: unwitnessed N/s, witnessed M/s (P%) | witnessed bundle p50=… p99=… (R rounds of D, B bundles)
 //
 // In-process servers live in a temporary directory; the shape-only one may
 // be prefilled with -prefill entries.
@@ -58,7 +59,7 @@
 //	go run ./cmd/evident-load -c 256 -d 10s -store pgtest -vs-bbolt -rounds 3
 //	go run ./cmd/evident-load -c 256 -d 0 -proof-d 10s -prefill 10000 -store pgtest -frontends 2
 //	go run ./cmd/evident-load -mode tsa -tsa-c 1,16,64 -d 5s
-//	go run ./cmd/evident-load -mode witness -c 256 -d 20s
+//	go run ./cmd/evident-load -mode witness -c 256 -d 10s -rounds 4
 //	go run ./cmd/evident-load -mode hash    # evident run's hashing vs sha256sum, 10,000 files / 1 GiB
 package main
 
@@ -113,7 +114,6 @@ func run() error {
 	tsaConc := flag.String("tsa-c", "1,16,64", "tsa mode: concurrencies to measure, in order")
 	store := flag.String("store", "", "log mode, shape only: keep the log in this empty PostgreSQL `URL`, or in a throwaway cluster with pgtest (default bbolt)")
 	vsBbolt := flag.Bool("vs-bbolt", false, "with -store: measure bbolt after each PostgreSQL round, and print the ratio last")
-	rounds := flag.Int("rounds", 1, "with -store pgtest: rounds to measure (the last line gives medians)")
 	frontends := flag.Int("frontends", 1, "with -store: frontends of the PostgreSQL log; proofs are then measured from all of them too")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
@@ -123,13 +123,18 @@ func run() error {
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
+	rounds := flag.Int("rounds", 0, "witness mode: rounds of an unwitnessed and a witnessed phase of -d each, alternating which comes first (default 3); "+
+		"with -store pgtest: rounds on PostgreSQL (and on bbolt with -vs-bbolt), the last line giving medians (default 1)")
 	flag.Parse()
 	if *mode == "witness" {
 		n := *mint
 		if n <= 0 {
 			n = 50000
 		}
-		return benchWitness(*lwBin, *conc, *dur, *witnessPeriod, n, *samplers)
+		if *rounds <= 0 {
+			*rounds = 3
+		}
+		return benchWitness(*lwBin, *conc, *dur, *witnessPeriod, n, *samplers, *rounds, *cpuprofile)
 	}
 	if *mode == "hash" {
 		return benchHash(*hashDir, *hashFiles, *hashMiB<<20)
@@ -140,7 +145,7 @@ func run() error {
 	if *mode == "tsa" && *server != "" {
 		return fmt.Errorf("-mode tsa starts its own server")
 	}
-	if (*prefill > 0 || *store != "" || *rounds != 1 || *frontends != 1) && (*server != "" || *verifyIngest || *mode != "log") {
+	if (*prefill > 0 || *store != "" || *rounds > 1 || *frontends != 1) && (*server != "" || *verifyIngest || *mode != "log") {
 		return fmt.Errorf("-prefill, -store, -rounds and -frontends are for the in-process shape-only log")
 	}
 	nmint := *mint
@@ -196,7 +201,7 @@ func run() error {
 			return benchTSA(s, *tsaConc, *dur, *cpuprofile)
 		}
 	default:
-		return runShape(shapeOpts{store: *store, vsBbolt: *vsBbolt, rounds: *rounds, frontends: *frontends,
+		return runShape(shapeOpts{store: *store, vsBbolt: *vsBbolt, rounds: max(*rounds, 1), frontends: *frontends,
 			prefill: *prefill, batchSize: *batchSize, batchPeriod: *batchPeriod, logger: logger},
 			phases{conc: *conc, dur: *dur, proofDur: *proofDur, entryBytes: *entryBytes, verifyEvery: *verifyEvery, cpuprofile: *cpuprofile})
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/internal/pgtest"
 )
 
@@ -107,4 +108,29 @@ func TestPostgresVsBbolt(t *testing.T) {
 			t.Errorf("evident-load %s: last line %q, want it to contain %q", strings.Join(args, " "), last, c.last)
 		}
 	}
+}
+
+// TestWitnessMode runs -mode witness briefly with two real litewitnesses
+// (skipped without them, unless EVIDENT_REQUIRE_WITNESS is set): both
+// phases run, witnessed bundles are measured, and the last line has the
+// figures.
+func TestWitnessMode(t *testing.T) {
+	bin := litewitness.DefaultBin()
+	if m := litewitness.Missing(bin); m != "" {
+		if os.Getenv("EVIDENT_REQUIRE_WITNESS") != "" {
+			t.Fatalf("%s is required but missing", m)
+		}
+		t.Skipf("no %s (build litewitness with tools/litewitness)", m)
+	}
+	out, err := exec.Command(load, "-mode", "witness", "-c", "4", "-d", "2s", "-rounds", "2", "-mint", "2000", "-samplers", "2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("evident-load -mode witness: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "witness: unwitnessed ") || !strings.Contains(last, "witnessed bundle p50=") || !strings.Contains(last, "2 rounds of 2s") ||
+		strings.Contains(last, " 0 bundles") {
+		t.Errorf("last line = %q\n%s", last, out)
+	}
+	t.Log(string(out))
 }

@@ -125,7 +125,12 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	if repo == "" {
 		repo = strings.TrimSuffix(lc.URL, "/") + "/tuf"
 	}
-	policy, err := loadWitnessPolicy(*tufRoot, repo)
+	// The witness policy, as run reads it: --tuf-root, else $EVIDENT_TUF_ROOT.
+	policyRoot := *tufRoot
+	if policyRoot == "" {
+		policyRoot = e.getenv("EVIDENT_TUF_ROOT")
+	}
+	policy, err := loadWitnessPolicy(policyRoot, repo)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,8 @@ import (
 	"github.com/evident-dev/evident/internal/pgtest"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/pgstore"
+	"github.com/evident-dev/evident/tlog"
+	"github.com/evident-dev/evident/witness/witnesstest"
 	"github.com/jackc/pgx/v5"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -564,5 +567,91 @@ func TestPostgresEd25519Ingest(t *testing.T) {
 	body, _ := sub.Marshal()
 	if status, answer := postEntry(t, s, body, nil); status != 400 || !strings.Contains(answer, "payload is not the entry's") {
 		t.Errorf("the entry with another payload = %d %s, want 400 naming the payload", status, answer)
+	}
+}
+
+// TestWitnessedFrontends: A2, K2, H1 with witnesses. Two frontends on one
+// database, both configured with a witness: only the sequencer submits (a
+// follower's head lags, and the witness ahead of it would look like a
+// split view), the cosigned checkpoints are kept in the database, so the
+// follower serves them too, and after the sequencer is killed its
+// successor still proves when the first entry was witnessed, and goes on
+// witnessing.
+func TestWitnessedFrontends(t *testing.T) {
+	pg := pgtest.Start(t)
+	if err := pg.CreateDatabase("evident"); err != nil {
+		t.Fatal(err)
+	}
+	url := pg.URL("evident")
+	skey, vkey, err := note.GenerateKey(rand.Reader, "evident.test/frontends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := witnesstest.New("witness.test/w1")
+	if err := w.AddLog(vkey); err != nil {
+		t.Fatal(err)
+	}
+	wsrv := httptest.NewServer(w)
+	defer wsrv.Close()
+	args := []string{"--store", url, "--witness", w.Verifier().Name() + "=" + wsrv.URL + "," + w.VerifierKey(), "--witness-period", "100ms"}
+	f := &frontends{t: t, url: url, procs: make([]*server, 2)}
+	for i := range f.procs {
+		d := t.TempDir()
+		os.WriteFile(filepath.Join(d, "log.key"), []byte(skey+"\n"), 0o600)
+		os.WriteFile(filepath.Join(d, "log.vkey"), []byte(vkey+"\n"), 0o644)
+		if i > 0 {
+			copyDataDir(t, f.dirs[0], d)
+		}
+		f.dirs = append(f.dirs, d)
+		f.procs[i] = startServer(t, d, args...)
+	}
+	lead, _ := f.leader(-1, 10*time.Second)
+	follower := 1 - lead
+	m := newMinter(t, f.dirs[0], f.get(lead).url)
+	witnessed := func(s *server, index uint64) string {
+		t.Helper()
+		b := getURL(t, fmt.Sprintf("%s/log/v1/witnessed?index=%d&cosignatures=1&wait=10s", s.url, index))
+		if valid, _, err := tlog.VerifyCosignatures(b, []*tlog.CosignatureVerifier{w.Verifier()}); err != nil || len(valid) != 1 {
+			t.Fatalf("%s: witnessed checkpoint of entry %d has %d cosignatures (%v)", s.url, index, len(valid), err)
+		}
+		return string(b)
+	}
+	var first uint64
+	for i := 0; i < 5; i++ {
+		res, err := f.get(follower).client().Add(context.Background(), m.mustEntry(t, 0, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = res.Index
+		}
+	}
+	firstWitnessed := witnessed(f.get(lead), first)
+	if got := witnessed(f.get(follower), first); got != firstWitnessed {
+		t.Errorf("the follower serves another witnessed checkpoint of entry %d:\n%s\nthe sequencer:\n%s", first, got, firstWitnessed)
+	}
+	for _, i := range []int{lead, follower} {
+		if l := metricLine(f.get(i), "evident_witness_inconsistent_total"); !strings.HasSuffix(l, " 0") {
+			t.Errorf("frontend %d: %s, want 0", i, l)
+		}
+	}
+	if l := metricLine(f.get(follower), "evident_witness_last_success_timestamp_seconds"); !strings.HasSuffix(l, " 0") {
+		t.Errorf("the follower submitted to the witness: %s", l)
+	}
+
+	f.get(lead).kill9(t)
+	f.set(lead, nil)
+	next, _ := f.leader(lead, 20*time.Second)
+	if got := witnessed(f.get(next), first); got != firstWitnessed {
+		t.Errorf("after failover, the witnessed checkpoint of entry %d is\n%s\nwant\n%s", first, got, firstWitnessed)
+	}
+	m.tsa.URL = f.get(next).url + "/tsa"
+	res, err := f.get(next).client().Add(context.Background(), m.mustEntry(t, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	witnessed(f.get(next), res.Index)
+	if l := metricLine(f.get(next), "evident_witness_inconsistent_total"); !strings.HasSuffix(l, " 0") {
+		t.Errorf("the new sequencer: %s, want 0", l)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/evident-dev/evident/log"
@@ -104,11 +103,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usagef("--witness-config: %v", err)
 		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-				witnesses = append(witnesses, l)
-			}
+		ws, err := serve.ParseWitnessConfig(b)
+		if err != nil {
+			return usagef("--witness-config %s: %v", *witnessFile, err)
 		}
+		cfg.Witnesses = append(cfg.Witnesses, ws...)
 	}
 	for _, w := range witnesses {
 		c, err := serve.ParseWitness(w)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -10,21 +11,24 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
-	"github.com/evident-dev/evident/linkstore"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/torchwood"
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/tsa"
@@ -52,8 +56,11 @@ func startWitness(t *testing.T, name string) *litewitness.Witness {
 	return w
 }
 
-// countCosignatures returns the valid cosignatures on a bundle's checkpoint.
-func countCosignatures(t *testing.T, path string, ws ...*litewitness.Witness) []tlog.Cosignature {
+// countCosignatures returns the valid cosignatures on a bundle's checkpoint,
+// by evident's verifier, and checks that code independent of evident agrees:
+// golang.org/x/mod's note.Open with the log's key and torchwood's
+// cosignature verifiers, built from the Ed25519 keys ssh-keygen wrote.
+func countCosignatures(t *testing.T, path, logVkey string, ws ...*litewitness.Witness) []tlog.Cosignature {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -75,7 +82,65 @@ func countCosignatures(t *testing.T, path string, ws ...*litewitness.Witness) []
 	if err != nil || len(invalid) > 0 {
 		t.Fatalf("cosignatures of %s: %v, invalid %v", path, err, invalid)
 	}
+	var evidentSaw, othersSaw []string
+	for _, c := range cs {
+		evidentSaw = append(evidentSaw, c.Name)
+	}
+	for _, n := range openIndependently(t, []byte(bu.Checkpoint), logVkey, ws...).Sigs {
+		if n.Name != logName(logVkey) {
+			othersSaw = append(othersSaw, n.Name)
+		}
+	}
+	slices.Sort(evidentSaw)
+	slices.Sort(othersSaw)
+	if !slices.Equal(evidentSaw, othersSaw) {
+		t.Errorf("%s: evident counts cosignatures by %v, x/mod's note.Open with torchwood's verifiers %v", path, evidentSaw, othersSaw)
+	}
 	return cs
+}
+
+// publicOnly is a crypto.Signer that only knows its public key: enough for
+// torchwood.NewCosignatureSigner to build its verifier.
+type publicOnly struct{ ed25519.PublicKey }
+
+func (p publicOnly) Public() crypto.PublicKey { return p.PublicKey }
+func (p publicOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("a public key does not sign")
+}
+
+// openIndependently opens a signed checkpoint with x/mod's note.Open, the
+// log's note verifier and torchwood's cosignature verifiers of ws.
+func openIndependently(t *testing.T, signed []byte, logVkey string, ws ...*litewitness.Witness) *note.Note {
+	t.Helper()
+	lv, err := note.NewVerifier(logVkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifiers := []note.Verifier{lv}
+	for _, w := range ws {
+		pub, err := w.PublicKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw, err := torchwood.NewCosignatureSigner(w.Name, publicOnly{pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tw.Verifier().String() != w.VerifierKey {
+			t.Fatalf("torchwood's verifier key of %s's ssh key is %s, litewitness printed %s", w.Name, tw.Verifier(), w.VerifierKey)
+		}
+		verifiers = append(verifiers, tw.Verifier())
+	}
+	n, err := note.Open(signed, note.VerifierList(verifiers...))
+	if err != nil {
+		t.Fatalf("x/mod's note.Open with torchwood's verifiers: %v\n%s", err, signed)
+	}
+	return n
+}
+
+func logName(vkey string) string {
+	name, _, _ := strings.Cut(vkey, "+")
+	return name
 }
 
 // TestLitewitness: K2, A2, L6, end to end with two real, independent
@@ -156,6 +221,9 @@ func TestLitewitness(t *testing.T) {
 		return runOut + vout, out
 	}
 	out, bdir := build("both", 0, "10s")
+	if !strings.Contains(out, "witnessed by witness.test/w1, witness.test/w2") {
+		t.Errorf("run with both witnesses up does not say who cosigned:\n%s", out)
+	}
 	backupFile := filepath.Join(t.TempDir(), "log.db")
 	run(0, "backup", "--admin", "unix:"+filepath.Join(dir, "admin.sock"), "--out", backupFile)
 	backup, err := os.ReadFile(backupFile)
@@ -163,8 +231,12 @@ func TestLitewitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundles, _ := filepath.Glob(filepath.Join(bdir, "*.bundle.json"))
-	if n := len(countCosignatures(t, bundles[0], w1, w2)); n != 2 {
+	if n := len(countCosignatures(t, bundles[0], vkey, w1, w2)); n != 2 {
 		t.Errorf("bundle with both witnesses up has %d cosignatures, want 2\n%s", n, out)
+	}
+	firstBundle, err := os.ReadFile(bundles[0])
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !strings.Contains(out, "PASS  build.") || !strings.Contains(out, ": log delay") || !strings.Contains(out, "verified") {
 		t.Errorf("verify with both witnesses:\n%s", out)
@@ -175,8 +247,11 @@ func TestLitewitness(t *testing.T) {
 	w2.Stop()
 	out, bdir = build("one", 1, "2s")
 	bundles, _ = filepath.Glob(filepath.Join(bdir, "*.bundle.json"))
-	if cs := countCosignatures(t, bundles[0], w1, w2); len(cs) != 1 || cs[0].Name != w1.Name {
+	if cs := countCosignatures(t, bundles[0], vkey, w1, w2); len(cs) != 1 || cs[0].Name != w1.Name {
 		t.Errorf("bundle with w2 down has cosignatures %v, want w1's only\n%s", cs, out)
+	}
+	if !strings.Contains(out, "only witness.test/w1 cosigned") || !strings.Contains(out, "the bundle proves the entry is logged but not when") {
+		t.Errorf("run with w2 down does not say the threshold was not met:\n%s", out)
 	}
 	if !strings.Contains(out, "SKIP  build.") || !strings.Contains(out, ": witnesses") || !strings.Contains(out, "threshold 2") {
 		t.Errorf("verify with w2 down:\n%s", out)
@@ -188,7 +263,7 @@ func TestLitewitness(t *testing.T) {
 	}
 	out, bdir = build("again", 0, "20s")
 	bundles, _ = filepath.Glob(filepath.Join(bdir, "*.bundle.json"))
-	if n := len(countCosignatures(t, bundles[0], w1, w2)); n != 2 {
+	if n := len(countCosignatures(t, bundles[0], vkey, w1, w2)); n != 2 {
 		t.Errorf("bundle with w2 back has %d cosignatures, want 2\n%s", n, out)
 	}
 
@@ -197,8 +272,14 @@ func TestLitewitness(t *testing.T) {
 	run(0, "bundle", "fetch", "--index", "0", "--out", fetched)
 	fb, _ := filepath.Glob(filepath.Join(fetched, "*.bundle.json"))
 	b, _ := os.ReadFile(fb[0])
+	// Later, it still proves when: its witnessed proof is to the first
+	// checkpoint both witnesses cosigned after entry 0, the one run wrote
+	// at the time; beside it, a proof to the latest checkpoint.
+	first, _ := evident.ParseBundle(firstBundle)
 	if bu, err := evident.ParseBundle(b); err != nil || bu.Witnessed == nil {
 		t.Errorf("fetched bundle: %v, witnessed proof %v", err, bu != nil && bu.Witnessed != nil)
+	} else if bu.Witnessed.Checkpoint != first.Checkpoint || bu.Checkpoint == first.Checkpoint {
+		t.Errorf("fetched bundle of entry 0: witnessed checkpoint\n%s\nwant run's\n%s\nand a fresh checkpoint beside it, got\n%s", bu.Witnessed.Checkpoint, first.Checkpoint, bu.Checkpoint)
 	}
 	if out := run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", fetched); !strings.Contains(out, "verified") {
 		t.Errorf("verify of a fetched bundle:\n%s", out)
@@ -280,7 +361,15 @@ func TestLitewitness(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "log.db"), backup, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s = startServer(t, dir, append(args, "--witness-period", "200ms")...)
+	// This time the witnesses come from a configuration file.
+	var conf strings.Builder
+	conf.WriteString("# the log's witnesses\n")
+	for _, w := range []*litewitness.Witness{w1, w2} {
+		fmt.Fprintf(&conf, "%s=%s,%s\n", w.Name, w.URL(), w.VerifierKey)
+	}
+	confFile := filepath.Join(work, "witnesses.conf")
+	os.WriteFile(confFile, []byte(conf.String()), 0o644)
+	s = startServer(t, dir, "--witness-config", confFile, "--witness-period", "200ms")
 	run = cliRunner(t, work, "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key, "EVIDENT_TUF_ROOT="+root)
 	for i := 0; i < 6; i++ {
 		os.WriteFile(filepath.Join(work, "main.c"), []byte(fmt.Sprintf("int main(){} // fork %d\n", i)), 0o644)

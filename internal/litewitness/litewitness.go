@@ -7,6 +7,9 @@ package litewitness
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -141,6 +144,27 @@ func (w *Witness) Restart() error {
 		}
 		time.Sleep(20 * time.Millisecond) // until it listens, right after printing the key
 	}
+}
+
+// PublicKey is its Ed25519 public key, read from the OpenSSH public key
+// file ssh-keygen wrote (not from what litewitness printed), for tests that
+// check its cosignatures independently.
+func (w *Witness) PublicKey() (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(filepath.Join(w.dir, "key.pub"))
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 || f[0] != "ssh-ed25519" {
+		return nil, fmt.Errorf("key.pub is not an ssh-ed25519 key")
+	}
+	blob, err := base64.StdEncoding.DecodeString(f[1])
+	// SSH wire format: string "ssh-ed25519", string key (RFC 8709).
+	prefix := append([]byte{0, 0, 0, 11}, "ssh-ed25519\x00\x00\x00\x20"...)
+	if err != nil || len(blob) != len(prefix)+ed25519.PublicKeySize || !bytes.HasPrefix(blob, prefix) {
+		return nil, fmt.Errorf("key.pub: malformed ssh-ed25519 key")
+	}
+	return ed25519.PublicKey(blob[len(prefix):]), nil
 }
 
 // URL is its submission prefix.

@@ -218,3 +218,38 @@ func testSharedPrefix(t *testing.T, s log.Store) {
 		t.Errorf("Lookup = %v, want %v", idx, want)
 	}
 }
+
+// RunWitnessed runs the suite of the optional [log.WitnessedStore]
+// extension against an empty store: the first note at or above a size, in
+// increasing size, replacement, the latest.
+func RunWitnessed(t *testing.T, s log.WitnessedStore) {
+	if _, _, err := s.LatestWitnessed(); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("LatestWitnessed(empty) = %v, want ErrNotFound", err)
+	}
+	if err := s.Witnessed(0, func(uint64, []byte) bool { t.Error("Witnessed(empty) called fn"); return true }); err != nil {
+		t.Errorf("Witnessed(empty) = %v", err)
+	}
+	for _, size := range []uint64{10, 3, 7} {
+		if err := s.PutWitnessed(size, []byte{byte(size)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutWitnessed(7, []byte{7, 7}); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	if err := s.Witnessed(4, func(size uint64, n []byte) bool { got = append(got, size); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != 7 || got[1] != 10 {
+		t.Errorf("Witnessed(4) sizes = %v, want [7 10]", got)
+	}
+	var first []byte
+	s.Witnessed(4, func(size uint64, n []byte) bool { first = bytes.Clone(n); return false })
+	if string(first) != "\x07\x07" {
+		t.Errorf("first note from 4 = %x, want the replacement 0707", first)
+	}
+	if size, n, err := s.LatestWitnessed(); err != nil || size != 10 || !bytes.Equal(n, []byte{10}) {
+		t.Errorf("LatestWitnessed = %d, %x, %v; want 10, 0a", size, n, err)
+	}
+}

@@ -104,6 +104,14 @@ func (w *Witness) Size(origin string) uint64 {
 	return 0
 }
 
+// Calls returns how many add-checkpoint requests the witness has had,
+// whatever it answered (also while down).
+func (w *Witness) Calls() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.calls
+}
+
 // Refused returns how many checkpoints the witness refused as inconsistent.
 func (w *Witness) Refused() int {
 	w.mu.Lock()
