@@ -80,6 +80,3 @@ require (
 	google.golang.org/grpc v1.82.1 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
-
-// The command and Go API under test are this repository's.
-replace github.com/evident-dev/evident => ../..
