@@ -109,7 +109,7 @@ func TestExportTrustedRoot(t *testing.T) {
 	}
 }
 
-// TestExportTrustedRootTSAURIsNameTrustRootItems: sigstore-go counts a
+// TestExportTrustedRootTSAURIsNameTrustRootItems: K4: sigstore-go counts a
 // timestamp threshold once per authority URI, so each TSA item of the trust
 // root gets its own URI and the certificates of one item share theirs —
 // several tokens under one TSA's roots count once, as in evident verify.

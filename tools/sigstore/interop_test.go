@@ -535,7 +535,7 @@ func TestSigstoreGoVerifiesExport(t *testing.T) {
 // their subject, and exported as DSSE envelopes carrying both tokens.
 // sigstore-go verifies each against the exported trust root, the artifact
 // among the Statement's subjects, counting one timestamp per TSA (and not
-// three); and refuses each once any byte of the artifact, the envelope's
+// three: K4); and refuses each once any byte of the artifact, the envelope's
 // payload, its signature, the certificate or either token changes.
 func TestSigstoreGoVerifiesDSSEAttestations(t *testing.T) {
 	d := deploy(t, 1)
