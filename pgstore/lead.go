@@ -256,3 +256,30 @@ func (e *Elector) step() {
 		e.mu.Unlock()
 	}
 }
+
+// TUFLock is the advisory lock key under which a frontend re-signs the TUF
+// repository's online roles ("evident-tuf" in ASCII, truncated).
+const TUFLock int64 = 0x65766964656e7475
+
+// Exclusive runs f holding PostgreSQL's transaction-level advisory lock
+// key, so that frontends on different machines take turns at f even where
+// a file lock does not reach (a repository on a network volume). The lock
+// is released when f returns, or if the frontend stalls for longer than
+// the database's idle-in-transaction timeout (3s).
+func (s *LogStore) Exclusive(ctx context.Context, key int64, f func() error) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't take the lock: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key); err != nil {
+		return fmt.Errorf("couldn't take the lock: %w", err)
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,12 +22,19 @@ import (
 // holds the sequencer lease, through its [Elector], commits; any other
 // Commit fails with ErrNotLeader or ErrDeposed and changes nothing.
 //
-// Each read is one query: Nodes reads any number of nodes at once, so an
-// inclusion proof is one round trip.
+// Each read is at most one query: Nodes reads any number of nodes at once,
+// so an inclusion proof is at most one round trip, and none when its nodes
+// are cached: the store keeps the hashes of the nodes it committed or read
+// (at most nodeCacheSize of them), so the proof returned with each append
+// is computed without the database, and the entries it committed or read
+// (at most entryCacheBytes of them), so a link upload naming an entry just
+// appended reads no entry from the database.
 type LogStore struct {
-	pool   *pgxpool.Pool
-	term   atomic.Uint64 // the term commits are fenced with; 0: not leader
-	closed atomic.Bool
+	pool    *pgxpool.Pool
+	nodes   *nodeCache
+	entries *genCache[uint64, []byte]
+	term    atomic.Uint64 // the term commits are fenced with; 0: not leader
+	closed  atomic.Bool
 
 	// testHookBeforeCommit, when set, runs before each commit's transaction.
 	testHookBeforeCommit func()
@@ -41,7 +49,23 @@ func OpenLog(ctx context.Context, url string) (*LogStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LogStore{pool: pool}, nil
+	return newLogStore(pool), nil
+}
+
+// OpenLogReadOnly connects to the PostgreSQL database at url for
+// inspection (evident log fsck): every session is read-only, and it fails
+// with ErrNoSchema, ErrSchemaTooOld or ErrSchemaTooNew, changing nothing,
+// unless the schema is exactly this build's. Its Commit fails.
+func OpenLogReadOnly(ctx context.Context, url string) (*LogStore, error) {
+	pool, err := connect(ctx, url, 4, true)
+	if err != nil {
+		return nil, err
+	}
+	return newLogStore(pool), nil
+}
+
+func newLogStore(pool *pgxpool.Pool) *LogStore {
+	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize), entries: newEntryCache()}
 }
 
 // querier is what reads need: the pool, or a snapshot's transaction.
@@ -134,6 +158,14 @@ func (s *LogStore) Commit(b *log.Batch) error {
 		return fmt.Errorf("couldn't commit entries %d to %d: %w", b.Start, b.Head.Size, err)
 	}
 	if moved == 1 {
+		ids := make([]compact.NodeID, len(b.Nodes))
+		for i, n := range b.Nodes {
+			ids[i] = n.ID
+		}
+		s.nodes.put(ids, hashes)
+		for i, e := range b.Entries {
+			s.entries.put(b.Start+uint64(i), bytes.Clone(e))
+		}
 		return nil
 	}
 	var size, cur int64
@@ -153,7 +185,33 @@ func (s *LogStore) Entries(start uint64, n int) ([][]byte, error) {
 		return nil, err
 	}
 	defer cancel()
-	return readEntries(ctx, s.pool, start, n)
+	if out, ok := s.cachedEntries(start, n); ok {
+		return out, nil
+	}
+	out, err := readEntries(ctx, s.pool, start, n)
+	if err == nil && n <= maxCachedRead {
+		for i, e := range out {
+			s.entries.put(start+uint64(i), bytes.Clone(e))
+		}
+	}
+	return out, err
+}
+
+// cachedEntries returns the n entries from start if the cache holds them
+// all and n is at most maxCachedRead.
+func (s *LogStore) cachedEntries(start uint64, n int) ([][]byte, bool) {
+	if n <= 0 || n > maxCachedRead || start > math.MaxUint64-uint64(n) {
+		return nil, false
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		e, ok := s.entries.get(start + uint64(i))
+		if !ok {
+			return nil, false
+		}
+		out[i] = bytes.Clone(e) // callers may change what they get
+	}
+	return out, true
 }
 
 func readEntries(ctx context.Context, q querier, start uint64, n int) ([][]byte, error) {
@@ -178,14 +236,32 @@ func readEntries(ctx context.Context, q querier, start uint64, n int) ([][]byte,
 	return out, nil
 }
 
-// Nodes implements log.Store, in one query.
+// Nodes implements log.Store: from the cache of nodes this frontend
+// committed or read, and the rest in one query.
 func (s *LogStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	ctx, cancel, err := s.ctx()
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	return readNodes(ctx, s.pool, ids)
+	out := make([][]byte, len(ids))
+	missing := s.nodes.get(ids, out)
+	if len(missing) == 0 {
+		return out, nil
+	}
+	want := make([]compact.NodeID, len(missing))
+	for i, j := range missing {
+		want[i] = ids[j]
+	}
+	got, err := readNodes(ctx, s.pool, want)
+	if err != nil {
+		return nil, err
+	}
+	s.nodes.put(want, got)
+	for i, j := range missing {
+		out[j] = got[i]
+	}
+	return out, nil
 }
 
 func readNodes(ctx context.Context, q querier, ids []compact.NodeID) ([][]byte, error) {

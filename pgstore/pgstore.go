@@ -6,7 +6,8 @@
 // The schema is created and migrated by evident itself: [Migrate] applies
 // the numbered migrations this build knows, under an advisory lock so that
 // frontends starting together migrate once, and refuses a database whose
-// schema is newer than the build ([ErrSchemaTooNew]).
+// schema is newer than the build ([ErrSchemaTooNew]). [OpenLogReadOnly],
+// for inspection, never migrates: it requires this build's schema.
 //
 // # One sequencer, fenced
 //
@@ -25,6 +26,11 @@
 // database's clock only; a frontend also stops calling itself leader once
 // its own lease would have expired by its own clock, so that it stops
 // taking appends while it cannot renew.
+//
+// Each frontend keeps in memory the node hashes and entries it committed or
+// read, bounded (see [LogStore]): they never change once committed, so the
+// proof answered with each append needs no query. Snapshots, which fsck
+// checks, read the database only.
 //
 // Appends that reach a follower are forwarded by the follower to the leader
 // (package serve), so the caller still gets its index, inclusion proof and
@@ -56,6 +62,12 @@ import (
 var (
 	// ErrSchemaTooNew: the database was migrated by a newer evident.
 	ErrSchemaTooNew = errors.New("database schema is newer than this evident")
+	// ErrSchemaTooOld: a read-only opening found a schema that this evident
+	// would migrate; it inspects, so it does not.
+	ErrSchemaTooOld = errors.New("database schema is older than this evident")
+	// ErrNoSchema: a read-only opening found no evident schema at all (an
+	// empty database, or not evident's).
+	ErrNoSchema = errors.New("the database has no evident schema")
 	// ErrNotLeader: this frontend does not hold the sequencer lease.
 	ErrNotLeader = fmt.Errorf("%w: this frontend is not the sequencer", log.ErrUnavailable)
 	// ErrDeposed: another frontend took the lease over since this one
@@ -156,8 +168,51 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return tx.Commit(ctx)
 }
 
+// schemaVersion reads the schema version without changing anything; a
+// database without evident_schema is at version 0.
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var exists bool
+	if err := q.QueryRow(ctx, "SELECT to_regclass('evident_schema') IS NOT NULL").Scan(&exists); err != nil {
+		return 0, fmt.Errorf("couldn't look for evident_schema: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	err := q.QueryRow(ctx, "SELECT version FROM evident_schema").Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("couldn't read the schema version: %w", err)
+	}
+	return v, nil
+}
+
+// checkSchema fails unless the database is at exactly [SchemaVersion].
+func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	v, err := schemaVersion(ctx, pool)
+	switch {
+	case err != nil:
+		return err
+	case v == 0:
+		return fmt.Errorf("%w (an empty database, or not evident's): nothing to check", ErrNoSchema)
+	case v > len(migrations):
+		return fmt.Errorf("%w: the database is at version %d, this evident knows up to %d", ErrSchemaTooNew, v, len(migrations))
+	case v < len(migrations):
+		return fmt.Errorf("%w: the database is at version %d, this evident's is %d (evident serve migrates it; this does not)", ErrSchemaTooOld, v, len(migrations))
+	}
+	return nil
+}
+
 // openPool connects to url and migrates the schema.
 func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return connect(ctx, url, maxConns, false)
+}
+
+// connect connects to url; it migrates the schema, or with readOnly makes
+// every session read-only and only checks that the schema is this build's.
+func connect(ctx context.Context, url string, maxConns int32, readOnly bool) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("bad PostgreSQL URL: %w", err)
@@ -176,11 +231,16 @@ func openPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, e
 	// take over. No statement of evident's runs for seconds.
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(statementTimeout.Milliseconds())
 	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(idleInTransactionTimeout.Milliseconds())
+	check := Migrate
+	if readOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+		check = checkSchema
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't connect to PostgreSQL: %w", err)
 	}
-	if err := Migrate(ctx, pool); err != nil {
+	if err := check(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}

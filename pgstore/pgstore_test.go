@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,15 +272,20 @@ func TestNodesOneQuery(t *testing.T) {
 	if err := s.Commit(batchAt(0, 4, "n")); err != nil {
 		t.Fatal(err)
 	}
-	// Repeated and out-of-order ids come back in the order asked.
+	// Repeated and out-of-order ids come back in the order asked: from the
+	// cache, from the database, and from both.
 	ids := []compact.NodeID{compact.NewNodeID(0, 3), compact.NewNodeID(0, 0), compact.NewNodeID(0, 3)}
-	hs, err := s.Nodes(ids)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := sha256.Sum256(append([]byte{0}, "n 3"...))
-	if !bytes.Equal(hs[0], want[:]) || !bytes.Equal(hs[2], want[:]) || bytes.Equal(hs[1], want[:]) {
-		t.Errorf("Nodes returned the wrong hashes")
+	for _, cached := range []int{0, 1, 3} { // how many of ids the cache holds
+		s.nodes = newNodeCache(nodeCacheSize)
+		s.nodes.put(ids[:cached], [][]byte{want[:], log.LeafHash([]byte("n 0")), want[:]}[:cached])
+		hs, err := s.Nodes(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(hs[0], want[:]) || !bytes.Equal(hs[2], want[:]) || !bytes.Equal(hs[1], log.LeafHash([]byte("n 0"))) {
+			t.Errorf("Nodes with %d cached returned the wrong hashes", cached)
+		}
 	}
 	if _, err := s.Nodes([]compact.NodeID{compact.NewNodeID(0, 1<<63)}); !errors.Is(err, log.ErrNotFound) {
 		t.Errorf("Nodes(0/2^63) = %v, want ErrNotFound", err)
@@ -304,6 +310,178 @@ func testKey(t *testing.T) (note.Signer, note.Verifier) {
 		t.Fatal(err)
 	}
 	return s, v
+}
+
+// Nodes and entries a commit wrote are served from memory afterwards (the
+// proof returned with each append costs no round trip); a snapshot, which
+// is what fsck checks, reads the database and not the cache; a refused
+// commit caches nothing.
+func TestCommittedNodesServedFromMemory(t *testing.T) {
+	s, _ := openLeader(t)
+	defer s.Close()
+	b := batchAt(0, 4, "c")
+	if err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	ids := []compact.NodeID{compact.NewNodeID(0, 0), compact.NewNodeID(0, 3)}
+	if _, err := s.pool.Exec(context.Background(), "DELETE FROM evident_log_nodes"); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := s.Nodes(ids)
+	if err != nil || !bytes.Equal(hs[0], b.LeafHashes[0]) || !bytes.Equal(hs[1], b.LeafHashes[3]) {
+		t.Fatalf("Nodes after the commit = %x, %v, want the committed hashes from memory", hs, err)
+	}
+	if _, err := s.pool.Exec(context.Background(), "DELETE FROM evident_log_entries"); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.Entries(1, 2)
+	if err != nil || !bytes.Equal(es[0], b.Entries[1]) || !bytes.Equal(es[1], b.Entries[2]) {
+		t.Fatalf("Entries after the commit = %q, %v, want the committed entries from memory", es, err)
+	}
+	es[0][0] ^= 1 // a caller that changes what it was given changes no cached entry
+	if es, err := s.Entries(1, 1); err != nil || !bytes.Equal(es[0], b.Entries[1]) {
+		t.Fatalf("Entries after a caller changed its copy = %q, %v", es, err)
+	}
+	snap, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if _, err := snap.Nodes(ids); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Snapshot.Nodes of deleted nodes = %v, want ErrNotFound (the database, not the cache)", err)
+	}
+	if _, err := snap.Entries(1, 1); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Snapshot.Entries of deleted entries = %v, want ErrNotFound (the database, not the cache)", err)
+	}
+	// A batch refused by the fence (it does not start at the size).
+	if err := s.Commit(batchAt(9, 1, "c")); !errors.Is(err, log.ErrConflict) {
+		t.Fatalf("Commit at 9 = %v, want ErrConflict", err)
+	}
+	if _, err := s.Nodes([]compact.NodeID{compact.NewNodeID(0, 9)}); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Nodes of a refused batch = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Entries(9, 1); !errors.Is(err, log.ErrNotFound) {
+		t.Fatalf("Entries of a refused batch = %v, want ErrNotFound", err)
+	}
+}
+
+// The caches never hold more than their bound, and keep what is in use.
+func TestNodeCacheBounded(t *testing.T) {
+	c := newNodeCache(8)
+	hot := compact.NewNodeID(5, 0)
+	h := bytes.Repeat([]byte{7}, log.HashSize)
+	c.put([]compact.NodeID{hot}, [][]byte{h})
+	out := make([][]byte, 1)
+	for i := uint64(0); i < 100; i++ {
+		c.put([]compact.NodeID{compact.NewNodeID(0, i)}, [][]byte{h})
+		if n := c.c.len(); n > 8 {
+			t.Fatalf("after %d puts the cache holds %d nodes, more than 8", i+1, n)
+		}
+		if missing := c.get([]compact.NodeID{hot}, out); len(missing) != 0 || !bytes.Equal(out[0], h) {
+			t.Fatalf("after %d puts the node in use was evicted", i+1)
+		}
+	}
+	if missing := c.get([]compact.NodeID{compact.NewNodeID(0, 0)}, out); len(missing) != 1 {
+		t.Errorf("the oldest node is still cached after 100 puts into 8")
+	}
+	c.put([]compact.NodeID{compact.NewNodeID(1, 1)}, [][]byte{h[:5]})
+	if missing := c.get([]compact.NodeID{compact.NewNodeID(1, 1)}, out); len(missing) != 1 {
+		t.Errorf("a hash of the wrong length was cached")
+	}
+	entries := newEntryCache()
+	big := make([]byte, 1<<20)
+	for i := uint64(0); i < 100; i++ {
+		entries.put(i, big)
+		held := 0
+		for j := uint64(0); j <= i; j++ {
+			if _, ok := entries.get(j); ok {
+				held += entryCost(big)
+			}
+		}
+		if held > entryCacheBytes+entryCost(big) {
+			t.Fatalf("after %d MiB of entries the cache holds %d bytes, more than %d", i+1, held, entryCacheBytes)
+		}
+	}
+}
+
+// fsck's opening inspects and never migrates: an empty database stays
+// empty, a newer or older schema is refused as it is, and its sessions
+// cannot write.
+func TestOpenLogReadOnlyChangesNothing(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	if _, err := OpenLogReadOnly(ctx, url); !errors.Is(err, ErrNoSchema) {
+		t.Fatalf("OpenLogReadOnly on an empty database = %v, want ErrNoSchema", err)
+	}
+	if n := pgtest.Tables(t, url); n != 0 {
+		t.Fatalf("the empty database has %d tables after OpenLogReadOnly, want 0", n)
+	}
+	rw, err := OpenLog(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	ro, err := OpenLogReadOnly(ctx, url)
+	if err != nil {
+		t.Fatalf("OpenLogReadOnly on a migrated database = %v", err)
+	}
+	defer ro.Close()
+	if _, err := ro.pool.Exec(ctx, "UPDATE evident_log_head SET size = size"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("a write through the read-only store = %v, want a read-only transaction error", err)
+	}
+	for _, c := range []struct {
+		version int
+		want    error
+	}{{SchemaVersion + 1, ErrSchemaTooNew}, {SchemaVersion - 1, ErrSchemaTooOld}} {
+		if c.version == 0 {
+			continue // no older schema yet
+		}
+		if _, err := conn.Exec(ctx, "UPDATE evident_schema SET version = $1", c.version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenLogReadOnly(ctx, url); !errors.Is(err, c.want) {
+			t.Errorf("OpenLogReadOnly at version %d = %v, want %v", c.version, err, c.want)
+		}
+		var v int
+		if err := conn.QueryRow(ctx, "SELECT version FROM evident_schema").Scan(&v); err != nil || v != c.version {
+			t.Errorf("schema version after OpenLogReadOnly = %d, %v, want %d unchanged", v, err, c.version)
+		}
+	}
+}
+
+// Two frontends' Exclusive sections under one key never overlap.
+func TestExclusiveTakesTurns(t *testing.T) {
+	a, url := openLeader(t)
+	defer a.Close()
+	b, err := OpenLog(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	inside, release := make(chan struct{}), make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- a.Exclusive(context.Background(), TUFLock, func() error { close(inside); <-release; return nil })
+	}()
+	<-inside
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	ran := false
+	if err := b.Exclusive(ctx, TUFLock, func() error { ran = true; return nil }); err == nil || ran {
+		t.Fatalf("Exclusive while another frontend holds the lock = %v (ran %v), want a timeout without running", err, ran)
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Exclusive(context.Background(), TUFLock, func() error { ran = true; return nil }); err != nil || !ran {
+		t.Fatalf("Exclusive after the lock was released = %v (ran %v)", err, ran)
+	}
 }
 
 // The witnessed-checkpoint suite, as bbolt runs it.

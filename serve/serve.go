@@ -311,23 +311,14 @@ func (s *Server) openTUF() error {
 	}, signers)
 }
 
-// refreshTUF re-signs the online roles before they expire.
+// refreshTUF re-signs the online roles before they expire; with several
+// frontends, only the sequencer does, and the others follow it (tufRound).
 func (s *Server) refreshTUF() {
 	defer close(s.tufDone)
-	t := time.NewTicker(s.cfg.TUFRefresh)
+	t := time.NewTicker(s.tufInterval())
 	defer t.Stop()
 	for {
-		signers, err := tufrepo.LoadKeys(s.cfg.TUFKeysDir, tufrepo.Snapshot, tufrepo.Timestamp)
-		if err == nil {
-			err = tufrepo.Update(s.cfg.TUFDir, s.cfg.Now, func(r *tufrepo.Repo) error {
-				did, err := r.RefreshOnline(signers, 12*time.Hour)
-				if did && err == nil {
-					s.cfg.Logger.Info("re-signed the TUF snapshot and timestamp")
-				}
-				return err
-			})
-		}
-		if err != nil {
+		if err := s.tufRound(); err != nil {
 			s.cfg.Logger.Error("couldn't refresh the TUF online roles", "err", err)
 		}
 		select {

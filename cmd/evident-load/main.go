@@ -38,11 +38,26 @@
 // In-process servers live in a temporary directory; the shape-only one may
 // be prefilled with -prefill entries.
 //
+// The shape-only log runs on PostgreSQL with -store: an empty database's
+// URL, or pgtest for a throwaway cluster started from the machine's
+// PostgreSQL (fsync and synchronous_commit on, as in production).
+// -vs-bbolt measures bbolt after each PostgreSQL round (-rounds, alternately)
+// and ends with
+//
+//	postgres vs bbolt (median of R rounds): append N vs M entries/s (P%), p99 … vs … | proofs N vs M/s
+//
+// -frontends N starts N-1 more frontends of the PostgreSQL log (followers
+// in the same process) and measures proofs from all of them after proofs
+// from the sequencer alone; the last line then ends
+// "from N frontends: N/s (K×)".
+//
 // Examples:
 //
 //	go run ./cmd/evident-load -c 256 -d 10s
 //	go run ./cmd/evident-load -c 256 -d 10s -verify-ingest
 //	go run ./cmd/evident-load -c 64 -d 10s -server http://127.0.0.1:8080 -key "$(cat evident-data/log.vkey)"
+//	go run ./cmd/evident-load -c 256 -d 10s -store pgtest -vs-bbolt -rounds 3
+//	go run ./cmd/evident-load -c 256 -d 0 -proof-d 10s -prefill 10000 -store pgtest -frontends 2
 //	go run ./cmd/evident-load -mode tsa -tsa-c 1,16,64 -d 5s
 //	go run ./cmd/evident-load -mode witness -c 256 -d 10s -rounds 4
 //	go run ./cmd/evident-load -mode hash    # evident run's hashing vs sha256sum, 10,000 files / 1 GiB
@@ -60,11 +75,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"runtime/pprof"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +112,9 @@ func run() error {
 	hashFiles := flag.Int("hash-files", 10000, "hash mode: files to make")
 	hashMiB := flag.Int64("hash-mib", 1024, "hash mode: MiB to make")
 	tsaConc := flag.String("tsa-c", "1,16,64", "tsa mode: concurrencies to measure, in order")
-	store := flag.String("store", "", "log mode, shape only: keep the log in this empty PostgreSQL `URL` (default bbolt)")
+	store := flag.String("store", "", "log mode, shape only: keep the log in this empty PostgreSQL `URL`, or in a throwaway cluster with pgtest (default bbolt)")
+	vsBbolt := flag.Bool("vs-bbolt", false, "with -store: measure bbolt after each PostgreSQL round, and print the ratio last")
+	frontends := flag.Int("frontends", 1, "with -store: frontends of the PostgreSQL log; proofs are then measured from all of them too")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
 	tsaCount := flag.Int("tsas", 1, "-verify-ingest: tokens per entry, from this many in-process TSAs the server trusts (more than 1: version 2 entries)")
@@ -109,14 +123,18 @@ func run() error {
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
-	rounds := flag.Int("rounds", 3, "witness mode: rounds of an unwitnessed and a witnessed phase of -d each, alternating which comes first")
+	rounds := flag.Int("rounds", 0, "witness mode: rounds of an unwitnessed and a witnessed phase of -d each, alternating which comes first (default 3); "+
+		"with -store pgtest: rounds on PostgreSQL (and on bbolt with -vs-bbolt), the last line giving medians (default 1)")
 	flag.Parse()
 	if *mode == "witness" {
 		n := *mint
 		if n <= 0 {
 			n = 50000
 		}
-		return benchWitness(*lwBin, *conc, *dur, *witnessPeriod, n, *samplers, max(*rounds, 1), *cpuprofile)
+		if *rounds <= 0 {
+			*rounds = 3
+		}
+		return benchWitness(*lwBin, *conc, *dur, *witnessPeriod, n, *samplers, *rounds, *cpuprofile)
 	}
 	if *mode == "hash" {
 		return benchHash(*hashDir, *hashFiles, *hashMiB<<20)
@@ -127,8 +145,8 @@ func run() error {
 	if *mode == "tsa" && *server != "" {
 		return fmt.Errorf("-mode tsa starts its own server")
 	}
-	if *prefill > 0 && (*server != "" || *verifyIngest) {
-		return fmt.Errorf("-prefill is for the in-process shape-only log")
+	if (*prefill > 0 || *store != "" || *rounds > 1 || *frontends != 1) && (*server != "" || *verifyIngest || *mode != "log") {
+		return fmt.Errorf("-prefill, -store, -rounds and -frontends are for the in-process shape-only log")
 	}
 	nmint := *mint
 	if nmint <= 0 {
@@ -183,159 +201,17 @@ func run() error {
 			return benchTSA(s, *tsaConc, *dur, *cpuprofile)
 		}
 	default:
-		dir, err := os.MkdirTemp("", "evident-load-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		sl, err := startShapeOnly(dir, *store, *batchSize, *batchPeriod, logger)
-		if err != nil {
-			return err
-		}
-		defer sl.close()
-		if *prefill > 0 {
-			start := time.Now()
-			if err := fill(sl.log, *prefill, *entryBytes); err != nil {
-				return err
-			}
-			fmt.Printf("prefill: %d entries in %v\n", *prefill, time.Since(start).Round(time.Millisecond))
-		}
-		url, verifier, local = sl.url, sl.verifier, sl.log
+		return runShape(shapeOpts{store: *store, vsBbolt: *vsBbolt, rounds: max(*rounds, 1), frontends: *frontends,
+			prefill: *prefill, batchSize: *batchSize, batchPeriod: *batchPeriod, logger: logger},
+			phases{conc: *conc, dur: *dur, proofDur: *proofDur, entryBytes: *entryBytes, verifyEvery: *verifyEvery, cpuprofile: *cpuprofile})
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, IdleConnTimeout: time.Minute}}
-	lc := &log.Client{URL: url, Origin: verifier.Name(), Verifier: verifier, HTTP: client}
-
-	// Append phase.
-	var before log.Stats
-	if local != nil {
-		before = local.Stats()
-	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		pprof.StartCPUProfile(f)
-	}
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		failures  atomic.Int64
-		verified  atomic.Int64
-		seq       atomic.Uint64
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), *dur)
-	defer cancel()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < *conc && *dur > 0; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local []time.Duration
-			for ctx.Err() == nil {
-				n := seq.Add(1)
-				var e []byte
-				if minted != nil {
-					if n > uint64(len(minted)) {
-						break // out of entries: the phase ends early
-					}
-					e = minted[n-1]
-				} else {
-					e = makeEntry(n, *entryBytes)
-				}
-				sent := e
-				if bodies != nil {
-					sent = bodies[n-1]
-				}
-				t0 := time.Now()
-				body, err := post(client, url+log.PathEntries, sent)
-				if err != nil {
-					if ctx.Err() == nil {
-						failures.Add(1)
-						fmt.Fprintf(os.Stderr, "add: %v\n", err)
-					}
-					continue
-				}
-				local = append(local, time.Since(t0))
-				if n%uint64(*verifyEvery) == 0 {
-					if err := check(verifier, e, body); err != nil {
-						failures.Add(1)
-						fmt.Fprintf(os.Stderr, "verify: %v\n", err)
-					} else {
-						verified.Add(1)
-					}
-				}
-			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	pprof.StopCPUProfile()
-	appendRate := 0.0
-	if *dur > 0 {
-		appendRate = float64(len(latencies)) / elapsed.Seconds()
-	}
-	slices.Sort(latencies)
-	fmt.Printf("append phase: %d entries in %v by %d clients, %d responses verified, %d failures\n",
-		len(latencies), elapsed.Round(time.Millisecond), *conc, verified.Load(), failures.Load())
-
-	if local != nil {
-		st := local.Stats()
-		b := st.Batches - before.Batches
-		if b > 0 {
-			fmt.Printf("group commit: %d batches, %.0f entries/batch, %v per commit\n", b,
-				float64(st.Entries-before.Entries)/float64(b), ((st.CommitTime - before.CommitTime) / time.Duration(b)).Round(time.Microsecond))
-		}
-	}
-
-	// Proof phase.
-	cp, _, err := lc.Checkpoint(context.Background())
+	ph := phases{conc: *conc, dur: *dur, proofDur: *proofDur, minted: minted, bodies: bodies, entryBytes: *entryBytes,
+		verifyEvery: *verifyEvery, cpuprofile: *cpuprofile}
+	f, err := measure(target{url: url, verifier: verifier, local: local}, ph)
 	if err != nil {
 		return err
 	}
-	if cp.Size == 0 {
-		return fmt.Errorf("the log is empty: no append succeeded (%d failures)", failures.Load())
-	}
-	var proofs atomic.Int64
-	var plat []time.Duration
-	pctx, pcancel := context.WithTimeout(context.Background(), *proofDur)
-	defer pcancel()
-	pstart := time.Now()
-	for w := 0; w < *conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local []time.Duration
-			for pctx.Err() == nil {
-				idx := mrand.Uint64N(cp.Size)
-				t0 := time.Now()
-				if _, err := lc.InclusionProof(pctx, idx, cp.Size); err != nil {
-					if pctx.Err() == nil {
-						failures.Add(1)
-						fmt.Fprintf(os.Stderr, "proof: %v\n", err)
-					}
-					continue
-				}
-				local = append(local, time.Since(t0))
-				proofs.Add(1)
-			}
-			mu.Lock()
-			plat = append(plat, local...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	proofRate := float64(proofs.Load()) / time.Since(pstart).Seconds()
-	slices.Sort(plat)
-	fmt.Printf("proof phase: %d proofs at tree size %d, p50=%v p99=%v\n", proofs.Load(), cp.Size, pct(plat, 50), pct(plat, 99))
-	if failures.Load() > 0 {
-		return fmt.Errorf("%d requests failed", failures.Load())
-	}
-	fmt.Printf("append: %.0f entries/s p50=%v p99=%v | proofs: %.0f/s\n", appendRate, pct(latencies, 50), pct(latencies, 99), proofRate)
+	fmt.Println(f)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/litewitness"
+	"github.com/evident-dev/evident/internal/pgtest"
 )
 
 // evident and load are the binaries built once for these tests.
@@ -80,6 +82,32 @@ func TestAgainstRealServer(t *testing.T) {
 		t.Errorf("evident-load output:\n%s", s)
 	}
 	t.Log(s)
+}
+
+// The PostgreSQL benchmark starts its own cluster, alternates PostgreSQL
+// and bbolt rounds, and prints the comparison last; -frontends measures
+// proofs from followers too.
+func TestPostgresVsBbolt(t *testing.T) {
+	pgtest.Installed(t)
+	for _, c := range []struct {
+		args []string
+		last string
+	}{
+		{[]string{"-vs-bbolt", "-rounds", "2"}, "postgres vs bbolt (median of 2 rounds): append "},
+		{[]string{"-frontends", "2"}, "; from 2 frontends: "},
+	} {
+		args := append([]string{"-store", "pgtest", "-c", "8", "-d", "1s", "-proof-d", "300ms"}, c.args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		out, err := exec.CommandContext(ctx, load, args...).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("evident-load %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if last := lines[len(lines)-1]; !strings.Contains(last, c.last) {
+			t.Errorf("evident-load %s: last line %q, want it to contain %q", strings.Join(args, " "), last, c.last)
+		}
+	}
 }
 
 // TestWitnessMode runs -mode witness briefly with two real litewitnesses

@@ -27,11 +27,14 @@ import (
 // has no such mode.
 type shapeOnly struct {
 	log      *log.Log
+	signer   note.Signer
 	verifier note.Verifier
 	url      string
 	close    func()
 }
 
+// startShapeOnly starts the shape-only log on bbolt in dir, or as the
+// sequencer of the empty PostgreSQL database at pgURL.
 func startShapeOnly(dir, pgURL string, batchSize int, batchPeriod time.Duration, logger *slog.Logger) (*shapeOnly, error) {
 	store, err := openShapeStore(dir, pgURL, logger)
 	if err != nil {
@@ -39,16 +42,35 @@ func startShapeOnly(dir, pgURL string, batchSize int, batchPeriod time.Duration,
 	}
 	skey, vkey, err := note.GenerateKey(rand.Reader, "evident-load/shape-only")
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	signer, _ := note.NewSigner(skey)
 	verifier, _ := note.NewVerifier(vkey)
-	l, err := log.Open(store, log.Config{Origin: signer.Name(), Signer: signer, Verifier: verifier,
-		BatchSize: batchSize, BatchPeriod: batchPeriod, Logger: logger,
-		Validate: func(b []byte) ([]byte, error) {
-			_, canonical, err := evident.ParseEntry(b)
-			return canonical, err
-		}})
+	return serveShape(store, signer, verifier, log.Config{BatchSize: batchSize, BatchPeriod: batchPeriod, Logger: logger})
+}
+
+// follower starts another frontend of sl's PostgreSQL log at pgURL, which
+// reads but does not sequence (it is never elected).
+func (sl *shapeOnly) follower(pgURL string, logger *slog.Logger) (*shapeOnly, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store, err := pgstore.OpenLog(ctx, pgURL)
+	if err != nil {
+		return nil, err
+	}
+	return serveShape(store, sl.signer, sl.verifier, log.Config{Logger: logger})
+}
+
+// serveShape opens the shape-only log on store and serves it on 127.0.0.1;
+// close stops both and closes the store.
+func serveShape(store log.Store, signer note.Signer, verifier note.Verifier, cfg log.Config) (*shapeOnly, error) {
+	cfg.Origin, cfg.Signer, cfg.Verifier = signer.Name(), signer, verifier
+	cfg.Validate = func(b []byte) ([]byte, error) {
+		_, canonical, err := evident.ParseEntry(b)
+		return canonical, err
+	}
+	l, err := log.Open(store, cfg)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -60,12 +82,15 @@ func startShapeOnly(dir, pgURL string, batchSize int, batchPeriod time.Duration,
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(log.TilesPrefix, log.Handler(l, logger))
+	mux.Handle(log.TilesPrefix, log.Handler(l, cfg.Logger))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: serve.ReadHeaderTimeout, ReadTimeout: serve.ReadTimeout,
 		WriteTimeout: serve.WriteTimeout, IdleTimeout: serve.IdleTimeout, MaxHeaderBytes: serve.MaxHeaderBytes}
 	go hs.Serve(ln)
-	return &shapeOnly{log: l, verifier: verifier, url: "http://" + ln.Addr().String(), close: func() {
-		hs.Close()
+	return &shapeOnly{log: l, signer: signer, verifier: verifier, url: "http://" + ln.Addr().String(), close: func() {
+		// Requests still being answered finish before the store closes.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		hs.Shutdown(ctx)
+		cancel()
 		l.Close()
 		store.Close()
 	}}, nil

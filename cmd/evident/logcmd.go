@@ -296,7 +296,8 @@ func runFsck(e *env, args []string) error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		pg, err := pgstore.OpenLog(ctx, *store)
+		// Read-only: fsck never creates or migrates the schema it checks.
+		pg, err := pgstore.OpenLogReadOnly(ctx, *store)
 		if err != nil {
 			return err
 		}

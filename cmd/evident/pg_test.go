@@ -29,6 +29,7 @@ import (
 	"github.com/evident-dev/evident/pgstore"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness/witnesstest"
+	"github.com/jackc/pgx/v5"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
@@ -328,6 +329,28 @@ func TestFailoverUnderLoad(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d appends acknowledged, %d failed attempts retried", led.count(), led.failures)
 
+	// /metrics: every frontend names the same term, at least one per
+	// takeover (three kills and a pause), and the frontend that was paused
+	// counts the failover it slept through.
+	lead, _ = f.leader(-1, 10*time.Second)
+	want := metricLine(f.get(lead), "evident_log_sequencer_term ")
+	var term int
+	if _, err := fmt.Sscanf(want, "evident_log_sequencer_term %d", &term); err != nil || term < 5 {
+		t.Errorf("sequencer's %q, want a term of at least 5", want)
+	}
+	for i := range f.procs {
+		deadline := time.Now().Add(5 * time.Second)
+		for metricLine(f.get(i), "evident_log_sequencer_term ") != want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond) // a follower learns the term at its next poll
+		}
+		if got := metricLine(f.get(i), "evident_log_sequencer_term "); got != want {
+			t.Errorf("frontend %d: %q, the sequencer %q", i, got, want)
+		}
+	}
+	if got := metricLine(paused, "evident_log_failovers_total "); got == "" || strings.HasSuffix(got, " 0") {
+		t.Errorf("the paused frontend's %q, want at least 1", got)
+	}
+
 	// Immutable tiles are served with long-lived caching by any frontend.
 	for i := range f.procs {
 		resp, err := http.Get(f.get(i).url + "/log/tile/0/000")
@@ -465,6 +488,49 @@ func TestPostgresBadInput(t *testing.T) {
 	}
 	if !strings.HasSuffix(metricLine(follower, "evident_log_forwarded_total"), " 9") {
 		t.Errorf("follower's %q, want 9 forwarded (7 bad appends, 2 good)", metricLine(follower, "evident_log_forwarded_total"))
+	}
+}
+
+// fsck inspects a database and never changes it: an empty database is
+// reported as holding no log and stays empty (no schema created), and a
+// schema from a newer evident is refused as it is.
+func TestPostgresFsckInspectsOnly(t *testing.T) {
+	pg := pgtest.Start(t)
+	if err := pg.CreateDatabase("empty"); err != nil {
+		t.Fatal(err)
+	}
+	url := pg.URL("empty")
+	vkey := filepath.Join(t.TempDir(), "log.vkey")
+	_, v, err := note.GenerateKey(nil, "example.org/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vkey, []byte(v), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, nil, "log", "fsck", "--store", url, "--log-key", vkey)
+	if code != 1 || !strings.Contains(stderr, "no evident schema") {
+		t.Errorf("fsck of an empty database = %d %q, want 1 and no evident schema", code, stderr)
+	}
+	if n := pgtest.Tables(t, url); n != 0 {
+		t.Fatalf("fsck left %d tables in the empty database, want 0", n)
+	}
+	store, err := pgstore.OpenLog(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "UPDATE evident_schema SET version = version + 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runCLI(t, nil, "log", "fsck", "--store", url, "--log-key", vkey)
+	if code != 1 || !strings.Contains(stderr, pgstore.ErrSchemaTooNew.Error()) {
+		t.Errorf("fsck of a newer schema = %d %q, want 1 and %q", code, stderr, pgstore.ErrSchemaTooNew)
 	}
 }
 

@@ -44,6 +44,8 @@ type Cluster struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// settings are extra postgres -c settings (name=value).
+	settings []string
 }
 
 // errMissing: PostgreSQL is not installed.
@@ -83,6 +85,15 @@ func skipOrFail(t testing.TB, err error) {
 	t.Skipf("skipping: %v", err)
 }
 
+// Installed skips t (or fails it under EVIDENT_REQUIRE_POSTGRES=1) unless
+// PostgreSQL is installed: for a test whose program starts its own cluster.
+func Installed(t testing.TB) {
+	t.Helper()
+	if _, err := findBin(); err != nil {
+		skipOrFail(t, err)
+	}
+}
+
 // Start starts a cluster of its own for t, stopped when t ends.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
@@ -97,8 +108,14 @@ func Start(t testing.TB) *Cluster {
 	return c
 }
 
+// New starts a cluster outside a test (the load generator's benchmarks),
+// writing postgres's log to logw, with extra settings (name=value, as
+// postgres -c takes them) over the tests'. Close stops it and removes its
+// files.
+func New(logw io.Writer, settings ...string) (*Cluster, error) { return start(logw, settings...) }
+
 // start runs initdb in a new temporary directory and starts postgres.
-func start(logw io.Writer) (*Cluster, error) {
+func start(logw io.Writer, settings ...string) (*Cluster, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -108,7 +125,7 @@ func start(logw io.Writer) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin, logw: logw}
+	c := &Cluster{dir: dir, bin: bin, logw: logw, settings: settings}
 	if os.Getuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -157,9 +174,12 @@ func (c *Cluster) Start() error {
 	if c.cmd != nil {
 		return errors.New("pgtest: postgres is already running")
 	}
-	cmd := exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.dataDir(),
-		"-c", "listen_addresses=", "-c", "unix_socket_directories="+c.dir,
-		"-c", "max_connections=300", "-c", "shared_buffers=256MB")
+	args := []string{"-D", c.dataDir(), "-c", "listen_addresses=", "-c", "unix_socket_directories=" + c.dir,
+		"-c", "max_connections=300", "-c", "shared_buffers=256MB"}
+	for _, s := range c.settings {
+		args = append(args, "-c", s)
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), args...)
 	// Pdeathsig: the cluster goes down with the test binary, however it ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
 	cmd.Stdout, cmd.Stderr = c.logw, c.logw
@@ -284,4 +304,22 @@ func (w *testWriter) Write(p []byte) (int, error) {
 		w.t.Log("postgres: " + l)
 	}
 	return len(p), nil
+}
+
+// Tables returns the number of tables in the public schema of the database
+// at url: 0 for a database nothing was created in.
+func Tables(t testing.TB, url string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
