@@ -92,7 +92,7 @@ func TestParseEntryRejects(t *testing.T) {
 		{"huge signature", mod(func(e *Entry) { e.Signature = make([]byte, MaxSignatureSize+1) }), "signature is 1025 bytes"},
 		{"no signer", mod(func(e *Entry) { e.CertChain = nil }), "one of cert_chain and public_key"},
 		{"both signers", mod(func(e *Entry) { e.PublicKey = []byte("k") }), "mutually exclusive"},
-		// THREATS L7: a chain of 10,000 certificates.
+		// threat model L7: a chain of 10,000 certificates.
 		{"long chain", mod(func(e *Entry) { e.CertChain = make([][]byte, 10000) }), "over the limit"},
 		{"empty cert", mod(func(e *Entry) { e.CertChain = [][]byte{{}} }), "cert_chain[0] must be"},
 		{"no timestamp", mod(func(e *Entry) { e.Timestamp = nil }), "timestamp is missing"},

@@ -22,7 +22,7 @@ func write(t *testing.T, p, s string) {
 
 func sum(s string) string { d := sha256.Sum256([]byte(s)); return hex.EncodeToString(d[:]) }
 
-// TestRecord covers THREATS I4's recording side: relative forward-slash
+// TestRecord covers threat model I4's recording side: relative forward-slash
 // paths, directories walked, excludes, symlinks inside the root followed,
 // symlinks leaving it refused.
 func TestRecord(t *testing.T) {

@@ -32,7 +32,7 @@ func TestWrite(t *testing.T) {
 	}
 }
 
-// TestWriteNew covers THREATS U2: a file written once is never replaced.
+// TestWriteNew covers threat model U2: a file written once is never replaced.
 func TestWriteNew(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "1.targets.json")
 	if err := WriteNew(p, []byte("one"), 0o644); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/dsse"
+	"github.com/evident-dev/evident/internal/strictjson"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -141,9 +142,9 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var up UploadRequest
-	if err := json.Unmarshal(body, &up); err != nil || (len(up.Link) == 0) == (len(up.Statement) == 0) {
-		h.fail(w, r, fmt.Errorf("%w: want {\"index\": N, \"link\": {…}} or {\"index\": N, \"statement\": \"base64\"}", errBadRequest))
+	up, err := parseUpload(body)
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	status, err := h.store(r.Context(), up)
@@ -152,6 +153,28 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(status)
+}
+
+// uploadLimits bound the envelope of an upload: a link of up to
+// verify.MaxLinkSize, nested one level deeper than a link may be.
+var uploadLimits = strictjson.Limits{MaxSize: MaxUploadSize, MaxDepth: 33}
+
+// parseUpload decodes an upload's envelope strictly (P1): no key twice, no
+// unknown member, no key in another case ("Link" beside "link"), so the
+// index and link (or statement) acted on are the only ones sent.
+func parseUpload(body []byte) (UploadRequest, error) {
+	var up UploadRequest
+	doc, err := strictjson.Unmarshal(body, &up, uploadLimits)
+	if err == nil {
+		err = strictjson.Faithful(doc, up, "$", true)
+	}
+	if err != nil {
+		return UploadRequest{}, fmt.Errorf("%w: upload: %v", errBadRequest, err)
+	}
+	if (len(up.Link) == 0) == (len(up.Statement) == 0) {
+		return UploadRequest{}, fmt.Errorf("%w: want {\"index\": N, \"link\": {…}} or {\"index\": N, \"statement\": \"base64\"}", errBadRequest)
+	}
+	return up, nil
 }
 
 // store checks an upload and stores its link, in the order of the package
@@ -229,8 +252,7 @@ func statementArtifacts(b []byte) ([][32]byte, error) {
 	var out [][32]byte
 	add := func(rds []dsse.ResourceDescriptor) {
 		for _, rd := range rds {
-			var d [32]byte
-			if n, err := hex.Decode(d[:], []byte(rd.Digest["sha256"])); err == nil && n == len(d) {
+			if d, err := parseDigest(rd.Digest["sha256"]); err == nil {
 				out = append(out, d)
 			}
 		}
@@ -265,8 +287,7 @@ func linkArtifacts(l in_toto.Link) [][32]byte {
 	var out [][32]byte
 	for _, set := range []map[string]in_toto.HashObj{l.Materials, l.Products} {
 		for _, h := range set {
-			var d [32]byte
-			if n, err := hex.Decode(d[:], []byte(h["sha256"])); err == nil && n == len(d) {
+			if d, err := parseDigest(h["sha256"]); err == nil { // any string may be signed: check its length first
 				out = append(out, d)
 			}
 		}

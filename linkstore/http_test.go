@@ -164,13 +164,16 @@ func TestUploadRefusesTampered(t *testing.T) {
 		code  int
 		want  string
 	}{
-		{"duplicate key first", nil, upload(t, 0, tampered), http.StatusBadRequest, `the key \"products\" appears twice`},
-		{"duplicate key after the original", sl.raw, upload(t, 0, tampered), http.StatusConflict, "already stored"},
+		{"duplicate key first", nil, upload(t, 0, tampered), http.StatusBadRequest, `duplicate key \"products\" at $.link.signed`},
+		{"duplicate key after the original", sl.raw, upload(t, 0, tampered), http.StatusBadRequest, `duplicate key \"products\"`},
 		{"other bytes after the original", sl.raw, upload(t, 0, bytes.Replace(sl.raw, []byte(`"make"`), []byte(`"nake"`), 1)), http.StatusConflict, "already stored"},
 		{"another entry's link", nil, upload(t, 0, other.raw), http.StatusBadRequest, "payload_sha256"},
 		{"no such entry", nil, upload(t, 7, sl.raw), http.StatusNotFound, "no logged entry"},
 		{"not JSON", nil, []byte("{"), http.StatusBadRequest, "bad request"},
 		{"no link", nil, []byte(`{"index":0}`), http.StatusBadRequest, "bad request"},
+		{"two links in the envelope", nil, []byte(`{"index":0,"link":` + string(other.raw) + `,"link":` + string(sl.raw) + `}`), http.StatusBadRequest, `duplicate key \"link\"`},
+		{"two indices in the envelope", nil, []byte(`{"index":7,"index":0,"link":` + string(sl.raw) + `}`), http.StatusBadRequest, `duplicate key \"index\"`},
+		{"unknown envelope field", nil, []byte(`{"index":0,"link":` + string(sl.raw) + `,"Link":{}}`), http.StatusBadRequest, "bad request"},
 		{"extra key", nil, upload(t, 0, bytes.Replace(sl.raw, []byte("{"), []byte(`{"x":1,`), 1)), http.StatusBadRequest, `exactly the keys`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,11 +39,13 @@
 //  2. the declared size (Content-Length over MaxUploadSize: 413 before
 //     reading), then the body read through a limit that stops at
 //     MaxUploadSize;
-//  3. the envelope {"index", "link"}: the log entry at index exists (else
-//     404), which gives the payload digest D;
+//  3. the envelope {"index", "link"}, decoded strictly (a key twice
+//     anywhere in the body, an unknown member or a key in another case:
+//     400): the log entry at index exists (else 404), which gives the
+//     payload digest D;
 //  4. write-once: when a link is stored under D, the uploaded bytes must be
-//     exactly the stored ones (else 409), compared before any parse; the
-//     same bytes add the index's rows (204);
+//     exactly the stored ones (else 409), compared before the link is
+//     decoded; the same bytes add the index's rows (204);
 //  5. otherwise the link's "signed" object in canonical JSON (the bytes its
 //     signatures are over; a duplicated key anywhere is refused): its
 //     SHA-256 must be D (else 400), before the link is decoded as an

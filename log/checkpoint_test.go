@@ -12,7 +12,7 @@ import (
 
 const root32 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" // SHA-256 of ""
 
-// TestParseCheckpoint covers THREATS L5.
+// TestParseCheckpoint covers threat model L5.
 func TestParseCheckpoint(t *testing.T) {
 	good := "example.com/log\n7\n" + root32 + "\n"
 	cp, err := log.ParseCheckpoint([]byte(good))
@@ -92,7 +92,7 @@ func TestOpenCheckpoint(t *testing.T) {
 	}
 }
 
-// FuzzParseCheckpoint covers THREATS L5: never a panic, and what parses
+// FuzzParseCheckpoint covers threat model L5: never a panic, and what parses
 // marshals back to the same bytes.
 func FuzzParseCheckpoint(f *testing.F) {
 	f.Add([]byte("example.com/log\n7\n" + root32 + "\n"))

@@ -16,6 +16,14 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
+// DefaultTimeout bounds a request of a Client without HTTP, its answer
+// included (answers are small: at most a proof, a checkpoint or a tile): a
+// server that accepts a request and never answers must not hold a CI job
+// forever.
+const DefaultTimeout = 2 * time.Minute
+
+var defaultHTTP = &http.Client{Timeout: DefaultTimeout}
+
 // Client talks to a log's HTTP API and verifies everything it gets: every
 // checkpoint against the log's note verifier key, every proof against a
 // verified checkpoint.
@@ -25,7 +33,8 @@ type Client struct {
 	// Origin is the log's checkpoint origin; Verifier its note key.
 	Origin   string
 	Verifier note.Verifier
-	// HTTP is the client to use (default http.DefaultClient).
+	// HTTP is the client to use (default: one whose requests time out
+	// after DefaultTimeout).
 	HTTP *http.Client
 	// AddRetries is how often Add retries an append answered 503 — no
 	// sequencer at the moment, as during a failover, or overloaded —
@@ -68,7 +77,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body []byte,
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = defaultHTTP
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -51,7 +51,7 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// TestStorageFullAnswers covers THREATS L3 and A2 with an injected ENOSPC:
+// TestStorageFullAnswers covers threat model L3 and A2 with an injected ENOSPC:
 // adds get 507 with Retry-After and a message without the store's path,
 // the condition is logged once, Stats shows it until a commit succeeds; any
 // other storage error is a 500 without details, logged at a bounded rate.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/evident-dev/evident/log"
 )
@@ -41,7 +42,7 @@ func get(t *testing.T, u string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// TestHandlerStatuses covers THREATS L4 and L7 at the handler: malformed or
+// TestHandlerStatuses covers threat model L4 and L7 at the handler: malformed or
 // out-of-range numbers are 400 with a JSON error, never a panic.
 func TestHandlerStatuses(t *testing.T) {
 	_, _, srv := newHTTPLog(t, 5)
@@ -145,7 +146,7 @@ func mustCheckpoint(t *testing.T, c *log.Client) log.Checkpoint {
 }
 
 // TestClientRejectsLies: a server answering with proofs for other entries or
-// checkpoints signed by another key is caught by the client (THREATS V5 at
+// checkpoints signed by another key is caught by the client (threat model V5 at
 // the log's edge).
 func TestClientRejectsLies(t *testing.T) {
 	_, k, honest := newHTTPLog(t, 10)
@@ -272,5 +273,29 @@ func TestClientAddRetries(t *testing.T) {
 	c.AddRetries = -1
 	if _, err := c.Add(context.Background(), entry(4)); !errors.As(err, &he) || he.Status != 503 {
 		t.Fatalf("Add with retries off = %v, want the 503", err)
+	}
+}
+
+// TestClientTimesOut covers threat model A2 at the client: a server that
+// accepts a request and never answers fails it after the client's default
+// timeout, instead of holding a CI job (evident run, bundle fetch) forever.
+func TestClientTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer ts.Close()
+	defer close(release)
+	defer log.SetDefaultTimeout(300 * time.Millisecond)()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := (&log.Client{URL: ts.URL}).Checkpoint(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a server that never answers gave a checkpoint")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the client is still waiting for a server that never answers after 20 s")
 	}
 }

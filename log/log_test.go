@@ -263,7 +263,7 @@ func TestReopenBolt(t *testing.T) {
 }
 
 // faultStore fails Commit on demand, before or after the write reaches the
-// store underneath (THREATS L1, L3).
+// store underneath (threat model L1, L3).
 type faultStore struct {
 	log.Store
 	mu    sync.Mutex
@@ -295,7 +295,7 @@ func (f *faultStore) Commit(b *log.Batch) error {
 	return f.Store.Commit(b)
 }
 
-// TestStoreFailures covers THREATS L1 (in-process) and L3: a commit that
+// TestStoreFailures covers threat model L1 (in-process) and L3: a commit that
 // fails before or after writing answers every add of its batch with an error,
 // leaves no partial state, and the log carries on from what is really stored.
 func TestStoreFailures(t *testing.T) {

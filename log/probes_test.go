@@ -13,7 +13,7 @@ import (
 // The probes below are transparency-dev/merkle's, from proof/verify_test.go
 // (corruptInclusionProof, corruptConsistencyProof; Apache 2.0), ported as
 // they are: each takes a valid proof and breaks it one way. The log's
-// verifiers must reject every probe (THREATS L4).
+// verifiers must reject every probe (threat model L4).
 
 type probe struct {
 	desc  string

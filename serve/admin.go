@@ -21,7 +21,7 @@ import (
 // The admin listener serves GET /admin/backup (and /healthz) apart from the
 // public API: on a unix socket in the data directory (mode 0600, so only
 // the server's user may connect) or on a separate address. Nothing there
-// trusts a peer's address (THREATS S2).
+// trusts a peer's address (threat model S2).
 
 // AdminHandler returns the admin listener's HTTP API.
 func (s *Server) AdminHandler() http.Handler {
@@ -80,7 +80,7 @@ func (s *Server) AdminURL() string {
 	return "http://" + s.adminLn.Addr().String()
 }
 
-// Backups (THREATS S3). A backup first copies a consistent snapshot of
+// Backups (threat model S3). A backup first copies a consistent snapshot of
 // the store to a local temporary file — a read transaction lasting as long
 // as a local copy, never as long as a client's download: bbolt cannot grow
 // its memory map, and so cannot commit a batch that outgrows it, while a

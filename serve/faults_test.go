@@ -40,7 +40,7 @@ func adminClient(s *Server) *http.Client {
 	}}}
 }
 
-// TestBackupOnAdminListener covers THREATS S2 and S3: the public listener
+// TestBackupOnAdminListener covers threat model S2 and S3: the public listener
 // has no backup endpoint, whatever the caller's address; the admin socket
 // serves a consistent copy with its length and SHA-256, which checks clean.
 func TestBackupOnAdminListener(t *testing.T) {
@@ -88,7 +88,7 @@ func TestBackupOnAdminListener(t *testing.T) {
 	}
 }
 
-// TestDevSVIDOptIn covers THREATS S2: development SVIDs are not handed to
+// TestDevSVIDOptIn covers threat model S2: development SVIDs are not handed to
 // loopback callers unless the server was told to, and the opt-in needs the
 // development CA.
 func TestDevSVIDOptIn(t *testing.T) {
@@ -119,7 +119,7 @@ func TestDevSVIDOptIn(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesTruncatedStore covers THREATS L9: a log.db or links.db cut
+// TestOpenRefusesTruncatedStore covers threat model L9: a log.db or links.db cut
 // at 10 %, 60 % or 99 % of its pages in use is refused at start with
 // "corrupt or truncated", before bbolt maps it.
 func TestOpenRefusesTruncatedStore(t *testing.T) {
@@ -181,7 +181,7 @@ func (m *minter) entry(t *testing.T) []byte {
 	return b
 }
 
-// TestStatusFloodDoesNoStoreWork covers THREATS S4: a flood of GET / while
+// TestStatusFloodDoesNoStoreWork covers threat model S4: a flood of GET / while
 // entries are appended reads and verifies each recent entry once per
 // refresh, at most once per second, and opens the TUF repository at most
 // once per ten seconds; the appends all succeed.
@@ -244,7 +244,7 @@ func TestStatusFloodDoesNoStoreWork(t *testing.T) {
 		pages.Load(), failed.Load(), s.Log.Head().Size, elapsed.Round(time.Millisecond), c.refreshes.Load(), c.work.Load(), c.tufReads.Load())
 }
 
-// TestConnectionCap covers THREATS S1: with the cap full of slow clients and
+// TestConnectionCap covers threat model S1: with the cap full of slow clients and
 // more arriving, health and checkpoint reads still answer through the
 // reserve, other requests there get 503, and the counts stay within bounds.
 func TestConnectionCap(t *testing.T) {
@@ -308,7 +308,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 }
 
-// TestStorageFull covers THREATS L3 and A2 on a real full file system (a
+// TestStorageFull covers threat model L3 and A2 on a real full file system (a
 // small tmpfs; root only): adds get 507 with Retry-After and no local path,
 // the condition is logged once and shown in /metrics, and once space is
 // freed adds succeed and the store checks clean.

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Connection cap (THREATS S1). Every connection costs a file descriptor;
+// Connection cap (threat model S1). Every connection costs a file descriptor;
 // without a cap, enough slow clients exhaust them and the server can no
 // longer accept anyone, nor open a file. The public listener holds at most
 // maxConns connections for the whole API, and reserve more that serve only

@@ -444,7 +444,7 @@ func (s *Server) Handler() http.Handler {
 	return recoverer(s.cfg.Logger, s.reserveOnly(s.timeAdds(mux)))
 }
 
-// Limits of the HTTP server (THREATS S1, L7).
+// Limits of the HTTP server (threat model S1, L7).
 const (
 	ReadHeaderTimeout = 5 * time.Second
 	ReadTimeout       = 30 * time.Second
@@ -587,7 +587,7 @@ func loadOrCreateNoteKey(dir, origin string) (note.Signer, string, error) {
 	return signer, strings.TrimSpace(string(vkey)), nil
 }
 
-// recoverer turns a handler panic into a logged 500 (THREATS S1).
+// recoverer turns a handler panic into a logged 500 (threat model S1).
 func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {

@@ -41,7 +41,7 @@ func startTest(t testing.TB) *Server {
 	return s
 }
 
-// TestSlowloris covers THREATS S1: clients that never finish their headers
+// TestSlowloris covers threat model S1: clients that never finish their headers
 // are disconnected at the read-header timeout, and their goroutines go away.
 func TestSlowloris(t *testing.T) {
 	s := startTest(t)
@@ -79,7 +79,7 @@ func TestSlowloris(t *testing.T) {
 	resp.Body.Close()
 }
 
-// TestPanicIs500 covers THREATS S1: a panicking handler answers 500 with a
+// TestPanicIs500 covers threat model S1: a panicking handler answers 500 with a
 // JSON error, and the server goes on.
 func TestPanicIs500(t *testing.T) {
 	h := recoverer(slog.New(slog.DiscardHandler), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {

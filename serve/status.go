@@ -96,7 +96,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 }
 
 // statusCache holds what the status page and /metrics show beyond the
-// head (THREATS S4): the recent entries, verified once each, and the TUF
+// head (threat model S4): the recent entries, verified once each, and the TUF
 // roles' expiries. A request reads it; it is refreshed at most once per
 // statusRefresh when the tree has grown (so the page lags the log by at
 // most that), and the TUF roles at most once per tufRefresh: a flood of

@@ -99,7 +99,7 @@ func nextBackoff(prev, period time.Duration) time.Duration {
 
 // witnessing submits the log's latest checkpoint to every witness, at most
 // once a period, each witness in its own goroutine, so a slow or absent
-// witness delays no other and never the log (THREATS A2). Cosignatures of
+// witness delays no other and never the log (threat model A2). Cosignatures of
 // one checkpoint are merged into one note, served at once and kept in a
 // WitnessedStore.
 type witnessing struct {

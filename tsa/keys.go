@@ -23,7 +23,7 @@ import (
 // ErrBadChain wraps every reason [CheckChain] refuses a signing chain.
 var ErrBadChain = errors.New("TSA signing chain is misconfigured")
 
-// CheckChain checks a TSA signing configuration before it is used (THREATS
+// CheckChain checks a TSA signing configuration before it is used (threat model
 // T4): the key belongs to the leaf certificate; the leaf is no CA and its
 // extended key usage is critical and timeStamping only; the chain verifies
 // from the leaf to its last certificate, a self-signed root, for

@@ -37,7 +37,7 @@ import (
 // their own.
 var DefaultPolicy = asn1.ObjectIdentifier{1, 2, 3, 4, 1}
 
-// Limits on requests (THREATS T1).
+// Limits on requests (threat model T1).
 const (
 	// MaxRequestSize bounds a TimeStampReq; real ones are about 100 bytes.
 	MaxRequestSize = 4096
@@ -76,7 +76,7 @@ type Server struct {
 	issued atomic.Int64
 }
 
-// NewServer checks cfg (CheckChain, THREATS T4) and returns a server; it
+// NewServer checks cfg (CheckChain, threat model T4) and returns a server; it
 // refuses a misconfigured chain and says why.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.Signer == nil {

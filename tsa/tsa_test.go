@@ -86,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRejections covers THREATS T2 (and T1 inside the request): each bad
+// TestRejections covers threat model T2 (and T1 inside the request): each bad
 // request gets PKIStatus rejection with its own PKIFailureInfo.
 func TestRejections(t *testing.T) {
 	s, _ := devServer(t)
@@ -159,7 +159,7 @@ func mustDER(t testing.TB, v any) []byte {
 	return b
 }
 
-// TestHTTPLimits covers THREATS T1 at the transport: repeated or wrong
+// TestHTTPLimits covers threat model T1 at the transport: repeated or wrong
 // Content-Type, oversized body, compressed body.
 func TestHTTPLimits(t *testing.T) {
 	s, _ := devServer(t)
@@ -197,7 +197,7 @@ func TestHTTPLimits(t *testing.T) {
 	}
 }
 
-// TestSerialsUniqueAcrossRestarts covers THREATS T3: two server instances
+// TestSerialsUniqueAcrossRestarts covers threat model T3: two server instances
 // over the same key (a restart, or a crash and restart) never repeat a
 // serial number: serials are 160 random bits, with no state to lose.
 func TestSerialsUniqueAcrossRestarts(t *testing.T) {
@@ -232,7 +232,7 @@ func TestSerialsUniqueAcrossRestarts(t *testing.T) {
 	}
 }
 
-// TestMisconfiguredChain covers THREATS T4: the server refuses to start and
+// TestMisconfiguredChain covers threat model T4: the server refuses to start and
 // says why.
 func TestMisconfiguredChain(t *testing.T) {
 	ca := pkitest.NewCA(t, "root", now.Add(-time.Hour), now.Add(time.Hour*24))
@@ -293,7 +293,7 @@ func TestMisconfiguredChain(t *testing.T) {
 	}
 }
 
-// FuzzRespond covers THREATS T1: any request bytes give a response or a
+// FuzzRespond covers threat model T1: any request bytes give a response or a
 // rejection, never a panic.
 func FuzzRespond(f *testing.F) {
 	s, _ := devServer(f)

@@ -36,10 +36,14 @@ type LayoutVersion struct {
 // maxIndexSize bounds a layout index (some 100,000 versions).
 const maxIndexSize = 16 << 20
 
-// parseIndex decodes a layout index strictly: no duplicate or unknown
-// fields, no trailing data.
+// parseIndex decodes a layout index strictly and faithfully: no duplicate
+// or unknown fields, no key in another case, no trailing data.
 func parseIndex(b []byte, idx *LayoutIndex) error {
-	if _, err := strictjson.Unmarshal(b, idx, strictjson.Limits{MaxSize: maxIndexSize, MaxDepth: 4}); err != nil {
+	doc, err := strictjson.Unmarshal(b, idx, strictjson.Limits{MaxSize: maxIndexSize, MaxDepth: 4})
+	if err == nil {
+		err = strictjson.Faithful(doc, idx, "$", true)
+	}
+	if err != nil {
 		return fmt.Errorf("layout index: %w", err)
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 	"github.com/evident-dev/evident"
 )
 
-// TestPublishKilledAtRandomPoints covers THREATS U2: publishers die
+// TestPublishKilledAtRandomPoints covers threat model U2: publishers die
 // before a random metadata write, some leaving a half-written temporary
 // file, 40 times; after each, a client still updates, the next publish
 // cleans the temporary files, and every versioned metadata file, once

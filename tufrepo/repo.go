@@ -336,7 +336,7 @@ func (r *Repo) signRoot(signers []signature.Signer, prev *metadata.Metadata[meta
 
 // write stores metadata under metadata/ durably (temporary file, fsync,
 // rename, directory fsync). Versioned files (all but timestamp.json) are
-// written once: an existing one is never replaced (THREATS U2).
+// written once: an existing one is never replaced (threat model U2).
 func (r *Repo) write(name string, md interface{ ToBytes(bool) ([]byte, error) }) error {
 	b, err := md.ToBytes(true)
 	if err != nil {

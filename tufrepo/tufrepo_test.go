@@ -181,7 +181,7 @@ func TestTwoReleaseManagers(t *testing.T) {
 	}
 }
 
-// TestRollbackAndFreeze covers THREATS U1: rollback of timestamp, snapshot
+// TestRollbackAndFreeze covers threat model U1: rollback of timestamp, snapshot
 // and targets, a freeze (expired timestamp), a tampered and an oversized
 // target.
 func TestRollbackAndFreeze(t *testing.T) {
@@ -260,7 +260,7 @@ func TestRollbackAndFreeze(t *testing.T) {
 	}
 }
 
-// TestRotations covers THREATS U1: root rotation followed across several
+// TestRotations covers threat model U1: root rotation followed across several
 // versions, threshold not met, and a rotated-out key signing nothing that
 // is accepted.
 func TestRotations(t *testing.T) {
@@ -321,7 +321,7 @@ func TestRotations(t *testing.T) {
 	}
 }
 
-// TestDuplicateKeyIDsCountOnce covers THREATS U1: one key listed under two
+// TestDuplicateKeyIDsCountOnce covers threat model U1: one key listed under two
 // key ids, with two signatures, does not meet a threshold of 2.
 func TestDuplicateKeyIDsCountOnce(t *testing.T) {
 	f := newFixture(t, InitOptions{})
@@ -352,7 +352,7 @@ func TestDuplicateKeyIDsCountOnce(t *testing.T) {
 	}
 }
 
-// TestCrashMidPublish covers THREATS U2: a publisher that dies after writing
+// TestCrashMidPublish covers threat model U2: a publisher that dies after writing
 // the targets but before the snapshot leaves the repository as it was, and
 // the next publish carries on with growing versions.
 func TestCrashMidPublish(t *testing.T) {
@@ -393,7 +393,7 @@ func TestCrashMidPublish(t *testing.T) {
 	}
 }
 
-// TestMalformedMetadata covers THREATS U3: a 10 MB timestamp and
+// TestMalformedMetadata covers threat model U3: a 10 MB timestamp and
 // schema-breaking JSON give errors, not panics.
 func TestMalformedMetadata(t *testing.T) {
 	f := newFixture(t, InitOptions{})
@@ -474,7 +474,7 @@ func BenchmarkRefreshAndLayout(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/refresh+layout")
 }
 
-// TestThresholdZero covers THREATS U1: a root that sets a role's threshold
+// TestThresholdZero covers threat model U1: a root that sets a role's threshold
 // to 0 does not make unsigned metadata acceptable.
 func TestThresholdZero(t *testing.T) {
 	f := newFixture(t, InitOptions{})
@@ -492,7 +492,7 @@ func TestThresholdZero(t *testing.T) {
 	}
 }
 
-// FuzzMetadata covers THREATS U3: go-tuf's decoding of every role's
+// FuzzMetadata covers threat model U3: go-tuf's decoding of every role's
 // metadata, and the client's trust in a root, never panic on bad input.
 func FuzzMetadata(f *testing.F) {
 	dir, keys := f.TempDir(), f.TempDir()

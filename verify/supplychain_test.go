@@ -191,7 +191,7 @@ func TestSupplyChainHappy(t *testing.T) {
 	}
 }
 
-// TestSupplyChainRejects covers THREATS I1, I2, I3, I5 and V5: each case
+// TestSupplyChainRejects covers threat model I1, I2, I3, I5 and V5: each case
 // fails with its own error.
 func TestSupplyChainRejects(t *testing.T) {
 	f := newChain(t)
@@ -360,7 +360,7 @@ func TestKeyFunctionary(t *testing.T) {
 	}
 }
 
-// TestArtifactPatterns covers THREATS I4 at the rule engine, pinning the
+// TestArtifactPatterns covers threat model I4 at the rule engine, pinning the
 // in-toto (fnmatch) semantics: "*" crosses "/", "[!a]" negates, "[^a]" does
 // NOT (it is the set of '^' and 'a', as in Python's fnmatch: layouts must
 // write "[!a]"), and a DISALLOW * catches files in subdirectories.

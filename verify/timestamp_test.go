@@ -79,7 +79,7 @@ func TestTimestampAccepts(t *testing.T) {
 	}
 }
 
-// TestTimestampRejects covers THREATS V1, V2 and V3, each with its error.
+// TestTimestampRejects covers threat model V1, V2 and V3, each with its error.
 func TestTimestampRejects(t *testing.T) {
 	good := newTSA(t, pkitest.TSAOptions{})
 	d := digestOf("sig")
@@ -209,7 +209,7 @@ func (f entryFixture) entry(t testing.TB, from, to, genTime time.Time, payload s
 		Signature: sig, KeyID: "k", CertChain: [][]byte{cert.Raw}, Timestamp: f.tsa.token(t, sigDigest[:], genTime, nil)}
 }
 
-// TestEntryTimes covers THREATS V4: certificates are checked at genTime,
+// TestEntryTimes covers threat model V4: certificates are checked at genTime,
 // with the whole genTime ± accuracy window inside the SVID's validity.
 func TestEntryTimes(t *testing.T) {
 	f := newEntryFixture(t)

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestAgainstRealServer covers THREATS M1: evident-load --server drives a
+// TestAgainstRealServer covers threat model M1: evident-load --server drives a
 // separate evident serve process with real entries, every one verified at
 // ingest, and reports its figures without a failure.
 func TestAgainstRealServer(t *testing.T) {

@@ -23,7 +23,7 @@ Usage: evident backup [--admin unix:SOCKET|http://HOST:PORT] [--db log|links] --
 Takes a backup of a running server's log.db (or links.db) from its admin
 listener (evident serve --admin-socket or --admin-addr): the server snapshots
 the store, then sends it with its length and SHA-256. The copy is written to
-a temporary file beside FILE, checked against both and against its own
+a temporary file beside FILE (whose directory is made if need be), checked against both and against its own
 header, and only then renamed to FILE: a cut or altered transfer leaves FILE
 as it was and exits 1.
 
@@ -109,6 +109,9 @@ func fetchBackup(ctx context.Context, c *http.Client, url, out string) (int64, [
 		return 0, nil, errors.New("the server sent no Content-Length with the backup")
 	}
 	dir := filepath.Dir(out)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, nil, fmt.Errorf("--out: %w", err)
+	}
 	f, err := os.CreateTemp(dir, ".tmp-backup-*")
 	if err != nil {
 		return 0, nil, err

@@ -175,7 +175,8 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 func artifactDigest(v string) ([32]byte, error) {
 	var d [32]byte
 	if hexd, ok := strings.CutPrefix(v, "sha256:"); ok {
-		if n, err := hex.Decode(d[:], []byte(hexd)); err != nil || n != len(d) {
+		d, ok := sha256Hex(hexd)
+		if !ok {
 			return d, usagef("--artifact must be sha256:<64 hex digits> or a file")
 		}
 		return d, nil
@@ -236,8 +237,8 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("entry %d: %w", idx, err)
 	}
-	var digest [32]byte
-	if n, err := hex.Decode(digest[:], []byte(entry.PayloadSHA256)); err != nil || n != len(digest) {
+	digest, ok := sha256Hex(entry.PayloadSHA256)
+	if !ok {
 		return nil, fmt.Errorf("entry %d: payload_sha256 is not a SHA-256", idx)
 	}
 	lb, err := f.links.Link(ctx, digest)
@@ -363,8 +364,8 @@ func (f *bundleFetcher) chain(ctx context.Context, start [32]byte, maxDepth, max
 				return err
 			}
 			for _, h := range fe.link.Materials {
-				var d [32]byte
-				if n, err := hex.Decode(d[:], []byte(h["sha256"])); err != nil || n != len(d) || seen[d] {
+				d, ok := sha256Hex(h["sha256"])
+				if !ok || seen[d] {
 					continue
 				}
 				seen[d] = true
@@ -449,4 +450,16 @@ func safeName(s string, max int) string {
 		return "_"
 	}
 	return string(b)
+}
+
+// sha256Hex decodes a SHA-256 in hex. A signed link may record any string
+// as a digest: the length is checked before decoding, which encoding/hex
+// would otherwise carry past the 32 bytes.
+func sha256Hex(s string) ([32]byte, bool) {
+	var d [32]byte
+	if len(s) != hex.EncodedLen(len(d)) {
+		return d, false
+	}
+	_, err := hex.Decode(d[:], []byte(s))
+	return d, err == nil
 }

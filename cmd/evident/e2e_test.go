@@ -211,7 +211,7 @@ func (m *minter) mustEntry(t *testing.T, round, n int) []byte {
 	return b
 }
 
-// TestKill9DuringAppends covers THREATS L1 and L2 out of process: a real
+// TestKill9DuringAppends covers threat model L1 and L2 out of process: a real
 // server is SIGKILLed at random moments while 16 clients append; after each
 // kill the store is checked offline (the root recomputed from every entry
 // equals the signed checkpoint) and every acknowledged entry is at its index.
@@ -410,7 +410,7 @@ func TestCLILog(t *testing.T) {
 	}
 }
 
-// TestWatchSplitView covers THREATS L6: two servers with the same key but
+// TestWatchSplitView covers threat model L6: two servers with the same key but
 // different histories (a forked data directory) are a split view, which
 // watch reports with both checkpoints and exit 1; so is a rollback.
 func TestWatchSplitView(t *testing.T) {
@@ -472,7 +472,7 @@ func TestWatchSplitView(t *testing.T) {
 	}
 }
 
-// TestServeLimits covers THREATS L7 and S1 over a real server: oversized and
+// TestServeLimits covers threat model L7 and S1 over a real server: oversized and
 // compressed bodies, random paths and methods.
 func TestServeLimits(t *testing.T) {
 	dir := t.TempDir()
@@ -535,7 +535,7 @@ func TestIngestRejects(t *testing.T) {
 		want  string
 	}{
 		{"signer from another trust domain", stranger.mustEntry(t, 0, 1), "signer certificate is not trusted"},
-		{"payload digest changed", tampered, "signature does not verify over the payload digest"},
+		{"payload digest changed", tampered, "signature does not verify over the payload: checked over its digest"},
 	} {
 		_, err := s.client().Add(context.Background(), c.entry)
 		var he *log.HTTPError

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -100,7 +101,7 @@ func adminHTTP(dataDir string) *http.Client {
 	}}}
 }
 
-// TestSlowBackupNeverStallsAppends covers THREATS S3 against a real
+// TestSlowBackupNeverStallsAppends covers threat model S3 against a real
 // server: a backup client reads 4 kB for every 20 appends — so its download
 // lasts longer than the appends, at any machine speed, and outlasts the
 // appends only if they go on without it — while log.db grows through
@@ -185,7 +186,7 @@ func TestSlowBackupNeverStallsAppends(t *testing.T) {
 		baseline, during, slowest.Round(time.Millisecond), used>>20)
 }
 
-// TestSIGTERMWithSlowClients covers THREATS S3 against a real server: with
+// TestSIGTERMWithSlowClients covers threat model S3 against a real server: with
 // a backup nobody reads and 50 clients sending their bodies a byte at a
 // time, SIGTERM makes the server exit 0 within its grace (2s here), and the
 // store checks clean with every acknowledged entry.
@@ -271,17 +272,18 @@ func stopServer(t *testing.T, s *server) {
 	s.done <- nil
 }
 
-// TestTruncatedStoreIsReported covers THREATS L9: copies of a data
+// TestTruncatedStoreIsReported covers threat model L9: copies of a data
 // directory whose log.db or links.db is cut at 10 %, 60 % or 99 % of its
-// pages in use make fsck say "corrupt or truncated" and exit 1, and serve
-// refuse to start with that message — never a SIGBUS.
+// pages in use, or whose pages are noise, make fsck say "corrupt or
+// truncated" and exit 1, and serve refuse to start with that message —
+// never a SIGBUS or a panic.
 func TestTruncatedStoreIsReported(t *testing.T) {
 	src := t.TempDir()
 	s := startServer(t, src)
 	addAll(t, s, mintMany(t, newMinter(t, src, s.url), 1, 200), 20*time.Second)
 	stopServer(t, s)
 	for _, name := range []string{"log.db", "links.db"} {
-		for _, pct := range []int64{10, 60, 99} {
+		for _, pct := range []int64{10, 60, 99, 0} {
 			dir := t.TempDir()
 			if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
 				t.Fatal(err)
@@ -291,7 +293,13 @@ func TestTruncatedStoreIsReported(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			os.Truncate(p, used*pct/100)
+			if pct == 0 { // not cut but garbled: every page after the metas is noise
+				b, _ := os.ReadFile(p)
+				rand.Read(b[2*os.Getpagesize() : used])
+				os.WriteFile(p, b, 0o600)
+			} else {
+				os.Truncate(p, used*pct/100)
+			}
 			if name == "log.db" {
 				_, stderr, code := runCLI(t, nil, "log", "fsck", "--data", dir)
 				if code != 1 || !strings.Contains(stderr, "corrupt or truncated") {
@@ -308,14 +316,14 @@ func TestTruncatedStoreIsReported(t *testing.T) {
 	}
 }
 
-// TestBackupCommand covers THREATS S3: evident backup writes a copy that
-// fsck checks; a transfer cut short or altered is refused, exit 1, and
-// leaves no file.
+// TestBackupCommand covers threat model S3: evident backup writes a copy,
+// into a directory it makes if need be, that fsck checks; a transfer cut
+// short or altered is refused, exit 1, and leaves no file.
 func TestBackupCommand(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	addAll(t, s, mintMany(t, newMinter(t, dir, s.url), 1, 20), 20*time.Second)
-	restore := t.TempDir()
+	restore := filepath.Join(t.TempDir(), "backups") // not there yet, as in the README's recipe
 	out, stderr, code := runCLI(t, nil, "backup", "--admin", "unix:"+filepath.Join(dir, "admin.sock"), "--out", filepath.Join(restore, "log.db"))
 	if code != 0 || !strings.Contains(out, "checked against the server's length and digest") {
 		t.Fatalf("backup = %d %s %s", code, out, stderr)
@@ -327,6 +335,15 @@ func TestBackupCommand(t *testing.T) {
 	os.WriteFile(filepath.Join(restore, "log.vkey"), b, 0o644)
 	if out, stderr, code := runCLI(t, nil, "log", "fsck", "--data", restore); code != 0 || !strings.Contains(out, "ok: 20 entries") {
 		t.Errorf("fsck of the backup = %d %s %s", code, out, stderr)
+	}
+	// The log's key is --log-key, as in every other command (--key still works).
+	for _, flag := range []string{"--log-key", "--key"} {
+		if out, stderr, code := runCLI(t, nil, "log", "fsck", "--data", restore, flag, string(b)); code != 0 {
+			t.Errorf("fsck %s = %d %s %s", flag, code, out, stderr)
+		}
+	}
+	if out, _, _ := runCLI(t, nil, "help", "log", "fsck"); !strings.Contains(out, "-log-key") || strings.Contains(out, "\n  -key ") {
+		t.Errorf("help log fsck does not name --log-key alone:\n%s", out)
 	}
 
 	// A fake admin listener that cuts or alters what it sends.
@@ -373,7 +390,7 @@ func TestBackupCommand(t *testing.T) {
 	}
 }
 
-// FuzzParseReprDigest covers THREATS S3 and L7: a Repr-Digest header from the network gives a
+// FuzzParseReprDigest covers threat model S3 and L7: a Repr-Digest header from the network gives a
 // 32-byte digest or an error, never a panic.
 func FuzzParseReprDigest(f *testing.F) {
 	f.Add("sha-256=:" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + ":")

@@ -49,12 +49,16 @@ func newForeignSigner(t *testing.T, dir string) *foreignSigner {
 func sha(s string) string { d := sha256.Sum256([]byte(s)); return hex.EncodeToString(d[:]) }
 
 // submit signs a link named name with these materials and products
-// (path → content), logs it with evident submit and returns its bundle.
+// (path → content, or "sha256:" and the digest to record as is), logs it with evident submit and returns its bundle.
 func (fs *foreignSigner) submit(t *testing.T, s *server, dataDir, file, name string, mats, prods map[string]string) *evident.Bundle {
 	t.Helper()
 	set := func(m map[string]string) map[string]in_toto.HashObj {
 		out := map[string]in_toto.HashObj{}
 		for p, c := range m {
+			if d, ok := strings.CutPrefix(c, "sha256:"); ok { // a digest as given, well formed or not
+				out[p] = in_toto.HashObj{"sha256": d}
+				continue
+			}
 			out[p] = in_toto.HashObj{"sha256": sha(c)}
 		}
 		return out
@@ -158,8 +162,8 @@ func TestTamperedLinkUpload(t *testing.T) {
 	}
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict {
-		t.Errorf("tampered upload = %d %s, want 409", resp.StatusCode, msg)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), `duplicate key \"products\"`) {
+		t.Errorf("tampered upload = %d %s, want 400 naming the duplicate key", resp.StatusCode, msg)
 	}
 	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
 	out := t.TempDir()
@@ -316,5 +320,25 @@ func TestBundleFetchSkipsBadEntry(t *testing.T) {
 	}
 	if got, _ := filepath.Glob(filepath.Join(out, "bad.*")); len(got) != 0 {
 		t.Errorf("the bad entry's bundle was written: %v", got)
+	}
+}
+
+// L7 and A1: a signed link may record any string as an artifact's sha256.
+// One longer than a SHA-256 in hex (which encoding/hex would write past a
+// 32-byte buffer) is stored by the server, not indexed, and skipped by the
+// chain walk; the same on the command line is a usage error.
+func TestOverlongDigestInLink(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	work := t.TempDir()
+	fs := newForeignSigner(t, work)
+	long := strings.Repeat("ab", 33)
+	fs.submit(t, s, dir, filepath.Join(work, "build.link"), "build", map[string]string{"src": "sha256:" + long}, map[string]string{"app.tar": "tar"})
+	env := []string{"EVIDENT_SERVER=" + s.url, "EVIDENT_LOG_KEY=" + s.key}
+	if o, e, code := runCLI(t, env, "bundle", "fetch", "--chain", "--artifact", "sha256:"+sha("tar"), "--out", t.TempDir()); code != 0 || !strings.Contains(o, "1 bundles") {
+		t.Errorf("bundle fetch --chain over a link with an overlong material digest = exit %d\n%s%s", code, o, e)
+	}
+	if _, e, code := runCLI(t, env, "bundle", "fetch", "--artifact", "sha256:"+long); code != 2 || !strings.Contains(e, "--artifact must be sha256:<64 hex digits>") {
+		t.Errorf("bundle fetch --artifact sha256:<66 hex digits> = exit %d, %s", code, e)
 	}
 }

@@ -39,13 +39,17 @@ Subcommands:
                       carries the trust root's threshold of valid cosignatures
                       and is consistent with the log's
   fsck --data DIR     check a stopped server's store offline
-  fsck --store postgres://… --key KEY
+  fsck --store postgres://… --log-key KEY
                       check the log in PostgreSQL (online: one snapshot)
 
 Client flags (every subcommand but fsck):
   --server URL   the server (default $EVIDENT_SERVER, else http://127.0.0.1:8080)
   --log-key KEY  the log's note verifier key, or a file holding it (default
-                 $EVIDENT_LOG_KEY, else ./evident-data/log.vkey if present)
+                 $EVIDENT_LOG_KEY; else, with --tuf-root, the trust root's;
+                 else ./evident-data/log.vkey if present)
+  --tuf-root ROOT.json, --tuf URL
+                 take the log key from the trust root published through TUF
+                 (default $EVIDENT_TUF_ROOT; --tuf default SERVER/tuf)
   --json         machine-readable output
 
 Examples:
@@ -71,7 +75,8 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	key := fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)")
 	alias(fs, "key", "log-key")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	var old, state, tufRoot, tufURL *string
+	tufRoot, tufURL := addTrustFlags(fs)
+	var old, state *string
 	var interval *time.Duration
 	var once *bool
 	switch sub {
@@ -81,8 +86,6 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		state = fs.String("state", "", "state `file` keeping the last verified checkpoint")
 		interval = fs.Duration("interval", time.Minute, "time between checks")
 		once = fs.Bool("once", false, "check once and exit")
-		tufRoot = fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): check the witnesses' cosignatures")
-		tufURL = fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)")
 	case "checkpoint", "get", "proof":
 	default:
 		return usagef("unknown log subcommand %q (run evident log -h)", sub)
@@ -90,7 +93,7 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	c, err := newLogClient(e, *server, *key)
+	c, err := (&clientTrust{e: e, server: *server, logKey: *key, tufRoot: *tufRoot, tufURL: *tufURL}).logClient(ctx)
 	if err != nil {
 		return err
 	}
@@ -177,9 +180,6 @@ func runLog(ctx context.Context, e *env, args []string) error {
 			return usagef("--interval must be positive")
 		}
 		m := &log.Monitor{Client: c, StatePath: *state}
-		if *tufRoot == "" {
-			*tufRoot = e.getenv("EVIDENT_TUF_ROOT")
-		}
 		if *tufURL == "" {
 			*tufURL = strings.TrimSuffix(c.URL, "/") + "/tuf"
 		}
@@ -277,7 +277,8 @@ func runFsck(e *env, args []string) error {
 	fs := newFlags(e, "log fsck", subUsage(logUsage, "log", "fsck"))
 	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
 	store := fs.String("store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` of the log (default $EVIDENT_STORE)")
-	key := fs.String("key", "", "note verifier `key` or file (default DIR/log.vkey)")
+	key := fs.String("log-key", "", "the log's note verifier `key` or file (default DIR/log.vkey)")
+	alias(fs, "key", "log-key")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		var list strings.Builder
 		for _, c := range commands() {
-			fmt.Fprintf(&list, "  %-8s %s\n", c.name, c.summary)
+			fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary) // "timestamp" is the longest name
 		}
 		w := e.stdout
 		code := 0

@@ -342,7 +342,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 	}
 
 	vkey := filepath.Join(f.dirs[0], "log.vkey")
-	stdout, stderr, code := runCLI(t, nil, "log", "fsck", "--store", url, "--key", vkey)
+	stdout, stderr, code := runCLI(t, nil, "log", "fsck", "--store", url, "--log-key", vkey)
 	if code != 0 || !strings.HasPrefix(stdout, "ok: ") {
 		t.Fatalf("fsck --store = %d\n%s%s", code, stdout, stderr)
 	}

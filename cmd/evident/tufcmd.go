@@ -365,7 +365,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 			return err
 		})
 		if err != nil {
-			return err
+			return delegatedKeysError(*project, err)
 		}
 		fmt.Fprintf(e.stdout, "published %s (version %d)\n", v.Target, v.Version)
 		return nil
@@ -601,10 +601,20 @@ func withdrawLayout(e *env, repoDir, keysDir, project, name string, version int,
 		return err
 	})
 	if err != nil {
-		return err
+		return delegatedKeysError(project, err)
 	}
 	fmt.Fprintf(e.stdout, "withdrew %s (version %d of %s/%s): clients no longer pick it\n", v.Target, v.Version, project, name)
 	return nil
+}
+
+// delegatedKeysError says what to do when a delegated project's role could
+// not be signed: give the release managers' keys.
+func delegatedKeysError(project string, err error) error {
+	role := tufrepo.ProjectRole(project)
+	if errors.Is(err, tufrepo.ErrThreshold) && strings.Contains(err.Error(), role) {
+		return fmt.Errorf("project %s is delegated to its release managers (role %s): give --signing-key with enough of their private keys (%w)", project, role, err)
+	}
+	return err
 }
 
 // layoutSigners are the keys that publish project's layouts: the targets

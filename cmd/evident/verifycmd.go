@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-
-	"github.com/evident-dev/evident/log"
-	"golang.org/x/mod/sumdb/note"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
+	"golang.org/x/mod/sumdb/note"
 )
 
 const verifyUsage = `
@@ -172,16 +174,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "layout %s version %d (published %s), %d bundles\n", *layoutName, version.Version,
 			version.Published.UTC().Format(time.RFC3339), len(in.Bundles))
-		for _, ch := range rep.Checks {
-			mark := "PASS"
-			switch {
-			case ch.Ignored:
-				mark = "SKIP"
-			case !ch.OK:
-				mark = "FAIL"
-			}
-			fmt.Fprintf(e.stdout, "%s  %-40s %s\n", mark, ch.Check, ch.Detail)
-		}
+		printChecks(e.stdout, rep)
 	}
 	if verr != nil {
 		return fmt.Errorf("verification failed: %w", verr)
@@ -261,17 +254,75 @@ func readBundles(dir string) ([]verify.NamedBundle, error) {
 		if de.IsDir() || !strings.HasSuffix(de.Name(), ".bundle.json") {
 			continue
 		}
-		p := filepath.Join(dir, de.Name())
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
+		// A bundle that cannot be read or does not parse is no evidence:
+		// reported and ignored.
+		var bu *evident.Bundle
+		b, err := readBundleFile(filepath.Join(dir, de.Name()))
+		if err == nil {
+			bu, err = evident.ParseBundle(b)
 		}
-		// A bundle that does not parse is no evidence: reported and ignored.
-		bu, err := evident.ParseBundle(b)
 		out = append(out, verify.NamedBundle{Name: de.Name(), Bundle: bu, Err: err})
 	}
 	if len(out) == 0 {
 		return nil, usagef("--bundles %s holds no *.bundle.json: fetch them first (evident bundle fetch --chain --artifact sha256:HEX --out %s)", dir, dir)
 	}
 	return out, nil
+}
+
+// readBundleFile reads one bundle file of at most evident.MaxBundleSize
+// bytes. What is not a regular file (a FIFO would block, a link to a device
+// need never end) is refused before it is opened.
+func readBundleFile(p string) ([]byte, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("bundle: not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > evident.MaxBundleSize {
+		return nil, fmt.Errorf("bundle: file is over the limit of %d bytes", evident.MaxBundleSize)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, evident.MaxBundleSize+1))
+	if err == nil && len(b) > evident.MaxBundleSize {
+		err = fmt.Errorf("file is over the limit of %d bytes", evident.MaxBundleSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	return b, nil
+}
+
+// printChecks writes one line per check. Names and details may come from
+// the evidence (a bundle's file name, a link's text in an error): text
+// that is not plain — control characters such as terminal escapes and
+// newlines, bidirectional overrides — is shown quoted, so that it cannot
+// rewrite the lines a person reads.
+func printChecks(w io.Writer, rep *verify.Report) {
+	for _, ch := range rep.Checks {
+		mark := "PASS"
+		switch {
+		case ch.Ignored:
+			mark = "SKIP"
+		case !ch.OK:
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "%s  %-40s %s\n", mark, terminalSafe(ch.Check), terminalSafe(ch.Detail))
+	}
+}
+
+// terminalSafe returns s if every character is graphic (spaces included),
+// else s quoted with Go's escapes.
+func terminalSafe(s string) string {
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
 }

@@ -1,8 +1,10 @@
-// Package boltfile checks a bbolt file's header against its size before
-// bbolt maps it. bbolt maps the whole file and trusts its meta pages: a file
-// shorter than the pages they name (a truncated copy, a failed restore, a
-// full disk during a copy) faults with SIGBUS on the first read past the
-// end, which no recover can catch. Check turns that into an error.
+// Package boltfile checks a bbolt file before bbolt opens it for writing.
+// bbolt maps the whole file and trusts its meta pages: a file shorter than
+// the pages they name (a truncated copy, a failed restore, a full disk
+// during a copy) faults with SIGBUS on the first read past the end; and a
+// page it cannot decode (bit rot, a bad restore) makes it panic while it
+// rebuilds its freelist, in a goroutine of its own. No recover catches
+// either. Check turns both into an error.
 package boltfile
 
 import (
@@ -12,6 +14,10 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // ErrDamaged is wrapped by every error Check returns about the file's
@@ -35,6 +41,7 @@ const (
 
 type meta struct {
 	pageSize uint32
+	freelist uint64 // the freelist page, or noFreelist
 	pgid     uint64 // high water mark: pages [0, pgid) are in use
 	txid     uint64
 }
@@ -57,7 +64,7 @@ func parseMeta(b []byte) (meta, error) {
 	if h.Sum64() != le.Uint64(m[56:]) {
 		return meta{}, errors.New("meta page checksum mismatch")
 	}
-	md := meta{pageSize: le.Uint32(m[8:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}
+	md := meta{pageSize: le.Uint32(m[8:]), freelist: le.Uint64(m[32:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}
 	if md.pageSize < minPageSize || md.pageSize > maxPageSize || md.pageSize&(md.pageSize-1) != 0 {
 		return meta{}, fmt.Errorf("implausible page size %d", md.pageSize)
 	}
@@ -68,7 +75,8 @@ func parseMeta(b []byte) (meta, error) {
 }
 
 // Check reads the two meta pages of the bbolt file at path and checks that
-// the file holds every page the meta bbolt would use names. A missing or
+// the file holds every page the meta bbolt would use names; then it reads
+// every page reachable from the root, read-only (see walk). A missing or
 // empty file passes (bbolt creates it). Errors about the contents wrap
 // ErrDamaged.
 func Check(path string) error {
@@ -121,6 +129,87 @@ func Check(path string) error {
 	}
 	if need := int64(use.pgid) * int64(use.pageSize); size < need {
 		return damaged("%d bytes, but its header names %d pages of %d bytes (%d bytes)", size, use.pgid, use.pageSize, need)
+	}
+	if err := walk(path, use); err != nil {
+		return damaged("%v", err)
+	}
+	return nil
+}
+
+// noFreelist is a meta's freelist page id when the freelist is not kept
+// on disk (bbolt's NoFreelistSync, as evident's stores use it).
+const noFreelist = ^uint64(0)
+
+// walk opens the file read-only (which rebuilds no freelist) and reads
+// every page reachable from the root bucket — each bucket's branch and leaf
+// pages, nested buckets too — and the freelist page, in this goroutine.
+// bbolt panics on a page it cannot decode, and opening the file for writing
+// rebuilds the freelist by the same walk in a goroutine of its own, where
+// no recover can catch it; here the panic, or a fault on a page id past the
+// mapping, becomes an error. It costs about what that rebuild costs.
+func walk(path string, m meta) (err error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return err
+		}
+		return fmt.Errorf("bbolt cannot open it: %w", err)
+	}
+	defer db.Close()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("a page cannot be read: %v", v)
+		}
+	}()
+	if m.freelist != noFreelist {
+		if err := checkFreelistPage(db.Path(), m); err != nil {
+			return err
+		}
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walkBucket(b) })
+	})
+}
+
+// freelistPageFlag is a page header's flags for a freelist page.
+const freelistPageFlag = 0x10
+
+// checkFreelistPage checks the header of the freelist page m names, which
+// bbolt reads when it opens a file whose freelist is kept on disk: its id
+// (the first 8 bytes) and flags (the next 2).
+func checkFreelistPage(path string, m meta) error {
+	if m.freelist < 2 || m.freelist >= m.pgid {
+		return fmt.Errorf("freelist page %d is outside pages 2 to %d", m.freelist, m.pgid-1)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var h [10]byte
+	if _, err := f.ReadAt(h[:], int64(m.freelist)*int64(m.pageSize)); err != nil {
+		return err
+	}
+	le := binary.LittleEndian
+	if le.Uint64(h[:]) != m.freelist || le.Uint16(h[8:]) != freelistPageFlag {
+		return fmt.Errorf("page %d, which the header names as the freelist, is not one", m.freelist)
+	}
+	return nil
+}
+
+// walkBucket visits every key of b, and the buckets nested in it.
+func walkBucket(b *bolt.Bucket) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			continue
+		}
+		if nb := b.Bucket(k); nb != nil {
+			if err := walkBucket(nb); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
