@@ -151,6 +151,11 @@ func messageSignature(link []byte, e *evident.Entry, leaf *x509.Certificate) (*p
 // parsed, with the entry's signature only (a Sigstore bundle's envelope
 // carries the one signature its verification material proves), checked
 // over PAE(payload type, payload) as Sigstore verifiers check it.
+//
+// The signature's keyid is left empty, as Sigstore's own bundles leave it:
+// it is an unsigned hint, and sigstore-go (through go-securesystemslib's
+// envelope verifier) skips a signature whose keyid is not the SHA-256 SSH
+// fingerprint of the certificate's key — which evident's key ID is not.
 func dsseEnvelope(raw []byte, e *evident.Entry, leaf *x509.Certificate) (*protobundle.Bundle_DsseEnvelope, error) {
 	env, err := dsse.ParseEnvelope(raw)
 	if err != nil {
@@ -170,7 +175,7 @@ func dsseEnvelope(raw []byte, e *evident.Entry, leaf *x509.Certificate) (*protob
 		return nil, err
 	}
 	return &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{Payload: bytes.Clone(env.Payload), PayloadType: env.PayloadType,
-		Signatures: []*protodsse.Signature{{Sig: bytes.Clone(e.Signature), Keyid: e.KeyID}}}}, nil
+		Signatures: []*protodsse.Signature{{Sig: bytes.Clone(e.Signature)}}}}, nil
 }
 
 // checkSigstoreSignature verifies sig over a SHA-256 digest in a scheme

@@ -46,6 +46,9 @@ func TestExportDSSE(t *testing.T) {
 		len(de.Signatures) != 1 || !bytes.Equal(de.Signatures[0].Sig, sig) {
 		t.Fatalf("dsseEnvelope = %v, want the envelope with the entry's signature", de)
 	}
+	if de.Signatures[0].Keyid != "" {
+		t.Errorf("the signature's keyid = %q: sigstore-go skips a signature whose keyid is not its key's SSH fingerprint; want none", de.Signatures[0].Keyid)
+	}
 	if len(pb.VerificationMaterial.GetTimestampVerificationData().GetRfc3161Timestamps()) != 1 {
 		t.Error("the entry's token is missing")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
@@ -26,7 +27,10 @@ const TrustedRootMediaType = "application/vnd.dev.sigstore.trustedroot+json;vers
 //     valid for the item's window — exactly what evident verify trusts;
 //   - each TSA certificate becomes a timestamp authority, likewise; it must
 //     be a CA (a Sigstore verifier takes a lone non-CA certificate for the
-//     TSA's own certificate and finds no root);
+//     TSA's own certificate and finds no root). Its URI is [TSAURI] of the
+//     item's name: sigstore-go counts a threshold of timestamps once per
+//     URI, so tokens count once per TSA of the trust root, as in evident
+//     verify (two certificates of one item share its URI);
 //   - the log keys and layout keys have no Sigstore counterpart and are
 //     left out: a Sigstore verifier checks neither evident's log nor layouts
 //     (nor trusts the root CAs a layout names, which evident verify adds).
@@ -109,10 +113,19 @@ func ExportTrustedRoot(tr *evident.TrustRoot, intermediatesOf []*evident.Entry) 
 				return nil, fmt.Errorf("%w: tsa %q: certificate %q is not a CA; a Sigstore TrustedRoot needs the TSA's root",
 					ErrNotExportable, it.Name, c.Subject)
 			}
-			out.TimestampAuthorities = append(out.TimestampAuthorities, authority([]*x509.Certificate{c}, it.ValidFor))
+			ta := authority([]*x509.Certificate{c}, it.ValidFor)
+			ta.Uri = TSAURI(it.Name)
+			out.TimestampAuthorities = append(out.TimestampAuthorities, ta)
 		}
 	}
 	return marshal(out)
+}
+
+// TSAURI is the URI of the timestamp authorities exported for the trust
+// root's TSA item name: "evident-trust-root:tsa/" and the name, path-escaped
+// (distinct names, distinct URIs). It names the item, not a place to fetch.
+func TSAURI(name string) string {
+	return "evident-trust-root:tsa/" + url.PathEscape(name)
 }
 
 // pathTo returns the prefix of the intermediates chain (the issuer of the

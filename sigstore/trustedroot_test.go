@@ -109,6 +109,32 @@ func TestExportTrustedRoot(t *testing.T) {
 	}
 }
 
+// TestExportTrustedRootTSAURIsNameTrustRootItems: K4: sigstore-go counts a
+// timestamp threshold once per authority URI, so each TSA item of the trust
+// root gets its own URI and the certificates of one item share theirs —
+// several tokens under one TSA's roots count once, as in evident verify.
+func TestExportTrustedRootTSAURIsNameTrustRootItems(t *testing.T) {
+	f := newFixture(t)
+	tr := f.trustRoot(t)
+	b := pkitest.NewCA(t, "tsa b root", t0.AddDate(-1, 0, 0), t0.AddDate(5, 0, 0))
+	c := pkitest.NewCA(t, "tsa b next root", t0.AddDate(-1, 0, 0), t0.AddDate(5, 0, 0))
+	if err := tr.Add(evident.KindTSA, "tsa b/1", pemOf(b.Cert, c.Cert), t0.AddDate(-1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sigstore.ExportTrustedRoot(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uris []string
+	for _, ta := range parseTrustedRoot(t, out).TimestampAuthorities {
+		uris = append(uris, ta.Uri)
+	}
+	want := []string{"evident-trust-root:tsa/tsa", "evident-trust-root:tsa/tsa%20b%2F1", "evident-trust-root:tsa/tsa%20b%2F1"}
+	if strings.Join(uris, " ") != strings.Join(want, " ") {
+		t.Errorf("timestamp authority URIs = %q, want %q", uris, want)
+	}
+}
+
 // TestExportTrustedRootRefuses: intermediates that reach no anchor, a TSA
 // item that is not a CA, an item that is not PEM.
 func TestExportTrustedRootRefuses(t *testing.T) {

@@ -125,9 +125,14 @@ func TestNewCosignatureVerifierErrors(t *testing.T) {
 	tw, _ := torchwood.NewCosignatureSigner("w", priv)
 	good := tw.Verifier().String()
 	_, logVkey, _ := note.GenerateKey(rand.Reader, "w")
-	name, hash, key := strings.Split(good, "+")[0], strings.Split(good, "+")[1], strings.Split(good, "+")[2]
+	parts := strings.SplitN(good, "+", 3) // base64 may hold a '+' too
+	name, hash, key := parts[0], parts[1], parts[2]
+	upper := strings.ToUpper(hash)
+	if upper == hash { // an all-digit hash has no case to change
+		upper = "A" + hash[1:]
+	}
 	for _, bad := range []string{
-		"", "w", "w+" + hash, name + "+" + strings.ToUpper(hash) + "+" + key, name + "+00000000+" + key,
+		"", "w", "w+" + hash, name + "+" + upper + "+" + key, name + "+00000000+" + key,
 		"other+" + hash + "+" + key, name + "+" + hash + "+" + key[:len(key)-4],
 		logVkey, // an Ed25519 note key (type 0x01) is not a cosignature key
 		"w x+" + hash + "+" + key,

@@ -13,10 +13,10 @@ import (
 const bundleExportUsage = `
 Usage: evident bundle export --format sigstore BUNDLE [--out FILE]
 
-Writes BUNDLE's logged signature as a Sigstore bundle (v0.3: the link's
-payload digest and signature, the signing certificate, the RFC 3161 token),
-which Sigstore verifiers (sigstore-go, cosign verify-blob) check against
-the trust root exported by
+Writes BUNDLE's logged signature as a Sigstore bundle (v0.3: a Metablock
+link's payload digest and signature, or a DSSE entry's envelope; the signing
+certificate; every RFC 3161 token of the entry), which Sigstore verifiers
+(sigstore-go, cosign verify-blob) check against the trust root exported by
   evident tuf get --format sigstore-trusted-root --intermediates-from BUNDLE …
 A Sigstore verifier checks the signature, the certificate's chain and
 code-signing usage at the timestamp's time, the timestamp and the signer's

@@ -7,11 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,12 +55,38 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 	return stdout.String()
 }
 
-// buildEvident builds the evident command from the main module.
+var evidentBin struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// TestMain removes the evident command built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if evidentBin.dir != "" {
+		os.RemoveAll(evidentBin.dir)
+	}
+	os.Exit(code)
+}
+
+// buildEvident builds the evident command from the main module, once.
 func buildEvident(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "evident")
-	run(t, filepath.Join("..", ".."), "go", "build", "-o", bin, "./cmd/evident")
-	return bin
+	evidentBin.once.Do(func() {
+		if evidentBin.dir, evidentBin.err = os.MkdirTemp("", "evident-sigstore-"); evidentBin.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(evidentBin.dir, "evident"), "./cmd/evident")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			evidentBin.err = fmt.Errorf("go build ./cmd/evident: %v\n%s", err, out)
+		}
+	})
+	if evidentBin.err != nil {
+		t.Fatal(evidentBin.err)
+	}
+	return filepath.Join(evidentBin.dir, "evident")
 }
 
 // openSSLPKI makes, with the openssl CLI, an enterprise code-signing PKI:
@@ -93,9 +121,7 @@ commonName = supplied
 		"serial":    "1000\n",
 	}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(dir, name), []byte(content))
 	}
 	req := func(name, subject string) {
 		run(t, dir, "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -115,25 +141,35 @@ commonName = supplied
 	sign("inter", "root.pem", "root.key")
 	req("leaf", "/O=Example/CN=ci build")
 	sign("leaf", "inter.pem", "inter.key")
-	var chain []byte
-	for _, f := range []string{"leaf.pem", "inter.pem"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, b...)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "chain.pem"), chain, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	chain := slicesConcat(readFile(t, filepath.Join(dir, "leaf.pem")), readFile(t, filepath.Join(dir, "inter.pem")))
+	writeFile(t, filepath.Join(dir, "chain.pem"), chain)
 	return filepath.Join(dir, "root.pem"), filepath.Join(dir, "leaf.key"), filepath.Join(dir, "chain.pem")
 }
 
-// serve starts "evident serve" on a free loopback port and returns its URL
-// and log key once it has printed them.
-func serve(t *testing.T, bin, dataDir string, args ...string) (url, key string) {
+func readFile(t *testing.T, name string) []byte {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--data", dataDir, "--addr", "127.0.0.1:0"}, args...)...)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t *testing.T, name string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func slicesConcat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+
+// start starts bin with args and returns once ready has seen, in its
+// standard output, every line it waits for (within a minute); the process
+// is killed when the test ends.
+func start(t *testing.T, bin string, args []string, ready func(line string) bool) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -156,39 +192,171 @@ func serve(t *testing.T, bin, dataDir string, args ...string) (url, key string) 
 		close(done)
 	}()
 	timeout := time.After(time.Minute)
-	for url == "" || key == "" {
+	for {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("evident serve exited before it was ready: %s", stderr.String())
+				t.Fatalf("evident %s exited before it was ready: %s", args[0], stderr.String())
 			}
-			if rest, ok := strings.CutPrefix(l, "evident serving at "); ok {
-				url = strings.Fields(rest)[0]
-			}
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "log key:"); ok {
-				key = strings.TrimSpace(rest)
+			if ready(l) {
+				go func() {
+					for range lines {
+					}
+				}()
+				return
 			}
 		case <-timeout:
-			t.Fatal("evident serve did not print its URL and key within a minute")
+			t.Fatalf("evident %s was not ready within a minute", args[0])
 		}
 	}
-	go func() {
-		for range lines {
+}
+
+// serve starts "evident serve" on a free loopback port and returns its URL
+// and log key once it has printed them.
+func serve(t *testing.T, bin, dataDir string, args ...string) (url, key string) {
+	t.Helper()
+	start(t, bin, append([]string{"serve", "--data", dataDir, "--addr", "127.0.0.1:0"}, args...), func(l string) bool {
+		if rest, ok := strings.CutPrefix(l, "evident serving at "); ok {
+			url = strings.Fields(rest)[0]
 		}
-	}()
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "log key:"); ok {
+			key = strings.TrimSpace(rest)
+		}
+		return url != "" && key != ""
+	})
 	return url, key
 }
 
-// evidence is what the verifier holds: the exported Sigstore bundle and
-// trusted root, and the signed payload (the canonical JSON of the link's
-// "signed", computed here from the link file).
-type evidence struct {
-	bundle, trustedRoot, payload []byte
+// tsaServe starts "evident tsa serve", a second, independent TSA, and
+// returns its URL.
+func tsaServe(t *testing.T, bin, dataDir string) (url string) {
+	t.Helper()
+	start(t, bin, []string{"tsa", "serve", "--data", dataDir, "--addr", "127.0.0.1:0"}, func(l string) bool {
+		if rest, ok := strings.CutPrefix(l, "evident TSA serving at "); ok {
+			url = strings.Fields(rest)[0]
+		}
+		return url != ""
+	})
+	return url
 }
 
-// sigstoreVerify verifies ev with sigstore-go: one signed timestamp, no
-// transparency log or SCT, the certificate's URI SAN as the identity and
-// any issuer (an enterprise certificate has no OIDC issuer extension).
+// deployment is a log trusting an OpenSSL-made code-signing PKI, its TUF
+// repository trusting that PKI's root from before the steps, and a working
+// directory for CI.
+type deployment struct {
+	bin, data, work, url, logKey, repo string
+	leafKey, chainPEM                  string
+	// tsas are the TSA URLs of the log's own TSA and of the extra ones;
+	// tsaRoots is a PEM file of all their chains, for the client.
+	tsas     []string
+	tsaRoots string
+}
+
+// deploy starts the log and extraTSAs more TSAs, each of them a TSA item of
+// the trust root ("tsa-b", "tsa-c", …; the log's own is evident-dev-tsa).
+func deploy(t *testing.T, extraTSAs int) *deployment {
+	t.Helper()
+	requireTool(t, "openssl", "EVIDENT_REQUIRE_OPENSSL")
+	d := &deployment{bin: buildEvident(t), data: t.TempDir(), work: t.TempDir()}
+	pki := t.TempDir()
+	rootPEM, leafKey, chainPEM := openSSLPKI(t, pki)
+	d.leafKey, d.chainPEM = leafKey, chainPEM
+	d.url, d.logKey = serve(t, d.bin, d.data, "--functionary-roots", rootPEM)
+	d.repo = filepath.Join(d.data, "tuf")
+	d.tsas = []string{d.url + "/tsa"}
+	roots := [][]byte{readFile(t, filepath.Join(d.data, "tsa-chain.pem"))}
+
+	// The release manager trusts the enterprise root, and the TSAs, from
+	// before the steps.
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	d.evident(t, "tuf", "trust", "add", "--repo", d.repo, "--keys", filepath.Join(d.data, "tuf-keys"), "--kind", "functionary-ca",
+		"--name", "example-code-signing", "--file", rootPEM, "--start", since)
+	for i := range extraTSAs {
+		dir := t.TempDir()
+		d.tsas = append(d.tsas, tsaServe(t, d.bin, dir))
+		chain := readFile(t, filepath.Join(dir, "tsa-chain.pem"))
+		roots = append(roots, chain)
+		rootFile := filepath.Join(dir, "tsa-root.pem")
+		writeFile(t, rootFile, lastPEM(t, chain))
+		d.evident(t, "tuf", "trust", "add", "--repo", d.repo, "--keys", filepath.Join(d.data, "tuf-keys"), "--kind", "tsa",
+			"--name", fmt.Sprintf("tsa-%c", 'b'+i), "--file", rootFile, "--start", since)
+	}
+	d.tsaRoots = filepath.Join(d.data, "all-tsa-roots.pem")
+	writeFile(t, d.tsaRoots, slicesConcat(roots...))
+	return d
+}
+
+// lastPEM is the last PEM block of a chain: its root.
+func lastPEM(t *testing.T, chain []byte) []byte {
+	t.Helper()
+	var last *pem.Block
+	for rest := chain; ; {
+		b, r := pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		last, rest = b, r
+	}
+	if last == nil {
+		t.Fatal("a TSA chain with no PEM block")
+	}
+	return pem.EncodeToMemory(last)
+}
+
+func (d *deployment) evident(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, d.work, d.bin, args...)
+}
+
+// signing are the flags that sign with the code-signing key and chain,
+// log at d's server and ask every TSA of d.
+func (d *deployment) signing() []string {
+	args := []string{"--signing-key", d.leafKey, "--cert", d.chainPEM, "--server", d.url, "--log-key", d.logKey, "--tsa-roots", d.tsaRoots}
+	for _, u := range d.tsas {
+		args = append(args, "--tsa", u)
+	}
+	return args
+}
+
+// export fetches the bundles that name the artifact (exactly one is
+// expected), exports it, and the trust root with its signer's
+// intermediates, as a verifier does; and the trust root without them.
+func (d *deployment) export(t *testing.T, artifact []byte) (ev evidence, withoutIntermediates []byte) {
+	t.Helper()
+	sum := sha256.Sum256(artifact)
+	fetched := t.TempDir()
+	d.evident(t, "bundle", "fetch", "--artifact", "sha256:"+hex.EncodeToString(sum[:]), "--out", fetched, "--server", d.url, "--log-key", d.logKey)
+	bundles, _ := filepath.Glob(filepath.Join(fetched, "*.bundle.json"))
+	if len(bundles) != 1 {
+		t.Fatalf("bundles fetched: %v", bundles)
+	}
+	out := filepath.Join(fetched, "sigstore.json")
+	d.evident(t, "bundle", "export", "--format", "sigstore", bundles[0], "--out", out)
+	tufRoot := filepath.Join(d.repo, "metadata", "1.root.json")
+	get := []string{"tuf", "get", "--format", "sigstore-trusted-root", "--tuf", d.url + "/tuf", "--tuf-root", tufRoot,
+		"--tuf-cache", t.TempDir()}
+	ev = evidence{
+		bundle:       readFile(t, out),
+		trustedRoot:  []byte(d.evident(t, append(get, "--intermediates-from", bundles[0])...)),
+		artifact:     artifact,
+		tsaThreshold: len(d.tsas),
+	}
+	return ev, []byte(d.evident(t, get...))
+}
+
+// evidence is what the verifier holds: the exported Sigstore bundle and
+// trusted root, the artifact, and how many timestamps it requires.
+type evidence struct {
+	bundle, trustedRoot, artifact []byte
+	tsaThreshold                  int
+}
+
+// sigstoreVerify verifies ev with sigstore-go: ev.tsaThreshold signed
+// timestamps, no transparency log or SCT, the certificate's URI SAN as the
+// identity and any issuer (an enterprise certificate has no OIDC issuer
+// extension). The artifact is the signed payload of a message signature,
+// and for a DSSE envelope a subject of its in-toto Statement, whose
+// digest sigstore-go finds among the subjects.
 func sigstoreVerify(ev evidence, san string) (*verify.VerificationResult, error) {
 	tr, err := root.NewTrustedRootFromJSON(ev.trustedRoot)
 	if err != nil {
@@ -198,7 +366,7 @@ func sigstoreVerify(ev evidence, san string) (*verify.VerificationResult, error)
 	if err := b.UnmarshalJSON(ev.bundle); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	v, err := verify.NewVerifier(tr, verify.WithSignedTimestamps(1))
+	v, err := verify.NewVerifier(tr, verify.WithSignedTimestamps(ev.tsaThreshold))
 	if err != nil {
 		return nil, err
 	}
@@ -206,140 +374,114 @@ func sigstoreVerify(ev evidence, san string) (*verify.VerificationResult, error)
 	if err != nil {
 		return nil, err
 	}
-	return v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(ev.payload)), verify.WithCertificateIdentity(id)))
+	return v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(ev.artifact)), verify.WithCertificateIdentity(id)))
 }
 
-// TestSigstoreGoVerifiesExport: a step run by evident with an OpenSSL-made
-// code-signing certificate (enterprise PKI, intermediate included) is
-// logged, fetched, exported; sigstore-go verifies the export against the
-// exported trust root — and refuses it once any byte of the payload, the
-// signature, the certificate or the timestamp changes, for another
-// identity, and without the intermediates in the trust root.
-func TestSigstoreGoVerifiesExport(t *testing.T) {
-	requireTool(t, "openssl", "EVIDENT_REQUIRE_OPENSSL")
-	bin := buildEvident(t)
-	pki, data, work := t.TempDir(), t.TempDir(), t.TempDir()
-	rootPEM, leafKey, chainPEM := openSSLPKI(t, pki)
-	url, logKey := serve(t, bin, data, "--functionary-roots", rootPEM)
-	evident := func(args ...string) string { t.Helper(); return run(t, work, bin, args...) }
-
-	// The release manager trusts the enterprise root, from before the step.
-	repo, keys := filepath.Join(data, "tuf"), filepath.Join(data, "tuf-keys")
-	evident("tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "functionary-ca", "--name", "example-code-signing",
-		"--file", rootPEM, "--start", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
-
-	// CI: the step, signed with the code-signing key and chain.
-	if err := os.WriteFile(filepath.Join(work, "src.txt"), []byte("source"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tsaChain := filepath.Join(data, "tsa-chain.pem")
-	cmd := exec.Command(bin, "run", "--step", "build", "--key", leafKey, "--cert", chainPEM, "-m", "src.txt", "-p", "app.txt",
-		"--server", url, "--log-key", logKey, "--tsa-roots", tsaChain, "--", "cp", "src.txt", "app.txt")
-	cmd.Dir = work
-	if out, err := cmd.CombinedOutput(); err != nil {
-		// "evident run --key --cert" has refused every key as not matching
-		// its certificate; until it accepts them, the same steps go through
-		// evident's Go API.
-		if !strings.Contains(string(out), "does not hold the key of") {
-			t.Fatalf("evident run: %v\n%s", err, out)
-		}
-		t.Logf("evident run refused the key and chain (%s); signing and logging through the Go API", bytes.TrimSpace(out))
-		runViaGoAPI(t, work, url, logKey, tsaChain, leafKey, chainPEM)
-	}
-	links, _ := filepath.Glob(filepath.Join(work, "build.*.link"))
-	if len(links) != 1 {
-		t.Fatalf("links written: %v", links)
-	}
-
-	// The verifier fetches the bundle by the artifact, and exports.
-	sum := sha256.Sum256([]byte("source"))
-	fetched := filepath.Join(work, "fetched")
-	evident("bundle", "fetch", "--artifact", "sha256:"+hex.EncodeToString(sum[:]), "--out", fetched, "--server", url, "--log-key", logKey)
-	bundles, _ := filepath.Glob(filepath.Join(fetched, "build.*.bundle.json"))
-	if len(bundles) != 1 {
-		t.Fatalf("bundles fetched: %v", bundles)
-	}
-	out := filepath.Join(work, "build.sigstore.json")
-	evident("bundle", "export", "--format", "sigstore", bundles[0], "--out", out)
-	tufRoot := filepath.Join(repo, "metadata", "1.root.json")
-	trustedRoot := evident("tuf", "get", "--format", "sigstore-trusted-root", "--tuf", url+"/tuf", "--tuf-root", tufRoot,
-		"--intermediates-from", bundles[0])
-	withoutIntermediates := evident("tuf", "get", "--format", "sigstore-trusted-root", "--tuf", url+"/tuf", "--tuf-root", tufRoot)
-
-	ev := evidence{trustedRoot: []byte(trustedRoot), payload: payloadOf(t, links[0])}
-	var err error
-	if ev.bundle, err = os.ReadFile(out); err != nil {
-		t.Fatal(err)
-	}
+// checkVerified: sigstore-go verifies ev, with one timestamp from each
+// TSA URI in tsaURIs (in any order), signed by the expected identity; it
+// refuses ev without the intermediates in the trust root, for another
+// identity, and when asked for one more timestamp than there are TSAs.
+func checkVerified(t *testing.T, ev evidence, withoutIntermediates []byte, tsaURIs ...string) {
+	t.Helper()
 	res, err := sigstoreVerify(ev, spiffeID)
 	if err != nil {
 		t.Fatalf("sigstore-go refuses the export: %v", err)
 	}
-	if len(res.VerifiedTimestamps) != 1 || res.VerifiedTimestamps[0].Type != "TimestampAuthority" ||
-		res.Signature == nil || res.Signature.Certificate == nil || res.Signature.Certificate.SubjectAlternativeName != spiffeID {
+	if res.Signature == nil || res.Signature.Certificate == nil || res.Signature.Certificate.SubjectAlternativeName != spiffeID {
 		t.Errorf("verification result = %+v", res)
+	}
+	got := map[string]bool{}
+	for _, ts := range res.VerifiedTimestamps {
+		if ts.Type != "TimestampAuthority" {
+			t.Errorf("verified timestamp of type %q", ts.Type)
+		}
+		got[ts.URI] = true
+	}
+	for _, u := range tsaURIs {
+		if !got[u] {
+			t.Errorf("no verified timestamp from %s among %+v", u, res.VerifiedTimestamps)
+		}
+	}
+	if len(res.VerifiedTimestamps) != len(tsaURIs) {
+		t.Errorf("%d verified timestamps, want %d", len(res.VerifiedTimestamps), len(tsaURIs))
 	}
 
 	// I1: no intermediates in the trust root, no chain; another identity.
-	if _, err := sigstoreVerify(evidence{ev.bundle, []byte(withoutIntermediates), ev.payload}, spiffeID); err == nil {
+	if _, err := sigstoreVerify(evidence{ev.bundle, withoutIntermediates, ev.artifact, ev.tsaThreshold}, spiffeID); err == nil {
 		t.Error("sigstore-go verified the export against a trust root without the signer's intermediate")
 	}
 	if _, err := sigstoreVerify(ev, "spiffe://example.org/ci/other"); err == nil {
 		t.Error("sigstore-go verified the export for another identity")
 	}
-
-	// V3, V5, P1: a changed byte anywhere fails: every byte of the payload, the
-	// signature, the certificate and the timestamp in turn. The one
-	// exception is in the token: CMS leaves some of its bytes unsigned
-	// (the SignedData version, its digestAlgorithms hint, the eContentType
-	// beside the signed contentType attribute) and sigstore-go's PKCS #7
-	// parser re-encodes the signed attributes, so a change there that still
-	// parses is accepted; such a change must leave what the token attests —
-	// the TSTInfo, the signature over it, the TSA certificate — as it was.
-	var pb protobundle.Bundle
-	if err := protojson.Unmarshal(ev.bundle, &pb); err != nil {
-		t.Fatal(err)
+	more := ev
+	more.tsaThreshold++
+	if _, err := sigstoreVerify(more, spiffeID); err == nil {
+		t.Errorf("sigstore-go counted %d timestamps from %d TSAs", more.tsaThreshold, len(tsaURIs))
 	}
-	ms, vm := pb.GetMessageSignature(), pb.GetVerificationMaterial()
-	token := vm.GetTimestampVerificationData().GetRfc3161Timestamps()[0].GetSignedTimestamp()
-	original := attestation(t, token)
-	for _, field := range []struct {
-		name  string
-		bytes []byte
-	}{
-		{"payload", ev.payload},
-		{"signature", ms.GetSignature()},
-		{"certificate", vm.GetCertificate().GetRawBytes()},
-		{"timestamp", token},
-	} {
-		if len(field.bytes) == 0 {
-			t.Fatalf("the export has no %s", field.name)
+}
+
+// field is a byte string of the evidence to change: in the bundle (pb
+// aliases it, so the bundle is re-encoded) or the artifact itself.
+type field struct {
+	name     string
+	bytes    []byte
+	inBundle bool
+	token    bool // an RFC 3161 response
+}
+
+// tokenFields are the bundle's RFC 3161 responses, one field each.
+func tokenFields(vm *protobundle.VerificationMaterial) []field {
+	var out []field
+	for i, ts := range vm.GetTimestampVerificationData().GetRfc3161Timestamps() {
+		out = append(out, field{fmt.Sprintf("timestamp %d", i+1), ts.GetSignedTimestamp(), true, true})
+	}
+	return out
+}
+
+// checkEveryByte: V3, V5, P1: a changed byte anywhere fails: every byte of
+// every field in turn, with the threshold of timestamps the evidence
+// holds. The one exception is in a token: CMS leaves some of its bytes
+// unsigned (the SignedData version, its digestAlgorithms hint, the
+// eContentType beside the signed contentType attribute), sigstore-go's
+// PKCS #7 parser re-encodes the signed attributes, and its BER parser
+// takes a certificate's length loosely, so a change there that still
+// parses is accepted; such a change must leave what the token attests —
+// the TSTInfo, the signature over it, the TSA certificate — as it was.
+func checkEveryByte(t *testing.T, ev evidence, pb *protobundle.Bundle, fields []field) {
+	t.Helper()
+	for _, f := range fields {
+		if len(f.bytes) == 0 {
+			t.Fatalf("the export has no %s", f.name)
+		}
+		var original string
+		if f.token {
+			original = attestation(t, f.bytes)
 		}
 		accepted, unsigned := 0, 0
-		for i := range field.bytes {
-			field.bytes[i] ^= 0x01
+		for i := range f.bytes {
+			f.bytes[i] ^= 0x01
 			changed := ev
-			if field.name != "payload" {
-				b, err := protojson.Marshal(&pb)
+			if f.inBundle {
+				b, err := protojson.Marshal(pb)
 				if err != nil {
 					t.Fatal(err)
 				}
 				changed.bundle = b
 			}
 			if _, err := sigstoreVerify(changed, spiffeID); err == nil {
-				if field.name == "timestamp" && attestation(t, field.bytes) == original {
+				if f.token && attestation(t, f.bytes) == original {
 					unsigned++
 				} else if accepted++; accepted <= 3 {
-					t.Errorf("sigstore-go verified the export with byte %d of the %s changed", i, field.name)
+					t.Errorf("sigstore-go verified the export with byte %d of the %s changed", i, f.name)
 				}
 			}
-			field.bytes[i] ^= 0x01
+			f.bytes[i] ^= 0x01
 		}
 		if accepted > 0 {
-			t.Errorf("%d of %d changed %s bytes were accepted", accepted, len(field.bytes), field.name)
+			t.Errorf("%d of %d changed %s bytes were accepted", accepted, len(f.bytes), f.name)
 		}
 		if unsigned > 0 {
-			t.Logf("%d of %d changed %s bytes were accepted, each outside what the token attests", unsigned, len(field.bytes), field.name)
+			t.Logf("%d of %d changed %s bytes were accepted, each outside what the token attests", unsigned, len(f.bytes), f.name)
 		}
 	}
 	if _, err := sigstoreVerify(ev, spiffeID); err != nil {
@@ -347,18 +489,104 @@ func TestSigstoreGoVerifiesExport(t *testing.T) {
 	}
 }
 
+func parseBundle(t *testing.T, b []byte) *protobundle.Bundle {
+	t.Helper()
+	var pb protobundle.Bundle
+	if err := protojson.Unmarshal(b, &pb); err != nil {
+		t.Fatal(err)
+	}
+	return &pb
+}
+
+// TestSigstoreGoVerifiesExport: a step run by evident with an OpenSSL-made
+// code-signing certificate (enterprise PKI, intermediate included) as a
+// Metablock link is logged, fetched, exported as a message signature;
+// sigstore-go verifies the export against the exported trust root — and
+// refuses it once any byte of the payload, the signature, the certificate
+// or the timestamp changes, for another identity, and without the
+// intermediates in the trust root.
+func TestSigstoreGoVerifiesExport(t *testing.T) {
+	d := deploy(t, 0)
+	writeFile(t, filepath.Join(d.work, "src.txt"), []byte("source"))
+	d.evident(t, append(append([]string{"run", "--step", "build", "-m", "src.txt", "-p", "app.txt"}, d.signing()...),
+		"--", "cp", "src.txt", "app.txt")...)
+	links, _ := filepath.Glob(filepath.Join(d.work, "build.*.link"))
+	if len(links) != 1 {
+		t.Fatalf("links written: %v", links)
+	}
+
+	ev, withoutIntermediates := d.export(t, []byte("source"))
+	ev.artifact = payloadOf(t, links[0]) // a message signature is over the payload
+	checkVerified(t, ev, withoutIntermediates, "evident-trust-root:tsa/evident-dev-tsa")
+
+	pb := parseBundle(t, ev.bundle)
+	ms, vm := pb.GetMessageSignature(), pb.GetVerificationMaterial()
+	checkEveryByte(t, ev, pb, append([]field{
+		{name: "payload", bytes: ev.artifact},
+		{name: "signature", bytes: ms.GetSignature(), inBundle: true},
+		{name: "certificate", bytes: vm.GetCertificate().GetRawBytes(), inBundle: true},
+	}, tokenFields(vm)...))
+}
+
+// TestSigstoreGoVerifiesDSSEAttestations: attestations made with an
+// OpenSSL-made code-signing certificate and timestamped by two TSAs — an
+// SLSA provenance by "evident attest" and a step by "evident run --format
+// dsse" — are logged as version 2 entries with both tokens, fetched by
+// their subject, and exported as DSSE envelopes carrying both tokens.
+// sigstore-go verifies each against the exported trust root, the artifact
+// among the Statement's subjects, counting one timestamp per TSA (and not
+// three: K4); and refuses each once any byte of the artifact, the envelope's
+// payload, its signature, the certificate or either token changes.
+func TestSigstoreGoVerifiesDSSEAttestations(t *testing.T) {
+	d := deploy(t, 1)
+	writeFile(t, filepath.Join(d.work, "src.txt"), []byte("source"))
+	writeFile(t, filepath.Join(d.work, "app.tar"), []byte("release archive"))
+	writeFile(t, filepath.Join(d.work, "provenance.json"),
+		[]byte(`{"buildDefinition":{"buildType":"https://example.org/make/v1","externalParameters":{"target":"app.tar"}},"runDetails":{"builder":{"id":"https://example.org/ci"}}}`))
+
+	for _, c := range []struct {
+		name     string
+		args     []string
+		artifact string // the subject the verifier holds
+	}{
+		{"attest", []string{"attest", "--name", "provenance", "--predicate-type", "https://slsa.dev/provenance/v1",
+			"--predicate", "provenance.json", "--subject", "app.tar"}, "app.tar"},
+		{"run --format dsse", []string{"run", "--format", "dsse", "--step", "build", "-m", "src.txt", "-p", "app.txt"}, "app.txt"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append(c.args, d.signing()...)
+			if c.args[0] == "run" {
+				args = append(args, "--", "cp", "src.txt", "app.txt")
+			}
+			d.evident(t, args...)
+			ev, withoutIntermediates := d.export(t, readFile(t, filepath.Join(d.work, c.artifact)))
+			pb := parseBundle(t, ev.bundle)
+			env, vm := pb.GetDsseEnvelope(), pb.GetVerificationMaterial()
+			if env == nil || env.PayloadType != "application/vnd.in-toto+json" || len(env.Signatures) != 1 {
+				t.Fatalf("the export's content is not one signed in-toto DSSE envelope: %v", pb.Content)
+			}
+			if n := len(vm.GetTimestampVerificationData().GetRfc3161Timestamps()); n != 2 {
+				t.Fatalf("the export carries %d RFC 3161 timestamps, want the entry's 2", n)
+			}
+			checkVerified(t, ev, withoutIntermediates, "evident-trust-root:tsa/evident-dev-tsa", "evident-trust-root:tsa/tsa-b")
+			checkEveryByte(t, ev, pb, append([]field{
+				{name: "artifact", bytes: ev.artifact},
+				{name: "envelope payload", bytes: env.Payload, inBundle: true},
+				{name: "signature", bytes: env.Signatures[0].Sig, inBundle: true},
+				{name: "certificate", bytes: vm.GetCertificate().GetRawBytes(), inBundle: true},
+			}, tokenFields(vm)...))
+		})
+	}
+}
+
 // payloadOf is what the link's signature covers: the canonical JSON
 // (OLPC canonical JSON, as in-toto signs) of its "signed" field.
 func payloadOf(t *testing.T, linkFile string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(linkFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mb struct {
 		Signed any `json:"signed"`
 	}
-	if err := json.Unmarshal(b, &mb); err != nil {
+	if err := json.Unmarshal(readFile(t, linkFile), &mb); err != nil {
 		t.Fatal(err)
 	}
 	payload, err := cjson.EncodeCanonical(mb.Signed)
@@ -369,7 +597,9 @@ func payloadOf(t *testing.T, linkFile string) []byte {
 }
 
 // attestation is what an RFC 3161 response attests, as a comparable
-// string: the TSTInfo, the signature over it and the signer's certificate.
+// string: the TSTInfo, the signature over it and the signer's certificate
+// (its signed part and signature: the BER parser may fold bytes after it
+// into its raw encoding).
 func attestation(t *testing.T, resp []byte) string {
 	t.Helper()
 	ts, err := timestamp.ParseResponse(resp)
@@ -380,5 +610,7 @@ func attestation(t *testing.T, resp []byte) string {
 	if err != nil || len(p7.Signers) != 1 || p7.GetOnlySigner() == nil {
 		t.Fatalf("sigstore-go accepted a token without one signer: %v", err)
 	}
-	return string(p7.Content) + "|" + string(p7.Signers[0].EncryptedDigest) + "|" + string(p7.GetOnlySigner().Raw)
+	signer := p7.GetOnlySigner()
+	return string(p7.Content) + "|" + string(p7.Signers[0].EncryptedDigest) + "|" +
+		string(signer.RawTBSCertificate) + "|" + string(signer.Signature)
 }
