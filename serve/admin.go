@@ -112,10 +112,10 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "the log is in PostgreSQL: back it up with PostgreSQL's tools (pg_dump)", http.StatusNotImplemented)
 			return
 		}
-		name = "log.db"
+		name = logDBName
 		write = func(w io.Writer) error { _, err := s.store.Backup(w); return err }
 	case "links":
-		name = "links.db"
+		name = linksDBName
 		b, ok := s.links.(linkstore.Backuper)
 		if !ok {
 			http.Error(w, "this link store is backed up by its own tools", http.StatusNotImplemented)

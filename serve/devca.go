@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/evident-dev/evident/tsa"
@@ -32,7 +31,7 @@ type DevCA struct {
 // LoadOrCreateDevCA loads dev-ca.pem and dev-ca.key from dir, creating them
 // on first use (ECDSA P-256, ten years).
 func LoadOrCreateDevCA(dir string, now time.Time) (*DevCA, error) {
-	certPath, keyPath := filepath.Join(dir, "dev-ca.pem"), filepath.Join(dir, "dev-ca.key")
+	certPath, keyPath := DataDir(dir).DevCACert(), DataDir(dir).DevCAKey()
 	if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {

@@ -26,7 +26,6 @@ package serve
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
@@ -165,7 +164,7 @@ type Server struct {
 // log, but does not listen yet: see [Server.Start].
 func Open(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
-		cfg.DataDir = "evident-data"
+		cfg.DataDir = string(DefaultDataDir)
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
@@ -187,7 +186,7 @@ func Open(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	signer, vkey, err := loadOrCreateNoteKey(cfg.DataDir, cfg.Origin)
+	signer, vkey, err := loadOrCreateNoteKey(DataDir(cfg.DataDir), cfg.Origin)
 	if err != nil {
 		return nil, err
 	}
@@ -261,15 +260,15 @@ func (s *Server) TUFDir() string { return s.cfg.TUFDir }
 func (s *Server) openTUF() error {
 	cfg := &s.cfg
 	if cfg.TUFDir == "" {
-		cfg.TUFDir = filepath.Join(cfg.DataDir, "tuf")
+		cfg.TUFDir = DataDir(cfg.DataDir).TUF()
 	}
 	if cfg.TUFKeysDir == "" {
-		cfg.TUFKeysDir = filepath.Join(cfg.DataDir, "tuf-keys")
+		cfg.TUFKeysDir = DataDir(cfg.DataDir).TUFKeys()
 	}
 	if cfg.TUFRefresh <= 0 {
 		cfg.TUFRefresh = 10 * time.Minute
 	}
-	if _, err := os.Stat(filepath.Join(cfg.TUFDir, "metadata", "1.root.json")); err == nil {
+	if _, err := os.Stat(TUFRoot(cfg.TUFDir)); err == nil {
 		return nil
 	}
 	r, err := tufrepo.Init(cfg.TUFDir, cfg.TUFKeysDir, tufrepo.InitOptions{Now: cfg.Now})
@@ -348,16 +347,9 @@ func validator(ev *verify.EntryVerifier) log.Validator {
 
 // openTSA loads the production TSA or the development one.
 func openTSA(cfg Config) (*tsa.Server, error) {
-	var key crypto.Signer
-	var chain []*x509.Certificate
-	var err error
-	switch {
-	case cfg.TSAKeyFile != "" && cfg.TSAChainFile != "":
-		key, chain, err = tsa.LoadFiles(cfg.TSAKeyFile, cfg.TSAChainFile)
-	case cfg.TSAKeyFile != "" || cfg.TSAChainFile != "":
-		return nil, errors.New("--tsa-key and --tsa-chain go together")
-	default:
-		key, chain, err = tsa.LoadOrCreateDev(cfg.DataDir, cfg.Now())
+	key, chain, err := DataDir(cfg.DataDir).LoadTSA(cfg.TSAKeyFile, cfg.TSAChainFile, cfg.Now())
+	if errors.Is(err, ErrTSAKeyPair) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TSA: %w", err)
@@ -542,8 +534,8 @@ func (s *Server) Close(ctx context.Context) error {
 
 // loadOrCreateNoteKey reads log.key from dir, or generates it (and log.vkey)
 // for origin on first use. An existing key for another origin is an error.
-func loadOrCreateNoteKey(dir, origin string) (note.Signer, string, error) {
-	keyPath, vkeyPath := filepath.Join(dir, "log.key"), filepath.Join(dir, "log.vkey")
+func loadOrCreateNoteKey(dir DataDir, origin string) (note.Signer, string, error) {
+	keyPath, vkeyPath := dir.LogKey(), dir.LogVerifierKey()
 	skey, err := os.ReadFile(keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		if origin == "" {

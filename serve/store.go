@@ -11,7 +11,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +36,7 @@ func IsPostgresURL(store string) bool {
 // leads and can sign the first one.
 func openLogStore(cfg Config) (log.Store, *log.BoltStore, *cluster, error) {
 	if cfg.Store == "" {
-		bolt, err := log.OpenBoltStoreOptions(filepath.Join(cfg.DataDir, "log.db"), log.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
+		bolt, err := log.OpenBoltStoreOptions(DataDir(cfg.DataDir).LogDB(), log.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
 		if errors.Is(err, log.ErrStoreDamaged) {
 			return nil, nil, nil, fmt.Errorf("%w: restore it from a backup (evident log fsck --data %s checks a copy)", err, cfg.DataDir)
 		}
@@ -71,7 +70,7 @@ func openLinks(cfg Config) (linkstore.Store, error) {
 		defer cancel()
 		return pgstore.OpenLinks(ctx, cfg.Store)
 	}
-	linksPath := filepath.Join(cfg.DataDir, "links.db")
+	linksPath := DataDir(cfg.DataDir).LinksDB()
 	if err := boltfile.Check(linksPath); err != nil {
 		return nil, fmt.Errorf("%w: restore it from a backup", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/evident-dev/evident/verify"
@@ -209,10 +208,9 @@ func randomSerial() *big.Int {
 	return n
 }
 
-// LoadOrCreateDev loads the development TSA from dir (tsa.key, tsa-chain.pem),
-// creating it on first use.
-func LoadOrCreateDev(dir string, now time.Time) (crypto.Signer, []*x509.Certificate, error) {
-	keyPath, chainPath := filepath.Join(dir, "tsa.key"), filepath.Join(dir, "tsa-chain.pem")
+// LoadOrCreateDev loads the development TSA from keyPath and chainPath,
+// creating both on first use.
+func LoadOrCreateDev(keyPath, chainPath string, now time.Time) (crypto.Signer, []*x509.Certificate, error) {
 	if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) {
 		key, chain, err := NewDevChain("evident", now)
 		if err != nil {

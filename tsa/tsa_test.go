@@ -204,7 +204,7 @@ func TestSerialsUniqueAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	seen := map[string]bool{}
 	for restart := 0; restart < 3; restart++ {
-		key, chain, err := tsa.LoadOrCreateDev(dir, now)
+		key, chain, err := tsa.LoadOrCreateDev(filepath.Join(dir, "tsa.key"), filepath.Join(dir, "tsa-chain.pem"), now)
 		if err != nil {
 			t.Fatal(err)
 		}

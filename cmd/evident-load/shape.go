@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/evident-dev/evident"
@@ -114,7 +113,7 @@ func mintRemote(url string, n int) ([][]byte, error) {
 // pgURL, leading it as the one sequencer.
 func openShapeStore(dir, pgURL string, logger *slog.Logger) (log.Store, error) {
 	if pgURL == "" {
-		return log.OpenBoltStore(filepath.Join(dir, "log.db"))
+		return log.OpenBoltStore(serve.DataDir(dir).LogDB())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

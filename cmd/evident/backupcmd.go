@@ -37,7 +37,7 @@ Examples:
 
 func runBackup(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "backup", backupUsage)
-	admin := fs.String("admin", "unix:"+filepath.Join("evident-data", "admin.sock"), "the server's admin listener: unix:`SOCKET` or http://HOST:PORT")
+	admin := fs.String("admin", "unix:"+serve.DefaultDataDir.AdminSocket(), "the server's admin listener: unix:`SOCKET` or http://HOST:PORT")
 	db := fs.String("db", "log", "which store: log or links")
 	out := fs.String("out", "", "write the backup to this `file`")
 	if err := parse(fs, args); err != nil {

@@ -131,7 +131,8 @@ func (d *demo) cli(want int, args ...string) (string, error) {
 
 func (d *demo) story() error {
 	d.chapter("The operator starts evident serve on embedded defaults")
-	srv, err := serve.Open(serve.Config{DataDir: filepath.Join(d.dir, "server"), Addr: "127.0.0.1:0", DevSVID: true, DevSVIDTTL: d.ttl,
+	data := serve.DataDir(filepath.Join(d.dir, "server"))
+	srv, err := serve.Open(serve.Config{DataDir: string(data), Addr: "127.0.0.1:0", DevSVID: true, DevSVIDTTL: d.ttl,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
@@ -141,9 +142,9 @@ func (d *demo) story() error {
 		return err
 	}
 	d.srv = srv
-	d.repo, d.keys = srv.TUFDir(), filepath.Join(d.dir, "server", "tuf-keys")
-	d.root = filepath.Join(d.repo, "metadata", "1.root.json")
-	d.tsa = filepath.Join(d.dir, "server", "tsa-chain.pem")
+	d.repo, d.keys = srv.TUFDir(), data.TUFKeys()
+	d.root = serve.TUFRoot(d.repo)
+	d.tsa = data.TSAChain()
 	d.addr = strings.TrimPrefix(srv.URL(), "http://")
 	d.say("   log, RFC 3161 TSA, TUF repository and a development SPIFFE CA at %s", srv.URL())
 	d.say("   the commands below find the server and its log key in the environment:")

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -243,8 +242,8 @@ func newLogClient(e *env, server, key string) (*log.Client, error) {
 		key = e.getenv("EVIDENT_LOG_KEY")
 	}
 	if key == "" {
-		if _, err := os.Stat(filepath.Join("evident-data", "log.vkey")); err == nil {
-			key = filepath.Join("evident-data", "log.vkey")
+		if p := serve.DefaultDataDir.LogVerifierKey(); statOK(p) {
+			key = p
 		}
 	}
 	if key == "" {
@@ -275,14 +274,14 @@ func parseVerifierKey(s string) (note.Verifier, error) {
 
 func runFsck(e *env, args []string) error {
 	fs := newFlags(e, "log fsck", subUsage(logUsage, "log", "fsck"))
-	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
+	data := fs.String("data", string(serve.DefaultDataDir), "data `directory` of a stopped server")
 	store := fs.String("store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` of the log (default $EVIDENT_STORE)")
 	key := fs.String("key", "", "note verifier `key` or file (default DIR/log.vkey)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *key == "" {
-		*key = filepath.Join(*data, "log.vkey")
+		*key = serve.DataDir(*data).LogVerifierKey()
 	}
 	vk, err := parseVerifierKey(*key)
 	if err != nil {
@@ -307,7 +306,7 @@ func runFsck(e *env, args []string) error {
 		defer snap.Close()
 		s = snap
 	} else {
-		bolt, err := log.OpenBoltStore(filepath.Join(*data, "log.db"))
+		bolt, err := log.OpenBoltStore(serve.DataDir(*data).LogDB())
 		if errors.Is(err, log.ErrStoreDamaged) {
 			return err
 		}
@@ -334,4 +333,10 @@ func checkStore(s log.Store, vk note.Verifier) (h log.Head, err error) {
 		}
 	}()
 	return log.Check(s, vk.Name(), vk)
+}
+
+// statOK reports whether path exists.
+func statOK(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -68,7 +67,7 @@ Examples:
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", serveUsage)
 	var cfg serve.Config
-	fs.StringVar(&cfg.DataDir, "data", "evident-data", "data `directory`: store and keys")
+	fs.StringVar(&cfg.DataDir, "data", string(serve.DefaultDataDir), "data `directory`: store and keys")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free one")
 	fs.StringVar(&cfg.Store, "store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` (postgres://…) to keep the log in, shared by several frontends (default $EVIDENT_STORE, else bbolt in --data)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "with --store: the `URL` other frontends forward appends to while this one sequences (default http://ADDR)")
@@ -142,7 +141,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	case cfg.AdminSocket == "off":
 		cfg.AdminSocket = ""
 	case !set["admin-socket"] && cfg.AdminAddr == "" && development:
-		cfg.AdminSocket = filepath.Join(cfg.DataDir, "admin.sock")
+		cfg.AdminSocket = serve.DataDir(cfg.DataDir).AdminSocket()
 		if len(cfg.AdminSocket) > maxSocketPath {
 			fmt.Fprintf(e.stderr, "evident: %s is too long a path for a unix socket: no admin listener (give --admin-socket or --admin-addr)\n", cfg.AdminSocket)
 			cfg.AdminSocket = ""
@@ -162,7 +161,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  log entries:    POST %s/log/v1/entries\n", u)
 	fmt.Fprintf(e.stdout, "  log tiles:      %s/log/tile/\n", u)
 	fmt.Fprintf(e.stdout, "  timestamps:     POST %s/tsa (chain at %s/tsa/certchain)\n", u, u)
-	fmt.Fprintf(e.stdout, "  TUF repository: %s/tuf/ (clients start from %s)\n", u, filepath.Join(s.TUFDir(), "metadata", "1.root.json"))
+	fmt.Fprintf(e.stdout, "  TUF repository: %s/tuf/ (clients start from %s)\n", u, serve.TUFRoot(s.TUFDir()))
 	fmt.Fprintf(e.stdout, "  log origin:     %s\n", s.Origin())
 	fmt.Fprintf(e.stdout, "  log key:        %s\n", s.VerifierKey)
 	fmt.Fprintf(e.stdout, "  tree size:      %d\n", s.Log.Head().Size)
@@ -177,7 +176,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "  log store:      PostgreSQL, frontend %s (sequencer now: %v)\n", id, leading)
 	}
 	if s.DevCA != nil {
-		fmt.Fprintf(e.stdout, "  development functionary CA in %s/dev-ca.pem: for development only\n", cfg.DataDir)
+		fmt.Fprintf(e.stdout, "  development functionary CA in %s: for development only\n", serve.DataDir(cfg.DataDir).DevCACert())
 	}
 	if cfg.DevSVID {
 		fmt.Fprintf(e.stdout, "  development SVIDs: POST %s/dev/svid (any local caller; for development only)\n", u)

@@ -13,10 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
 )
@@ -47,26 +47,16 @@ func runTSA(ctx context.Context, e *env, args []string) error {
 		return &usageError{msg: "tsa needs the subcommand serve", usage: shortUsage(tsaUsage), cmd: "tsa"}
 	}
 	fs := newFlags(e, "tsa serve", tsaUsage)
-	data := fs.String("data", "evident-data", "data `directory` for the development TSA")
+	data := fs.String("data", string(serve.DefaultDataDir), "data `directory` for the development TSA")
 	addr := fs.String("addr", "127.0.0.1:8318", "listen `address`")
 	keyFile := fs.String("tsa-key", "", "production TSA private key (PEM)")
 	chainFile := fs.String("tsa-chain", "", "production TSA chain (PEM, TSA certificate first, root last)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	var key crypto.Signer
-	var chain []*x509.Certificate
-	var err error
-	switch {
-	case *keyFile != "" && *chainFile != "":
-		key, chain, err = tsa.LoadFiles(*keyFile, *chainFile)
-	case *keyFile != "" || *chainFile != "":
-		return usagef("--tsa-key and --tsa-chain go together")
-	default:
-		if err := os.MkdirAll(*data, 0o700); err != nil {
-			return err
-		}
-		key, chain, err = tsa.LoadOrCreateDev(*data, time.Now())
+	key, chain, err := serve.DataDir(*data).LoadTSA(*keyFile, *chainFile, time.Now())
+	if errors.Is(err, serve.ErrTSAKeyPair) {
+		return usagef("%v", err)
 	}
 	if err != nil {
 		return err
@@ -203,7 +193,7 @@ func grantedResponse(token []byte) ([]byte, error) {
 func loadRoots(path string) (*x509.CertPool, error) {
 	onlyRoot := path == ""
 	if onlyRoot {
-		path = filepath.Join("evident-data", "tsa-chain.pem")
+		path = serve.DefaultDataDir.TSAChain()
 		if _, err := os.Stat(path); err != nil {
 			return nil, usagef("--tsa-roots or --tuf-root is required (no %s here)", path)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
@@ -90,8 +91,8 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 		sub, args = "trust "+args[0], args[1:]
 	}
 	fs := newFlags(e, "tuf "+sub, subUsage(tufUsage, "tuf", sub))
-	repoDir := fs.String("repo", filepath.Join("evident-data", "tuf"), "repository `directory`")
-	keysDir := fs.String("keys", filepath.Join("evident-data", "tuf-keys"), "keys `directory`")
+	repoDir := fs.String("repo", serve.DefaultDataDir.TUF(), "repository `directory`")
+	keysDir := fs.String("keys", serve.DefaultDataDir.TUFKeys(), "keys `directory`")
 	asJSON := new(bool)
 	var (
 		kind, name, file, newName, project, at, out, root, url, mirror, tufCache *string
@@ -192,7 +193,7 @@ func runTUF(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "created %s (keys in %s); clients start from %s\n", r.Dir(), *keysDir,
-			filepath.Join(r.Dir(), "metadata", "1.root.json"))
+			serve.TUFRoot(r.Dir()))
 		return nil
 	case "trust policy":
 		s, err := online(tufrepo.Targets)
