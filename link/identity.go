@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
@@ -87,7 +88,7 @@ func FromDevServer(ctx context.Context, serverURL, spiffeID string) (Signer, err
 		return Signer{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpapi.DefaultClient().Do(req)
 	if err != nil {
 		return Signer{}, err
 	}
@@ -97,7 +98,7 @@ func FromDevServer(ctx context.Context, serverURL, spiffeID string) (Signer, err
 		return Signer{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return Signer{}, fmt.Errorf("development SVID: server answered %s: %s", resp.Status, bytes.TrimSpace(b))
+		return Signer{}, fmt.Errorf("development SVID: server answered %s: %s", resp.Status, httpapi.ErrorMessage(b))
 	}
 	chain, err := tsa.ParseCertificatesPEM(b)
 	if err != nil {

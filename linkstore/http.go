@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -86,7 +87,7 @@ var (
 
 // Handler serves the link store. Uploads need no credential: the store
 // accepts only the link whose canonical payload is a logged entry's payload
-// (see the package doc for the order of the checks). Errors are JSON {"error": "..."}: 400 malformed or
+// (see the package doc for the order of the checks). Errors are the JSON of package internal/httpapi, {"error": "...", "code": "..."}: 400 malformed or
 // mismatched, 404 no such entry or link, 409 another link already stored
 // under that digest, 413 too large, 415 compressed, 503 busy (Retry-After).
 func Handler(c Config) http.Handler {
@@ -249,11 +250,7 @@ func (h *handler) artifacts(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ArtifactsResponse{Indices: ix})
-}
-
-type errorResponse struct {
-	Error string `json:"error"`
+	httpapi.WriteJSON(w, http.StatusOK, ArtifactsResponse{Indices: ix})
 }
 
 // status maps an error to its HTTP status.
@@ -286,16 +283,5 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, code, errorResponse{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("linkstore: encoding a response: %v", err))
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	httpapi.WriteError(w, msg, code)
 }

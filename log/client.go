@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -25,7 +26,8 @@ type Client struct {
 	// Origin is the log's checkpoint origin; Verifier its note key.
 	Origin   string
 	Verifier note.Verifier
-	// HTTP is the client to use (default http.DefaultClient).
+	// HTTP is the client to use (default: one whose requests time out after
+	// httpapi.ClientTimeout).
 	HTTP *http.Client
 	// AddRetries is how often Add retries an append answered 503 — no
 	// sequencer at the moment, as during a failover, or overloaded —
@@ -68,7 +70,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body []byte,
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = httpapi.DefaultClient()
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -86,11 +88,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body []byte,
 		return nil, fmt.Errorf("%s %s: response over %d bytes", method, path, maxResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e errorResponse
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, &HTTPError{Status: resp.StatusCode, Message: e.Error}
-		}
-		return nil, &HTTPError{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: httpapi.ErrorMessage(b)}
 	}
 	return b, nil
 }

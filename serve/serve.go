@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
@@ -426,15 +427,6 @@ func (s *Server) Handler() http.Handler {
 	return recoverer(s.cfg.Logger, s.reserveOnly(s.timeAdds(mux)))
 }
 
-// Limits of the HTTP server (THREATS S1, L7).
-const (
-	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 30 * time.Second
-	WriteTimeout      = 60 * time.Second
-	IdleTimeout       = 120 * time.Second
-	MaxHeaderBytes    = 16 << 10
-)
-
 // Start listens on the configured addresses and serves in the background.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
@@ -472,19 +464,7 @@ func (s *Server) Start() error {
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {
-	rht := s.cfg.ReadHeaderTimeout
-	if rht <= 0 {
-		rht = ReadHeaderTimeout
-	}
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: rht,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
-	}
+	return httpapi.NewServer(h, s.cfg.Logger, s.cfg.ReadHeaderTimeout)
 }
 
 // URL is the server's base URL, e.g. http://127.0.0.1:8080.
@@ -578,9 +558,7 @@ func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusInternalServerError)
-				fmt.Fprintln(w, `{"error":"internal error"}`)
+				httpapi.WriteError(w, "internal error", http.StatusInternalServerError)
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -592,22 +570,22 @@ func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
 func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		http.Error(w, "development SVIDs are for local callers only", http.StatusForbidden)
+		httpapi.WriteError(w, "development SVIDs are for local callers only", http.StatusForbidden)
 		return
 	}
 	var req link.DevSVIDRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&req); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		httpapi.WriteError(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	id, err := url.Parse(req.SPIFFEID)
 	if err != nil || id.Scheme != "spiffe" || id.Host != DevTrustDomain || id.Path == "" || id.RawQuery != "" || id.Fragment != "" {
-		http.Error(w, "spiffe_id must be spiffe://"+DevTrustDomain+"/<path>", http.StatusBadRequest)
+		httpapi.WriteError(w, "spiffe_id must be spiffe://"+DevTrustDomain+"/<path>", http.StatusBadRequest)
 		return
 	}
 	pub, err := x509.ParsePKIXPublicKey(req.PublicKey)
 	if err != nil {
-		http.Error(w, "public_key: "+err.Error(), http.StatusBadRequest)
+		httpapi.WriteError(w, "public_key: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	ttl := s.cfg.DevSVIDTTL
@@ -616,7 +594,7 @@ func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 	}
 	cert, err := s.DevCA.IssueSVID(id, pub, s.cfg.Now(), ttl)
 	if err != nil {
-		http.Error(w, "couldn't issue: "+err.Error(), http.StatusBadRequest)
+		httpapi.WriteError(w, "couldn't issue: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	s.cfg.Logger.Info("issued a development SVID", "spiffe_id", id.String(), "ttl", ttl)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/pgstore"
@@ -117,7 +118,7 @@ func newCluster(pg *pgstore.LogStore, cfg Config) *cluster {
 		store:  pg,
 		id:     fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(r[:])),
 		logger: cfg.Logger,
-		client: &http.Client{Timeout: WriteTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: IdleTimeout}},
+		client: &http.Client{Timeout: httpapi.WriteTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: httpapi.IdleTimeout}},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/digitorus/timestamp"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/verify"
 )
 
@@ -67,7 +68,7 @@ func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*
 	req.Header.Set("Content-Type", QueryType)
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = httpapi.DefaultClient()
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/digitorus/timestamp"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/verify"
 )
 
@@ -237,20 +238,20 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Values("Content-Type"); len(ct) != 1 || ct[0] != QueryType {
-		http.Error(w, "Content-Type must be exactly "+QueryType, http.StatusUnsupportedMediaType)
+		httpapi.WriteError(w, "Content-Type must be exactly "+QueryType, http.StatusUnsupportedMediaType)
 		return
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
-		http.Error(w, "Content-Encoding is not accepted", http.StatusUnsupportedMediaType)
+		httpapi.WriteError(w, "Content-Encoding is not accepted", http.StatusUnsupportedMediaType)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestSize+1))
 	if err != nil {
-		http.Error(w, "couldn't read the request", http.StatusBadRequest)
+		httpapi.WriteError(w, "couldn't read the request", http.StatusBadRequest)
 		return
 	}
 	if len(body) > MaxRequestSize {
-		http.Error(w, "request over "+strconv.Itoa(MaxRequestSize)+" bytes", http.StatusRequestEntityTooLarge)
+		httpapi.WriteError(w, "request over "+strconv.Itoa(MaxRequestSize)+" bytes", http.StatusRequestEntityTooLarge)
 		return
 	}
 	resp, err := s.Respond(body)

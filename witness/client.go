@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/tlog"
 )
 
@@ -126,7 +127,7 @@ func (c *Client) AddCheckpoint(ctx context.Context, oldSize uint64, proof [][]by
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = httpapi.DefaultClient()
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

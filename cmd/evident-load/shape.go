@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/pgstore"
@@ -60,8 +61,7 @@ func startShapeOnly(dir, pgURL string, batchSize int, batchPeriod time.Duration,
 	}
 	mux := http.NewServeMux()
 	mux.Handle(log.TilesPrefix, log.Handler(l, logger))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: serve.ReadHeaderTimeout, ReadTimeout: serve.ReadTimeout,
-		WriteTimeout: serve.WriteTimeout, IdleTimeout: serve.IdleTimeout, MaxHeaderBytes: serve.MaxHeaderBytes}
+	hs := httpapi.NewServer(mux, logger, 0)
 	go hs.Serve(ln)
 	return &shapeOnly{log: l, verifier: verifier, url: "http://" + ln.Addr().String(), close: func() {
 		hs.Close()

@@ -11,11 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
@@ -70,8 +70,7 @@ func runTSA(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	srv := httpapi.NewServer(s.Handler(), logger, 0)
 	fmt.Fprintf(e.stdout, "evident TSA serving at http://%s/tsa (certificate chain at /tsa/certchain)\n", ln.Addr())
 	fmt.Fprintf(e.stdout, "  TSA certificate: %s, valid until %s\n", chain[0].Subject, chain[0].NotAfter.UTC().Format(time.RFC3339))
 	errc := make(chan error, 1)

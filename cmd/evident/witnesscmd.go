@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/tufrepo"
@@ -82,7 +83,7 @@ func fetchWitnessed(ctx context.Context, lc *log.Client, index uint64, entry []b
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpapi.DefaultClient().Do(req)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -96,7 +97,7 @@ func fetchWitnessed(ctx context.Context, lc *log.Client, index uint64, entry []b
 	case http.StatusNotFound:
 		return nil, nil, nil, fmt.Errorf("%w after %v", errNotWitnessed, wait)
 	default:
-		return nil, nil, nil, fmt.Errorf("GET %s: %s: %s", pathWitnessed, resp.Status, strings.TrimSpace(string(signed)))
+		return nil, nil, nil, fmt.Errorf("GET %s: %s: %s", pathWitnessed, resp.Status, httpapi.ErrorMessage(signed))
 	}
 	cp, err := log.OpenCheckpoint(signed, lc.Origin, lc.Verifier)
 	if err != nil {
@@ -151,7 +152,7 @@ func checkWitnessedHead(ctx context.Context, e *env, c *log.Client, p *witnessPo
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpapi.DefaultClient().Do(req)
 	if err != nil {
 		return err
 	}
