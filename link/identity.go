@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/evident-dev/evident/internal/httpapi"
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
 
@@ -28,13 +28,13 @@ func FromFiles(keyPath, certPath string) (Signer, error) {
 	if err != nil {
 		return Signer{}, err
 	}
-	key, err := tsa.ParsePrivateKeyPEM(kb)
+	key, err := pemfile.ParsePrivateKey(kb)
 	if err != nil {
 		return Signer{}, fmt.Errorf("%s: %w", keyPath, err)
 	}
 	s := Signer{Key: key}
 	if certPath != "" {
-		if s.Chain, err = tsa.LoadCertificatesFile(certPath); err != nil {
+		if s.Chain, err = pemfile.LoadCertificates(certPath); err != nil {
 			return Signer{}, err
 		}
 		pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
@@ -100,7 +100,7 @@ func FromDevServer(ctx context.Context, serverURL, spiffeID string) (Signer, err
 	if resp.StatusCode != http.StatusOK {
 		return Signer{}, fmt.Errorf("development SVID: server answered %s: %s", resp.Status, httpapi.ErrorMessage(b))
 	}
-	chain, err := tsa.ParseCertificatesPEM(b)
+	chain, err := pemfile.ParseCertificates(b)
 	if err != nil {
 		return Signer{}, fmt.Errorf("development SVID: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/tsa"
 )
 
@@ -79,7 +80,7 @@ var ErrTSAKeyPair = errors.New("--tsa-key and --tsa-chain go together")
 func (d DataDir) LoadTSA(keyFile, chainFile string, now time.Time) (crypto.Signer, []*x509.Certificate, error) {
 	switch {
 	case keyFile != "" && chainFile != "":
-		return tsa.LoadFiles(keyFile, chainFile)
+		return pemfile.LoadKeyAndChain(keyFile, chainFile)
 	case keyFile != "" || chainFile != "":
 		return nil, nil, ErrTSAKeyPair
 	}

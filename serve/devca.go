@@ -7,16 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net/url"
 	"os"
 	"time"
 
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/internal/pemfile"
 )
 
 // DevCA is the development functionary CA: a root that issues short-lived
@@ -37,7 +35,7 @@ func LoadOrCreateDevCA(dir string, now time.Time) (*DevCA, error) {
 		if err != nil {
 			return nil, err
 		}
-		tmpl := &x509.Certificate{SerialNumber: randomSerial(),
+		tmpl := &x509.Certificate{SerialNumber: pemfile.RandomSerial(),
 			Subject:   pkix.Name{CommonName: "evident development SPIFFE CA", Organization: []string{"evident (development)"}},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
 			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -46,18 +44,15 @@ func LoadOrCreateDevCA(dir string, now time.Time) (*DevCA, error) {
 		if err != nil {
 			return nil, err
 		}
-		kder, err := x509.MarshalPKCS8PrivateKey(key)
+		cert, err := x509.ParseCertificate(der)
 		if err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		if err := pemfile.WriteKeyAndChain(keyPath, certPath, key, []*x509.Certificate{cert}); err != nil {
 			return nil, err
 		}
 	}
-	key, chain, err := tsa.LoadFiles(keyPath, certPath)
+	key, chain, err := pemfile.LoadKeyAndChain(keyPath, certPath)
 	if err != nil {
 		return nil, fmt.Errorf("development CA: %w", err)
 	}
@@ -68,7 +63,7 @@ func LoadOrCreateDevCA(dir string, now time.Time) (*DevCA, error) {
 // lifetime, as SPIRE shapes them (one URI SAN, subject O=SPIRE, serverAuth
 // and clientAuth), for pub.
 func (ca *DevCA) IssueSVID(id *url.URL, pub crypto.PublicKey, now time.Time, ttl time.Duration) (*x509.Certificate, error) {
-	tmpl := &x509.Certificate{SerialNumber: randomSerial(),
+	tmpl := &x509.Certificate{SerialNumber: pemfile.RandomSerial(),
 		Subject:   pkix.Name{Organization: []string{"SPIRE"}, Country: []string{"US"}},
 		NotBefore: now.Add(-10 * time.Second), NotAfter: now.Add(ttl), BasicConstraintsValid: true,
 		URIs:        []*url.URL{id},
@@ -79,12 +74,4 @@ func (ca *DevCA) IssueSVID(id *url.URL, pub crypto.PublicKey, now time.Time, ttl
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
-}
-
-func randomSerial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err)
-	}
-	return n
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
@@ -112,7 +113,7 @@ func TestDevSVIDOptIn(t *testing.T) {
 		t.Errorf("an admin listener nobody asked for: %s", on.AdminURL())
 	}
 	pem := filepath.Join(t.TempDir(), "roots.pem")
-	os.WriteFile(pem, tsa.EncodeCertificatesPEM([]*x509.Certificate{on.DevCA.Cert}), 0o600)
+	os.WriteFile(pem, pemfile.EncodeCertificates([]*x509.Certificate{on.DevCA.Cert}), 0o600)
 	if _, err := Open(Config{DataDir: t.TempDir(), DevSVID: true, FunctionaryRootsFile: pem, Logger: slog.New(slog.DiscardHandler)}); err == nil ||
 		!strings.Contains(err.Error(), "need the development CA") {
 		t.Errorf("DevSVID with production roots = %v, want a refusal", err)

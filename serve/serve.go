@@ -45,6 +45,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
@@ -287,14 +288,14 @@ func (s *Server) openTUF() error {
 	return r.EditTrustRoot(func(tr *evident.TrustRoot) error {
 		chain := s.TSA.Chain()
 		root := chain[len(chain)-1]
-		if err := tr.Add(evident.KindTSA, "evident-dev-tsa", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{root})), root.NotBefore); err != nil {
+		if err := tr.Add(evident.KindTSA, "evident-dev-tsa", string(pemfile.EncodeCertificates([]*x509.Certificate{root})), root.NotBefore); err != nil {
 			return err
 		}
 		if err := tr.Add(evident.KindLog, s.cfg.Origin, s.VerifierKey, now); err != nil {
 			return err
 		}
 		if s.DevCA != nil {
-			if err := tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{s.DevCA.Cert})), s.DevCA.Cert.NotBefore); err != nil {
+			if err := tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(pemfile.EncodeCertificates([]*x509.Certificate{s.DevCA.Cert})), s.DevCA.Cert.NotBefore); err != nil {
 				return err
 			}
 			// The development CA vouches for its own trust domain only.
@@ -366,7 +367,7 @@ func openTSA(cfg Config) (*tsa.Server, error) {
 func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, error) {
 	ev := &verify.EntryVerifier{Cache: verify.NewChainCache(4096), TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool()}
 	if cfg.TSARootsFile != "" {
-		if err := addPEM(ev.TSARoots, cfg.TSARootsFile); err != nil {
+		if err := pemfile.AddCertificates(ev.TSARoots, cfg.TSARootsFile); err != nil {
 			return nil, nil, err
 		}
 	} else {
@@ -375,7 +376,7 @@ func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, e
 	}
 	ev.TSACertificates = ts.Chain()[:1]
 	if cfg.FunctionaryRootsFile != "" {
-		return ev, nil, addPEM(ev.FunctionaryRoots, cfg.FunctionaryRootsFile)
+		return ev, nil, pemfile.AddCertificates(ev.FunctionaryRoots, cfg.FunctionaryRootsFile)
 	}
 	dev, err := LoadOrCreateDevCA(cfg.DataDir, cfg.Now())
 	if err != nil {
@@ -383,17 +384,6 @@ func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, e
 	}
 	ev.FunctionaryRoots.AddCert(dev.Cert)
 	return ev, dev, nil
-}
-
-func addPEM(pool *x509.CertPool, path string) error {
-	certs, err := tsa.LoadCertificatesFile(path)
-	if err != nil {
-		return err
-	}
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return nil
 }
 
 // Origin returns the log's origin.
@@ -599,7 +589,7 @@ func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Logger.Info("issued a development SVID", "spiffe_id", id.String(), "ttl", ttl)
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
-	w.Write(tsa.EncodeCertificatesPEM([]*x509.Certificate{cert}))
+	w.Write(pemfile.EncodeCertificates([]*x509.Certificate{cert}))
 }
 
 // DevTrustDomain is the trust domain of development SVIDs.

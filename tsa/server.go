@@ -24,12 +24,14 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/digitorus/timestamp"
 	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/verify"
 )
 
@@ -168,19 +170,10 @@ func (s *Server) parseRequest(der []byte) (*timeStampReq, crypto.Hash, error) {
 	if len(req.Extensions) > 0 {
 		return nil, 0, reject(timestamp.UnacceptedExtension, "extension %v is not supported", req.Extensions[0].Id)
 	}
-	if req.ReqPolicy != nil && !containsOID(s.cfg.Policies, req.ReqPolicy) {
+	if req.ReqPolicy != nil && !slices.ContainsFunc(s.cfg.Policies, req.ReqPolicy.Equal) {
 		return nil, 0, reject(timestamp.UnacceptedPolicy, "policy %v is not offered", req.ReqPolicy)
 	}
 	return &req, h, nil
-}
-
-func containsOID(list []asn1.ObjectIdentifier, oid asn1.ObjectIdentifier) bool {
-	for _, o := range list {
-		if o.Equal(oid) {
-			return true
-		}
-	}
-	return false
 }
 
 // Respond answers one DER TimeStampReq with a DER TimeStampResp. A
@@ -231,7 +224,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /tsa", s.serveQuery)
 	mux.HandleFunc("GET /tsa/certchain", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/pem-certificate-chain")
-		w.Write(EncodeCertificatesPEM(s.cfg.Chain))
+		w.Write(pemfile.EncodeCertificates(s.cfg.Chain))
 	})
 	return mux
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/digitorus/timestamp"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
@@ -81,7 +82,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	pemChain, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if chain, err := tsa.ParseCertificatesPEM(pemChain); err != nil || len(chain) != 2 {
+	if chain, err := pemfile.ParseCertificates(pemChain); err != nil || len(chain) != 2 {
 		t.Errorf("certchain = %d certificates, %v", len(chain), err)
 	}
 }
@@ -342,8 +343,8 @@ func TestOpenSSLInterop(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	write("data", []byte("evidence\n"))
-	write("root.pem", tsa.EncodeCertificatesPEM(s.Chain()[1:]))
-	write("tsa.pem", tsa.EncodeCertificatesPEM(s.Chain()[:1]))
+	write("root.pem", pemfile.EncodeCertificates(s.Chain()[1:]))
+	write("tsa.pem", pemfile.EncodeCertificates(s.Chain()[:1]))
 	run("ts", "-query", "-data", "data", "-sha256", "-cert", "-out", "req.tsq")
 	q, _ := os.ReadFile(filepath.Join(dir, "req.tsq"))
 	resp, err := http.Post(srv.URL+"/tsa", tsa.QueryType, bytes.NewReader(q))
@@ -361,8 +362,8 @@ func TestOpenSSLInterop(t *testing.T) {
 	ca := pkitest.NewCA(t, "openssl-tsa-root", now.Add(-time.Hour), now.Add(time.Hour))
 	cert, key := ca.TSA(t, now.Add(-time.Hour), now.Add(time.Hour), pkitest.TSAOptions{})
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	write("osslroot.pem", tsa.EncodeCertificatesPEM([]*x509.Certificate{ca.Cert}))
-	write("ossltsa.pem", tsa.EncodeCertificatesPEM([]*x509.Certificate{cert}))
+	write("osslroot.pem", pemfile.EncodeCertificates([]*x509.Certificate{ca.Cert}))
+	write("ossltsa.pem", pemfile.EncodeCertificates([]*x509.Certificate{cert}))
 	write("ossltsa.key", pemBlock("PRIVATE KEY", der))
 	write("serial", []byte("01\n"))
 	write("tsa.cnf", []byte(`[ tsa ]

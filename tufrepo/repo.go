@@ -28,10 +28,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"github.com/evident-dev/evident/atomicfile"
@@ -44,6 +42,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -243,17 +242,9 @@ func LoadKeys(keysDir string, roles ...string) (Signers, error) {
 
 // LoadKeyFile loads an Ed25519 private key from a PKCS #8 PEM file.
 func LoadKeyFile(p string) (signature.Signer, error) {
-	b, err := os.ReadFile(p)
+	k, err := pemfile.LoadPrivateKey(p)
 	if err != nil {
 		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%s: no PEM block", p)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return signature.LoadSigner(k, crypto.Hash(0))
 }
@@ -266,7 +257,7 @@ func newKeyFile(p string) (signature.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	kb, err := pemfile.EncodePrivateKey(priv)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +265,7 @@ func newKeyFile(p string) (signature.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if _, err := f.Write(kb); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -290,11 +281,7 @@ func PublicKeyPEM(s signature.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+	return pemfile.EncodePublicKey(pub)
 }
 
 func tufKey(s signature.Signer) (*metadata.Key, error) {

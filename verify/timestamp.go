@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 )
 
@@ -285,7 +286,7 @@ func Timestamp(token []byte, opts TimestampOptions) (*TimestampToken, error) {
 	if opts.Nonce != nil && (info.Nonce == nil || info.Nonce.Cmp(opts.Nonce) != 0) {
 		return nil, fmt.Errorf("%w: got %v, sent %v", ErrTokenNonce, info.Nonce, opts.Nonce)
 	}
-	if len(opts.Policies) > 0 && !containsOID(opts.Policies, info.Policy) {
+	if len(opts.Policies) > 0 && !slices.ContainsFunc(opts.Policies, info.Policy.Equal) {
 		return nil, fmt.Errorf("%w: %v", ErrTokenPolicy, info.Policy)
 	}
 
@@ -311,15 +312,6 @@ func Timestamp(token []byte, opts TimestampOptions) (*TimestampToken, error) {
 	}
 	tok.Chain = chain
 	return tok, nil
-}
-
-func containsOID(list []asn1.ObjectIdentifier, oid asn1.ObjectIdentifier) bool {
-	for _, o := range list {
-		if o.Equal(oid) {
-			return true
-		}
-	}
-	return false
 }
 
 // findSigner picks the certificate the SignerInfo names by issuer and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/pgstore"
@@ -89,7 +90,7 @@ func mintRemote(url string, n int) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain, err := tsa.ParseCertificatesPEM(pemChain)
+	chain, err := pemfile.ParseCertificates(pemChain)
 	if err != nil || len(chain) == 0 {
 		return nil, fmt.Errorf("the server's TSA chain: %v", err)
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/log"
-	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -128,7 +128,7 @@ func (t *clientTrust) roots() (*x509.CertPool, error) {
 	}
 	pool := x509.NewCertPool()
 	for _, it := range items {
-		certs, err := tsa.ParseCertificatesPEM([]byte(it.Value))
+		certs, err := pemfile.ParseCertificates([]byte(it.Value))
 		if err != nil {
 			return nil, fmt.Errorf("the trust root's TSA %q: %w", it.Name, err)
 		}

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/internal/spiffetest"
 	"github.com/evident-dev/evident/link"
@@ -178,7 +179,7 @@ func newMinter(t *testing.T, dataDir, url string) *minter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tsaChain, err := tsa.LoadCertificatesFile(filepath.Join(dataDir, "tsa-chain.pem"))
+	tsaChain, err := pemfile.LoadCertificates(filepath.Join(dataDir, "tsa-chain.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,7 +571,7 @@ func TestTUFJourney(t *testing.T) {
 		t.Errorf("publish-layout --force = %s", out)
 	}
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, tsa.EncodeCertificatesPEM([]*x509.Certificate{pkitest.NewCA(t, "upstream", time.Now(), time.Now().Add(time.Hour)).Cert}), 0o644)
+	os.WriteFile(ca, pemfile.EncodeCertificates([]*x509.Certificate{pkitest.NewCA(t, "upstream", time.Now(), time.Now().Add(time.Hour)).Cert}), 0o644)
 	run(0, "tuf", "trust", "rotate", "--repo", repo, "--keys", keys, "--kind", "functionary-ca", "--name", "evident-dev-ca", "--new-name", "spire-upstream", "--file", ca)
 	run(0, "tuf", "rotate-key", "root", "--repo", repo, "--keys", keys)
 	run(0, "tuf", "rotate-key", "timestamp", "--repo", repo, "--keys", keys)
@@ -611,7 +612,7 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	dir := t.TempDir()
 	ca := pkitest.NewCA(t, "spire upstream", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	roots := filepath.Join(t.TempDir(), "roots.pem")
-	os.WriteFile(roots, tsa.EncodeCertificatesPEM([]*x509.Certificate{ca.Cert}), 0o644)
+	os.WriteFile(roots, pemfile.EncodeCertificates([]*x509.Certificate{ca.Cert}), 0o644)
 	s := startServer(t, dir, "--functionary-roots", roots)
 	api := spiffetest.Start(t)
 	const id = "spiffe://example.org/ci/build"
@@ -950,7 +951,7 @@ func TestDemo(t *testing.T) {
 // under a checkpoint signed by the log key.
 func verifyBundle(b *evident.Bundle, functionaryRoots *x509.CertPool, tsaChainFile string, logKey note.Verifier) error {
 	ev := &verify.EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: functionaryRoots}
-	tsaChain, err := tsa.LoadCertificatesFile(tsaChainFile)
+	tsaChain, err := pemfile.LoadCertificates(tsaChainFile)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"github.com/evident-dev/evident/artifact"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
@@ -351,11 +351,10 @@ func runSubmit(ctx context.Context, e *env, args []string) error {
 		}
 		var chain []*x509.Certificate
 		if c := mb.Signatures[0].Certificate; c != "" {
-			blk, _ := pem.Decode([]byte(c))
-			if blk == nil {
+			cert, err := pemfile.ParseCertificate([]byte(c))
+			if errors.Is(err, pemfile.ErrNoPEM) {
 				return fmt.Errorf("%s: the signature's certificate is not PEM", p)
 			}
-			cert, err := x509.ParseCertificate(blk.Bytes)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}

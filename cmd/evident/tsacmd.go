@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
@@ -197,7 +198,7 @@ func loadRoots(path string) (*x509.CertPool, error) {
 			return nil, usagef("--tsa-roots or --tuf-root is required (no %s here)", path)
 		}
 	}
-	certs, err := tsa.LoadCertificatesFile(path)
+	certs, err := pemfile.LoadCertificates(path)
 	if err != nil {
 		return nil, err
 	}

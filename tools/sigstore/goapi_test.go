@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tsa"
@@ -35,11 +36,11 @@ func runViaGoAPI(t *testing.T, work, url, logKey, tsaChain, keyFile, chainFile s
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := tsa.ParsePrivateKeyPEM(kb)
+	key, err := pemfile.ParsePrivateKey(kb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := tsa.LoadCertificatesFile(chainFile)
+	chain, err := pemfile.LoadCertificates(chainFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func runViaGoAPI(t *testing.T, work, url, logKey, tsaChain, keyFile, chainFile s
 	if err := os.WriteFile(filepath.Join(work, name), lb, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tsaCerts, err := tsa.LoadCertificatesFile(tsaChain)
+	tsaCerts, err := pemfile.LoadCertificates(tsaChain)
 	if err != nil {
 		t.Fatal(err)
 	}
