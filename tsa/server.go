@@ -38,7 +38,7 @@ import (
 // DefaultPolicy is the policy of tokens when none is configured: the
 // example policy of OpenSSL's TSA configuration. Production deployments set
 // their own.
-var DefaultPolicy = asn1.ObjectIdentifier{1, 2, 3, 4, 1}
+func DefaultPolicy() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{1, 2, 3, 4, 1} }
 
 // Limits on requests (THREATS T1).
 const (
@@ -89,7 +89,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Policy == nil {
-		cfg.Policy = DefaultPolicy
+		cfg.Policy = DefaultPolicy()
 	}
 	if len(cfg.Policies) == 0 {
 		cfg.Policies = []asn1.ObjectIdentifier{cfg.Policy}

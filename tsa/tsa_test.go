@@ -41,7 +41,7 @@ func devServer(t testing.TB) (*tsa.Server, *x509.CertPool) {
 		t.Fatal(err)
 	}
 	s, err := tsa.NewServer(tsa.Config{Signer: key, Chain: chain,
-		Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy, {1, 2, 3, 4, 2}}})
+		Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy(), {1, 2, 3, 4, 2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", h, err)
 		}
-		if tok.Accuracy != time.Second || !tok.Policy.Equal(tsa.DefaultPolicy) || tok.GenTime.Sub(time.Now()).Abs() > 5*time.Second || len(der) == 0 {
+		if tok.Accuracy != time.Second || !tok.Policy.Equal(tsa.DefaultPolicy()) || tok.GenTime.Sub(time.Now()).Abs() > 5*time.Second || len(der) == 0 {
 			t.Errorf("%v token = %+v", h, tok)
 		}
 	}

@@ -57,11 +57,27 @@ const (
 
 // Expiries of freshly signed metadata. The server re-signs snapshot and
 // timestamp (the online roles) before they expire.
-var Expiry = map[string]time.Duration{
-	Root:      365 * 24 * time.Hour,
-	Targets:   180 * 24 * time.Hour,
-	Snapshot:  7 * 24 * time.Hour,
-	Timestamp: 24 * time.Hour,
+const (
+	RootExpiry      = 365 * 24 * time.Hour
+	TargetsExpiry   = 180 * 24 * time.Hour
+	SnapshotExpiry  = 7 * 24 * time.Hour
+	TimestampExpiry = 24 * time.Hour
+)
+
+// Expiry is the expiry of freshly signed metadata of the top-level role
+// (Root, Targets, Snapshot or Timestamp); 0 for any other name.
+func Expiry(role string) time.Duration {
+	switch role {
+	case Root:
+		return RootExpiry
+	case Targets:
+		return TargetsExpiry
+	case Snapshot:
+		return SnapshotExpiry
+	case Timestamp:
+		return TimestampExpiry
+	}
+	return 0
 }
 
 // DelegatedExpiry is the expiry of delegated targets roles.
@@ -122,7 +138,7 @@ func Init(dir, keysDir string, o InitOptions) (*Repo, error) {
 	}
 	now := o.Now()
 	r := &Repo{dir: dir, now: o.Now, targets: map[string]*metadata.Metadata[metadata.TargetsType]{}, dirty: map[string]bool{}}
-	r.root = metadata.Root(now.Add(Expiry[Root]))
+	r.root = metadata.Root(now.Add(Expiry(Root)))
 	r.root.Signed.Roles[Root].Threshold = o.RootThreshold
 	signers := Signers{}
 	for i := 1; i <= o.RootKeys; i++ {
@@ -498,7 +514,7 @@ func (r *Repo) Publish(signers Signers) (err error) {
 		t.Signed.Version = r.freeVersion(role, t.Signed.Version+1)
 		exp := DelegatedExpiry
 		if role == Targets {
-			exp = Expiry[Targets]
+			exp = Expiry(Targets)
 		}
 		t.Signed.Expires = now.Add(exp).UTC().Truncate(time.Second)
 		if err := r.signTargets(role, signers[role]); err != nil {
@@ -550,7 +566,7 @@ func (r *Repo) signTargets(role string, signers []signature.Signer) error {
 // publishOnline writes a new snapshot, then a new timestamp.
 func (r *Repo) publishOnline(signers Signers, now time.Time) error {
 	r.snap.Signed.Version = r.freeVersion(Snapshot, r.snap.Signed.Version+1)
-	r.snap.Signed.Expires = now.Add(Expiry[Snapshot]).UTC().Truncate(time.Second)
+	r.snap.Signed.Expires = now.Add(Expiry(Snapshot)).UTC().Truncate(time.Second)
 	r.snap.ClearSignatures()
 	for _, s := range signers[Snapshot] {
 		if _, err := r.snap.Sign(s); err != nil {
@@ -565,7 +581,7 @@ func (r *Repo) publishOnline(signers Signers, now time.Time) error {
 	}
 	r.ts.Signed.Meta["snapshot.json"] = metadata.MetaFile(r.snap.Signed.Version)
 	r.ts.Signed.Version++
-	r.ts.Signed.Expires = now.Add(Expiry[Timestamp]).UTC().Truncate(time.Second)
+	r.ts.Signed.Expires = now.Add(Expiry(Timestamp)).UTC().Truncate(time.Second)
 	r.ts.ClearSignatures()
 	for _, s := range signers[Timestamp] {
 		if _, err := r.ts.Sign(s); err != nil {
@@ -635,7 +651,7 @@ func (r *Repo) RotateKey(role string, next []signature.Signer, threshold int, ro
 	}
 	r.root.Signed.Roles[role].Threshold = threshold
 	r.root.Signed.Version++
-	r.root.Signed.Expires = r.now().Add(Expiry[Root]).UTC().Truncate(time.Second)
+	r.root.Signed.Expires = r.now().Add(Expiry(Root)).UTC().Truncate(time.Second)
 	signers := rootSigners
 	if role == Root {
 		signers = append(append([]signature.Signer(nil), rootSigners...), next...)

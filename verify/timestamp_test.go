@@ -43,7 +43,7 @@ func newTSA(t testing.TB, o pkitest.TSAOptions) tsaFixture {
 func (f tsaFixture) token(t testing.TB, digest []byte, at time.Time, mod func(*timestamp.Timestamp)) []byte {
 	t.Helper()
 	ts := timestamp.Timestamp{HashAlgorithm: crypto.SHA256, HashedMessage: digest, Time: at, Accuracy: time.Second,
-		Policy: tsa.DefaultPolicy, AddTSACertificate: true}
+		Policy: tsa.DefaultPolicy(), AddTSACertificate: true}
 	if mod != nil {
 		mod(&ts)
 	}
@@ -65,7 +65,7 @@ func TestTimestampAccepts(t *testing.T) {
 	d := digestOf("sig")
 	tok, err := verify.Timestamp(f.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Nonce = big.NewInt(42) }),
 		verify.TimestampOptions{Roots: f.root.Pool(), Hash: crypto.SHA256, Digest: d, Nonce: big.NewInt(42),
-			Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy}})
+			Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy()}})
 	if err != nil {
 		t.Fatal(err)
 	}
