@@ -12,18 +12,18 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/evident-dev/evident/internal/strictjson"
+	"github.com/evident-dev/evident/tlog"
 )
 
 // Limits on an Entry. Every one is checked by [ParseEntry].
 const (
 	// MaxEntrySize is the largest canonical entry: a tlog-tiles entry bundle
 	// prefixes each entry with a 16-bit length.
-	MaxEntrySize = 65535
+	MaxEntrySize = tlog.MaxEntrySize
 	// MaxChainLength is the most certificates a signer chain may hold
 	// (leaf plus intermediates).
 	MaxChainLength = 8
@@ -70,8 +70,9 @@ type Entry struct {
 // signed bytes are the canonical JSON of its "signed" field.
 const PayloadTypeLink = "application/vnd.in-toto.link+json"
 
-// ErrInvalidEntry is wrapped by every error [ParseEntry] returns.
-var ErrInvalidEntry = errors.New("invalid entry")
+// ErrInvalidEntry is wrapped by every error [ParseEntry] returns. It is
+// [tlog.ErrInvalidEntry], the log's refusal too.
+var ErrInvalidEntry = tlog.ErrInvalidEntry
 
 // ParseEntry decodes one JSON entry strictly (no duplicate or unknown
 // fields, no present-but-empty signer field, no trailing data, every limit

@@ -10,7 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"os/exec"
 
 	"github.com/evident-dev/evident"
@@ -48,21 +48,30 @@ type Result struct {
 	Recorded       bool // whether Stdout and Stderr were captured
 }
 
-// RunCommand runs args with the caller's standard streams and returns its
-// exit code; with record, stdout and stderr are also captured. A command
-// that cannot start is an error; one that exits non-zero is not.
-func RunCommand(ctx context.Context, args []string, record bool) (*Result, error) {
+// Streams are the standard streams a step's command runs with; a nil
+// Stdin reads nothing, a nil Stdout or Stderr discards.
+type Streams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// RunCommand runs args with the given streams (evident run passes its own)
+// and returns its exit code; with record, stdout and stderr are also
+// captured. A command that cannot start is an error; one that exits
+// non-zero is not.
+func RunCommand(ctx context.Context, args []string, std Streams, record bool) (*Result, error) {
 	if len(args) == 0 {
 		return &Result{}, nil
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Stdin = os.Stdin
+	cmd.Stdin = std.Stdin
+	stdout, stderr := orDiscard(std.Stdout), orDiscard(std.Stderr)
 	res := &Result{Recorded: record}
 	var out, errb bytes.Buffer
 	if record {
-		cmd.Stdout, cmd.Stderr = multi(os.Stdout, &out), multi(os.Stderr, &errb)
+		cmd.Stdout, cmd.Stderr = multi(stdout, &out), multi(stderr, &errb)
 	} else {
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 	}
 	err := cmd.Run()
 	var ee *exec.ExitError
@@ -86,6 +95,13 @@ func (m multiWriter) Write(p []byte) (int, error) {
 }
 
 func multi(a, b interface{ Write([]byte) (int, error) }) multiWriter { return multiWriter{a, b} }
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
 
 // NewLink builds the in-toto link of a step.
 func NewLink(step string, cmd []string, materials, products map[string]in_toto.HashObj, res *Result) in_toto.Link {

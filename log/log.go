@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/evident-dev/evident/tlog"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -41,8 +42,9 @@ import (
 // Errors returned by [Log] that callers branch on. [Handler] maps them to
 // HTTP statuses.
 var (
-	// ErrInvalidEntry wraps every rejection by the validator.
-	ErrInvalidEntry = errors.New("invalid entry")
+	// ErrInvalidEntry wraps every rejection by the validator; it is
+	// [tlog.ErrInvalidEntry], which the entry format wraps too.
+	ErrInvalidEntry = tlog.ErrInvalidEntry
 	// ErrOverloaded: too many entries are waiting to be sequenced.
 	ErrOverloaded = errors.New("too many pending entries")
 	// ErrClosed: the log was closed.
@@ -102,9 +104,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// MaxEntrySize is the largest entry the log accepts: tlog-tiles entry bundles
-// prefix each entry with a 16-bit length.
-const MaxEntrySize = 65535
+// MaxEntrySize is the largest entry the log accepts: [tlog.MaxEntrySize].
+const MaxEntrySize = tlog.MaxEntrySize
 
 // Log is a Merkle transparency log over a [Store]. It is safe for concurrent use.
 type Log struct {

@@ -105,7 +105,7 @@ func (d *demo) chapter(title string) {
 // and returns its output; want is the exit status expected.
 func (d *demo) cli(want int, args ...string) (string, error) {
 	var out bytes.Buffer
-	env := &env{stdout: &out, stderr: &out, getenv: func(k string) string {
+	env := &env{stdin: d.e.stdin, stdout: &out, stderr: &out, getenv: func(k string) string {
 		switch k {
 		case "EVIDENT_SERVER":
 			return d.srv.URL()

@@ -152,7 +152,7 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	// Keep the link beside the log, so that "bundle fetch" finds it by
 	// artifact; the bundle holds the link as bundle fetch will write it.
 	if err := (&linkstore.Client{URL: a.log.URL}).Upload(ctx, res.Index, lb); err != nil {
-		fmt.Fprintf(os.Stderr, "evident: warning: the link was logged at index %d but not stored on the server, so bundle fetch cannot find it; keep this bundle: %v\n", res.Index, err)
+		fmt.Fprintf(a.stderr, "evident: warning: the link was logged at index %d but not stored on the server, so bundle fetch cannot find it; keep this bundle: %v\n", res.Index, err)
 	}
 	if b, err := linkstore.Bundled(lb, entry); err == nil {
 		lb = b
@@ -221,7 +221,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("materials: %w", err)
 	}
-	res, err := link.RunCommand(ctx, cmd, *streams)
+	res, err := link.RunCommand(ctx, cmd, link.Streams{Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr}, *streams)
 	if err != nil {
 		return err
 	}
