@@ -104,6 +104,14 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Defaults of the group commit (see Config): the one definition, which
+// evident serve's flags show.
+const (
+	DefaultBatchSize   = 4096
+	DefaultBatchPeriod = 2 * time.Millisecond
+	DefaultMaxPending  = 65536
+)
+
 // MaxEntrySize is the largest entry the log accepts: [tlog.MaxEntrySize].
 const MaxEntrySize = tlog.MaxEntrySize
 
@@ -172,16 +180,16 @@ func Open(store Store, cfg Config) (*Log, error) {
 		return nil, errors.New("log: Signer and Verifier are not one key")
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 4096
+		cfg.BatchSize = DefaultBatchSize
 	}
 	if cfg.BatchPeriod < 0 || cfg.BatchPeriod > time.Second {
 		return nil, fmt.Errorf("log: BatchPeriod %v is outside [0, 1s]", cfg.BatchPeriod)
 	}
 	if cfg.BatchPeriod == 0 {
-		cfg.BatchPeriod = 2 * time.Millisecond
+		cfg.BatchPeriod = DefaultBatchPeriod
 	}
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 65536
+		cfg.MaxPending = DefaultMaxPending
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -128,8 +128,19 @@ type Config struct {
 	WitnessPeriod time.Duration
 }
 
-// DefaultOrigin is the origin of a log created without --origin.
-const DefaultOrigin = "localhost/evident"
+// Defaults of Config: the one definition, which evident serve's flags and
+// the client commands' --server show.
+const (
+	// DefaultOrigin is the origin of a log created without --origin.
+	DefaultOrigin = "localhost/evident"
+	// DefaultAddr is the listen address.
+	DefaultAddr = "127.0.0.1:8080"
+	// DefaultURL is the server's URL at DefaultAddr: what clients reach
+	// without --server or $EVIDENT_SERVER.
+	DefaultURL = "http://" + DefaultAddr
+	// DefaultDevSVIDTTL is the lifetime of development SVIDs.
+	DefaultDevSVIDTTL = 5 * time.Minute
+)
 
 // Server is a running evident server.
 type Server struct {
@@ -169,7 +180,7 @@ func Open(cfg Config) (*Server, error) {
 		cfg.DataDir = string(DefaultDataDir)
 	}
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -580,7 +591,7 @@ func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := s.cfg.DevSVIDTTL
 	if ttl <= 0 {
-		ttl = 5 * time.Minute
+		ttl = DefaultDevSVIDTTL
 	}
 	cert, err := s.DevCA.IssueSVID(id, pub, s.cfg.Now(), ttl)
 	if err != nil {

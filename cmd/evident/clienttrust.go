@@ -13,6 +13,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -43,7 +44,7 @@ func serverURL(e *env, server string) string {
 		server = e.getenv("EVIDENT_SERVER")
 	}
 	if server == "" {
-		server = "http://127.0.0.1:8080"
+		server = serve.DefaultURL
 	}
 	return strings.TrimSuffix(server, "/")
 }

@@ -232,12 +232,7 @@ func printJSON(e *env, v any) error {
 
 // newLogClient builds a client from --server and --key, with their defaults.
 func newLogClient(e *env, server, key string) (*log.Client, error) {
-	if server == "" {
-		server = e.getenv("EVIDENT_SERVER")
-	}
-	if server == "" {
-		server = "http://127.0.0.1:8080"
-	}
+	server = serverURL(e, server)
 	if key == "" {
 		key = e.getenv("EVIDENT_LOG_KEY")
 	}
