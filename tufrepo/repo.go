@@ -25,8 +25,6 @@ package tufrepo
 
 import (
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -142,7 +140,7 @@ func Init(dir, keysDir string, o InitOptions) (*Repo, error) {
 	r.root.Signed.Roles[Root].Threshold = o.RootThreshold
 	signers := Signers{}
 	for i := 1; i <= o.RootKeys; i++ {
-		s, err := newKeyFile(filepath.Join(keysDir, fmt.Sprintf("root-%d.pem", i)))
+		s, err := writeKeyFile(filepath.Join(keysDir, keyFileName(Root, i)))
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +150,7 @@ func Init(dir, keysDir string, o InitOptions) (*Repo, error) {
 		signers[Root] = append(signers[Root], s)
 	}
 	for _, role := range []string{Targets, Snapshot, Timestamp} {
-		s, err := newKeyFile(filepath.Join(keysDir, role+".pem"))
+		s, err := writeKeyFile(filepath.Join(keysDir, keyFileName(role, 1)))
 		if err != nil {
 			return nil, err
 		}
@@ -229,33 +227,6 @@ func Open(dir string, now func() time.Time) (*Repo, error) {
 // Signers are the keys at hand, by role name.
 type Signers map[string][]signature.Signer
 
-// LoadKeys loads the keys of the given roles from keysDir, as Init names
-// them; a role whose key file is absent is skipped (offline keys).
-func LoadKeys(keysDir string, roles ...string) (Signers, error) {
-	out := Signers{}
-	for _, role := range roles {
-		names := []string{role + ".pem"}
-		if role == Root {
-			matches, _ := filepath.Glob(filepath.Join(keysDir, "root-*.pem"))
-			names = nil
-			for _, m := range matches {
-				names = append(names, filepath.Base(m))
-			}
-		}
-		for _, n := range names {
-			s, err := LoadKeyFile(filepath.Join(keysDir, n))
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			out[role] = append(out[role], s)
-		}
-	}
-	return out, nil
-}
-
 // LoadKeyFile loads an Ed25519 private key from a PKCS #8 PEM file.
 func LoadKeyFile(p string) (signature.Signer, error) {
 	k, err := pemfile.LoadPrivateKey(p)
@@ -265,31 +236,9 @@ func LoadKeyFile(p string) (signature.Signer, error) {
 	return signature.LoadSigner(k, crypto.Hash(0))
 }
 
-// NewKeyFile generates an Ed25519 key into a new PEM file (mode 0600).
-func NewKeyFile(p string) (signature.Signer, error) { return newKeyFile(p) }
-
-func newKeyFile(p string) (signature.Signer, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	kb, err := pemfile.EncodePrivateKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Write(kb); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	return signature.LoadSigner(priv, crypto.Hash(0))
-}
+// NewKeyFile generates an Ed25519 key into a new PEM file (mode 0600),
+// durably; an existing file is an error.
+func NewKeyFile(p string) (signature.Signer, error) { return writeKeyFile(p) }
 
 // PublicKeyPEM returns s's public key as a PKIX PEM block.
 func PublicKeyPEM(s signature.Signer) ([]byte, error) {

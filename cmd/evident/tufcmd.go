@@ -9,14 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
-	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 const tufUsage = `
@@ -437,56 +435,11 @@ func parseOptionalTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// rotateKey gives a top-level role new keys: new key files, a new root
-// signed by the old root keys (and the new ones for root), then the role's
-// metadata re-signed with them; the old key files are kept, renamed.
+// rotateKey gives a top-level role new keys (see tufrepo.RotateKeyFiles).
 func rotateKey(e *env, repoDir, keysDir, role string, count, threshold int) error {
-	old, err := tufrepo.LoadKeys(keysDir, tufrepo.Root, tufrepo.Targets, tufrepo.Snapshot, tufrepo.Timestamp)
+	stamp, err := tufrepo.RotateKeyFiles(repoDir, keysDir, role, count, threshold, time.Now)
 	if err != nil {
 		return err
-	}
-	stamp := time.Now().UTC().Format("20060102T150405")
-	var oldFiles []string
-	if role == tufrepo.Root {
-		oldFiles, _ = filepath.Glob(filepath.Join(keysDir, "root-*.pem"))
-	} else {
-		oldFiles = []string{filepath.Join(keysDir, role+".pem")}
-	}
-	var next []signature.Signer
-	var newFiles []string
-	for i := 1; i <= count; i++ {
-		p := filepath.Join(keysDir, fmt.Sprintf("%s.new-%d.pem", role, i))
-		s, err := tufrepo.NewKeyFile(p)
-		if err != nil {
-			return err
-		}
-		next, newFiles = append(next, s), append(newFiles, p)
-	}
-	err = tufrepo.Update(repoDir, time.Now, func(r *tufrepo.Repo) error {
-		if err := r.RotateKey(role, next, threshold, old[tufrepo.Root]); err != nil {
-			return err
-		}
-		s := old
-		s[role] = next
-		return r.Publish(s)
-	})
-	if err != nil {
-		for _, p := range newFiles {
-			os.Remove(p)
-		}
-		return err
-	}
-	for _, p := range oldFiles {
-		os.Rename(p, p+".retired-"+stamp)
-	}
-	for i, p := range newFiles {
-		final := filepath.Join(keysDir, role+".pem")
-		if role == tufrepo.Root {
-			final = filepath.Join(keysDir, fmt.Sprintf("root-%d.pem", i+1))
-		}
-		if err := os.Rename(p, final); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(e.stdout, "rotated %s to %d new key(s), threshold %d; old key files kept as *.retired-%s\n", role, count, threshold, stamp)
 	return nil
