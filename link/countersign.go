@@ -1,6 +1,13 @@
-// Package link records and signs CI steps for the log. So far it holds the
-// step every signer shares: countersigning a signature with an RFC 3161
-// timestamp and assembling the log entry (see evident.Entry).
+// Package link records a CI step as a signed in-toto link (in-toto
+// specification v0.9, link metadata) and turns it into a log entry: it runs
+// the step's command with the streams it is given ([RunCommand]), builds the
+// link ([NewLink]), signs it with the functionary's key ([Sign]),
+// countersigns the signature with an RFC 3161 timestamp ([Countersign]) and
+// assembles the entry the log records ([Entry], see evident.Entry).
+//
+// A functionary's [Signer] comes from key and certificate files
+// ([FromFiles]), the SPIFFE Workload API ([FromWorkloadAPI]) or a
+// development server's POST /dev/svid ([FromDevServer]).
 package link
 
 import (

@@ -1,9 +1,12 @@
-// Package serve assembles evident's server: the transparency log (and, as
-// they are added, the timestamp authority and TUF repository) behind one
-// hardened HTTP server, with keys and data kept in one directory.
+// Package serve assembles evident's server: the transparency log, the link
+// store beside it, the RFC 3161 timestamp authority, the TUF repository,
+// witnessing and the development CA behind one hardened HTTP server (limits
+// and the JSON error dialect of internal/httpapi), with keys and data kept
+// in one directory ([DataDir]) or the log and links in PostgreSQL.
 //
 // On first start in an empty data directory it generates development keys;
-// every later start reuses them. The data directory holds:
+// every later start reuses them. The data directory holds ([DataDir] is
+// the one place that knows these names):
 //
 //	log.db         the bbolt store of the log
 //	links.db       the links beside it, by payload digest, and an artifact index

@@ -2,10 +2,13 @@
 // network access and no server code: it imports neither net/http nor bbolt
 // nor the log package (TestLean keeps it so).
 //
-// So far it verifies RFC 3161 timestamp tokens ([Timestamp]: RFC 3161, RFC
-// 5652 CMS, RFC 5816 ESSCertIDv2) and log entries ([EntryVerifier]: the
-// token over the signature, the signer's chain at the token's time, the
-// signature over the payload digest). Certificates are always checked at the
+// It verifies RFC 3161 timestamp tokens ([Timestamp]: RFC 3161, RFC 5652
+// CMS, RFC 5816 ESSCertIDv2), log entries ([EntryVerifier]: the token over
+// the signature, the signer's chain at the token's time, the signature over
+// the payload digest), in-toto links and layouts ([ParseLink],
+// [ParseLayout], [CheckLayout]) and whole supply chains ([SupplyChain]:
+// bundles proved in the log and cosigned by witnesses, against a layout
+// and the trust root). Certificates are always checked at the
 // time the timestamp proves, with the whole genTime ± accuracy window inside
 // every certificate's validity — never at the wall-clock time — so evidence
 // stays verifiable long after short-lived certificates expired.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -53,6 +54,17 @@ Examples:
   evident log watch --state checkpoint.state --interval 30s
 `
 
+// logSubcommands are the subcommands of evident log, each with its own
+// flags (fsck reads a store, the others a server).
+var logSubcommands = map[string]func(ctx context.Context, e *env, sub string, args []string) error{
+	"checkpoint":  logCheckpoint,
+	"get":         logGetOrProof,
+	"proof":       logGetOrProof,
+	"consistency": logConsistency,
+	"watch":       logWatch,
+	"fsck":        func(_ context.Context, e *env, _ string, args []string) error { return runFsck(e, args) },
+}
+
 func runLog(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		return &usageError{msg: "log needs a subcommand", usage: shortUsage(logUsage), cmd: "log"}
@@ -62,162 +74,211 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	if sub == "fsck" {
-		return runFsck(e, args)
-	}
-	fs := newFlags(e, "log "+sub, subUsage(logUsage, "log", sub))
-	server := fs.String("server", "", "server `URL`")
-	key := fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)")
-	alias(fs, "key", "log-key")
-	asJSON := fs.Bool("json", false, "machine-readable output")
-	var old, state, tufRoot, tufURL *string
-	var interval *time.Duration
-	var once *bool
-	switch sub {
-	case "consistency":
-		old = fs.String("old", "", "`file` holding an earlier signed checkpoint")
-	case "watch":
-		state = fs.String("state", "", "state `file` keeping the last verified checkpoint")
-		interval = fs.Duration("interval", time.Minute, "time between checks")
-		once = fs.Bool("once", false, "check once and exit")
-		tufRoot = fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): check the witnesses' cosignatures")
-		tufURL = fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)")
-	case "checkpoint", "get", "proof":
-	default:
+	run, ok := logSubcommands[sub]
+	if !ok {
 		return usagef("unknown log subcommand %q (run evident log -h)", sub)
 	}
-	if err := parse(fs, args); err != nil {
-		return err
+	return run(ctx, e, sub, args)
+}
+
+// logClientFlags are the client flags every subcommand but fsck has.
+type logClientFlags struct {
+	fs          *flag.FlagSet
+	server, key *string
+	asJSON      *bool
+}
+
+func newLogClientFlags(e *env, sub string) logClientFlags {
+	fs := newFlags(e, "log "+sub, subUsage(logUsage, "log", sub))
+	f := logClientFlags{fs: fs,
+		server: fs.String("server", "", "server `URL`"),
+		key:    fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)"),
 	}
-	c, err := newLogClient(e, *server, *key)
+	alias(fs, "key", "log-key")
+	f.asJSON = fs.Bool("json", false, "machine-readable output")
+	return f
+}
+
+// parse parses args and makes the client.
+func (f logClientFlags) parse(e *env, args []string) (*log.Client, error) {
+	if err := parse(f.fs, args); err != nil {
+		return nil, err
+	}
+	return newLogClient(e, *f.server, *f.key)
+}
+
+func logCheckpoint(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	c, err := f.parse(e, args)
 	if err != nil {
 		return err
 	}
-	switch sub {
-	case "checkpoint":
-		if fs.NArg() != 0 {
-			return usagef("log checkpoint takes no arguments")
-		}
-		cp, signed, err := c.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(e, checkpointJSON(cp))
-		}
-		_, err = e.stdout.Write(signed)
+	if f.fs.NArg() != 0 {
+		return usagef("log checkpoint takes no arguments")
+	}
+	cp, signed, err := c.Checkpoint(ctx)
+	if err != nil {
 		return err
-	case "get", "proof":
-		if fs.NArg() != 1 {
-			return usagef("log %s takes one INDEX", sub)
-		}
-		idx, err := strconv.ParseUint(fs.Arg(0), 10, 64)
-		if err != nil {
-			return usagef("INDEX %q is not a non-negative number", fs.Arg(0))
-		}
-		cp, signed, err := c.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		entry, p, err := c.ProveEntry(ctx, idx, cp)
-		if err != nil {
-			return err
-		}
-		if sub == "get" {
-			if *asJSON {
-				return printJSON(e, map[string]any{"index": idx, "entry": json.RawMessage(entry),
-					"leaf_hash": hex.EncodeToString(log.LeafHash(entry)), "checkpoint": checkpointJSON(cp)})
-			}
-			fmt.Fprintf(e.stdout, "%s\n", entry)
-			return nil
-		}
-		tp := proof.TLogProof{Index: idx, Checkpoint: signed, Hashes: make([][sha256.Size]byte, len(p))}
-		for i, h := range p {
-			copy(tp.Hashes[i][:], h)
-		}
-		if *asJSON {
-			return printJSON(e, map[string]any{"index": idx, "size": cp.Size, "leaf_hash": hex.EncodeToString(log.LeafHash(entry)),
-				"hashes": p, "checkpoint": string(signed)})
-		}
-		_, err = e.stdout.Write(tp.Marshal())
+	}
+	if *f.asJSON {
+		return printJSON(e, checkpointJSON(cp))
+	}
+	_, err = e.stdout.Write(signed)
+	return err
+}
+
+// logGetOrProof is log get and log proof: the entry at INDEX, or its
+// inclusion proof, once proved.
+func logGetOrProof(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	c, err := f.parse(e, args)
+	if err != nil {
 		return err
-	case "consistency":
-		if *old == "" || fs.NArg() != 0 {
-			return usagef("log consistency needs --old CHECKPOINT and no arguments")
+	}
+	if f.fs.NArg() != 1 {
+		return usagef("log %s takes one INDEX", sub)
+	}
+	idx, err := strconv.ParseUint(f.fs.Arg(0), 10, 64)
+	if err != nil {
+		return usagef("INDEX %q is not a non-negative number", f.fs.Arg(0))
+	}
+	cp, signed, err := c.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	entry, p, err := c.ProveEntry(ctx, idx, cp)
+	if err != nil {
+		return err
+	}
+	if sub == "get" {
+		if *f.asJSON {
+			return printJSON(e, map[string]any{"index": idx, "entry": json.RawMessage(entry),
+				"leaf_hash": hex.EncodeToString(log.LeafHash(entry)), "checkpoint": checkpointJSON(cp)})
 		}
-		oldSigned, err := os.ReadFile(*old)
-		if err != nil {
-			return err
-		}
-		prev, err := log.OpenCheckpoint(oldSigned, c.Origin, c.Verifier)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *old, err)
-		}
-		cp, signed, err := c.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		if err := c.Consistent(ctx, prev, cp); err != nil {
-			if errors.Is(err, log.ErrInconsistent) {
-				return &log.SplitViewError{Old: oldSigned, New: signed, Err: err}
-			}
-			return err
-		}
-		if *asJSON {
-			return printJSON(e, map[string]any{"consistent": true, "old": checkpointJSON(prev), "new": checkpointJSON(cp)})
-		}
-		fmt.Fprintf(e.stdout, "ok: size %d extends size %d\n", cp.Size, prev.Size)
+		fmt.Fprintf(e.stdout, "%s\n", entry)
 		return nil
-	case "watch":
-		if *state == "" || fs.NArg() != 0 {
-			return usagef("log watch needs --state FILE and no arguments")
+	}
+	tp := proof.TLogProof{Index: idx, Checkpoint: signed, Hashes: make([][sha256.Size]byte, len(p))}
+	for i, h := range p {
+		copy(tp.Hashes[i][:], h)
+	}
+	if *f.asJSON {
+		return printJSON(e, map[string]any{"index": idx, "size": cp.Size, "leaf_hash": hex.EncodeToString(log.LeafHash(entry)),
+			"hashes": p, "checkpoint": string(signed)})
+	}
+	_, err = e.stdout.Write(tp.Marshal())
+	return err
+}
+
+func logConsistency(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	old := f.fs.String("old", "", "`file` holding an earlier signed checkpoint")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *old == "" || f.fs.NArg() != 0 {
+		return usagef("log consistency needs --old CHECKPOINT and no arguments")
+	}
+	oldSigned, err := os.ReadFile(*old)
+	if err != nil {
+		return err
+	}
+	prev, err := log.OpenCheckpoint(oldSigned, c.Origin, c.Verifier)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *old, err)
+	}
+	cp, signed, err := c.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Consistent(ctx, prev, cp); err != nil {
+		if errors.Is(err, log.ErrInconsistent) {
+			return &log.SplitViewError{Old: oldSigned, New: signed, Err: err}
 		}
-		if *interval <= 0 {
-			return usagef("--interval must be positive")
-		}
-		m := &log.Monitor{Client: c, StatePath: *state}
-		if *tufRoot == "" {
-			*tufRoot = e.getenv("EVIDENT_TUF_ROOT")
-		}
-		if *tufURL == "" {
-			*tufURL = strings.TrimSuffix(c.URL, "/") + "/tuf"
-		}
-		policy, err := loadWitnessPolicy(*tufRoot, *tufURL)
-		if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return printJSON(e, map[string]any{"consistent": true, "old": checkpointJSON(prev), "new": checkpointJSON(cp)})
+	}
+	fmt.Fprintf(e.stdout, "ok: size %d extends size %d\n", cp.Size, prev.Size)
+	return nil
+}
+
+func logWatch(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	state := f.fs.String("state", "", "state `file` keeping the last verified checkpoint")
+	interval := f.fs.Duration("interval", time.Minute, "time between checks")
+	once := f.fs.Bool("once", false, "check once and exit")
+	tufRoot := f.fs.String("tuf-root", "", "trusted TUF root.json `file` (default $EVIDENT_TUF_ROOT): check the witnesses' cosignatures")
+	tufURL := f.fs.String("tuf", "", "TUF repository `URL` (default SERVER/tuf)")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *state == "" || f.fs.NArg() != 0 {
+		return usagef("log watch needs --state FILE and no arguments")
+	}
+	if *interval <= 0 {
+		return usagef("--interval must be positive")
+	}
+	if *tufRoot == "" {
+		*tufRoot = e.getenv("EVIDENT_TUF_ROOT")
+	}
+	if *tufURL == "" {
+		*tufURL = strings.TrimSuffix(c.URL, "/") + "/tuf"
+	}
+	policy, err := loadWitnessPolicy(*tufRoot, *tufURL)
+	if err != nil {
+		return err
+	}
+	w := &watcher{e: e, c: c, m: &log.Monitor{Client: c, StatePath: *state}, policy: policy, asJSON: *f.asJSON}
+	for {
+		done, err := w.check(ctx, *once)
+		if done || err != nil {
 			return err
 		}
-		for {
-			prev, cp, err := m.Check(ctx)
-			if err == nil && policy != nil && policy.threshold > 0 {
-				err = checkWitnessedHead(ctx, e, c, policy, cp)
-			}
-			var split *log.SplitViewError
-			switch {
-			case errors.As(err, &split):
-				fmt.Fprintf(e.stderr, "evident: ALERT: the log at %s is inconsistent\n", c.URL)
-				return err
-			case err != nil && *once:
-				return err
-			case err != nil:
-				fmt.Fprintf(e.stderr, "evident: warning: %v\n", err)
-			case *asJSON:
-				printJSON(e, map[string]any{"time": time.Now().UTC(), "checkpoint": checkpointJSON(cp), "consistent_with_previous": prev != nil})
-			case prev == nil:
-				fmt.Fprintf(e.stdout, "%s first checkpoint: size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size)
-			default:
-				fmt.Fprintf(e.stdout, "%s ok: size %d extends size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size, prev.Size)
-			}
-			if *once {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(*interval):
-			}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*interval):
 		}
 	}
-	return nil
+}
+
+// watcher is one log watch: each check verifies the log grew from the
+// last checkpoint seen and, with a witness policy, the witnessed head.
+type watcher struct {
+	e      *env
+	c      *log.Client
+	m      *log.Monitor
+	policy *witnessPolicy
+	asJSON bool
+}
+
+// check checks once; done says to stop (a split view, or once).
+func (w *watcher) check(ctx context.Context, once bool) (done bool, err error) {
+	prev, cp, err := w.m.Check(ctx)
+	if err == nil && w.policy != nil && w.policy.threshold > 0 {
+		err = checkWitnessedHead(ctx, w.e, w.c, w.policy, cp)
+	}
+	var split *log.SplitViewError
+	switch {
+	case errors.As(err, &split):
+		fmt.Fprintf(w.e.stderr, "evident: ALERT: the log at %s is inconsistent\n", w.c.URL)
+		return true, err
+	case err != nil && once:
+		return true, err
+	case err != nil:
+		fmt.Fprintf(w.e.stderr, "evident: warning: %v\n", err)
+	case w.asJSON:
+		printJSON(w.e, map[string]any{"time": time.Now().UTC(), "checkpoint": checkpointJSON(cp), "consistent_with_previous": prev != nil})
+	case prev == nil:
+		fmt.Fprintf(w.e.stdout, "%s first checkpoint: size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size)
+	default:
+		fmt.Fprintf(w.e.stdout, "%s ok: size %d extends size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size, prev.Size)
+	}
+	return once, nil
 }
 
 func checkpointJSON(cp log.Checkpoint) map[string]any {

@@ -166,11 +166,6 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 	return p, res.Index, os.WriteFile(p, b, 0o644)
 }
 
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
 func runRun(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "run", runUsage)
 	step := fs.String("step", "", "step `name`, as in the layout")

@@ -73,7 +73,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	at, err := parseOptionalTime(*atFlag)
+	at, err := parseTime(*atFlag, time.Time{})
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *tufAt != "" {
-		if o.At, err = parseOptionalTime(*tufAt); err != nil {
+		if o.At, err = parseTime(*tufAt, time.Time{}); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "evident: note: TUF metadata expiry judged at %s, not now (--tuf-at)\n", o.At.UTC().Format(time.RFC3339))
