@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 )
 
 // TestWitnessedStore runs the optional witnessed-checkpoint extension of both
@@ -13,7 +14,7 @@ import (
 // order, replacement, the latest, and (bbolt) durability across reopening.
 func TestWitnessedStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.db")
-	bs, err := log.OpenBoltStore(path)
+	bs, err := boltstore.OpenBoltStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestWitnessedStore(t *testing.T) {
 		})
 	}
 	bs.Close()
-	bs, err = log.OpenBoltStore(path)
+	bs, err = boltstore.OpenBoltStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,8 @@ import (
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tsa"
 )
 
@@ -75,7 +77,7 @@ func TestBackupOnAdminListener(t *testing.T) {
 		}
 		p := filepath.Join(t.TempDir(), "log.db")
 		os.WriteFile(p, b, 0o600)
-		store, err := log.OpenBoltStore(p)
+		store, err := boltstore.OpenBoltStore(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +147,7 @@ func TestOpenRefusesTruncatedStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = Open(Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
-			if !errors.Is(err, log.ErrStoreDamaged) || !strings.Contains(err.Error(), "corrupt or truncated") {
+			if !errors.Is(err, boltstore.ErrStoreDamaged) || !strings.Contains(err.Error(), "corrupt or truncated") {
 				t.Errorf("%s cut at %d%%: Open = %v, want corrupt or truncated", name, pct, err)
 			}
 		}
@@ -189,7 +191,7 @@ func (m *minter) entry(t *testing.T) []byte {
 func TestStatusFloodDoesNoStoreWork(t *testing.T) {
 	s := statusFixture(t)
 	m := newMinter(t, s)
-	lc := &log.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
 	start := time.Now()
 	done := make(chan struct{})
 	var pages, failed atomic.Int64
@@ -371,7 +373,7 @@ func TestStorageFull(t *testing.T) {
 		t.Errorf("the full disk was logged %d times, want once:\n%s", n, logs.String())
 	}
 	os.Remove(filler)
-	lc := &log.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
 	for _, e := range entries[20:] {
 		if _, err := lc.Add(context.Background(), e); err != nil {
 			t.Fatalf("add once space is freed: %v", err)

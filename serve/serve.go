@@ -52,6 +52,7 @@ import (
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
@@ -119,7 +120,7 @@ type Config struct {
 	// listen, apart from the public API; both empty: no admin endpoints.
 	AdminSocket, AdminAddr string
 	// StoreMmapSize is log.db's initial memory map (default
-	// log.DefaultInitialMmapSize).
+	// boltstore.DefaultInitialMmapSize).
 	StoreMmapSize int
 	// MaxConns caps the public listener's concurrent connections; ConnReserve
 	// more are kept for health and checkpoint reads (see connLimits for the
@@ -159,8 +160,8 @@ type Server struct {
 
 	cfg      Config
 	logStore log.Store
-	store    *log.BoltStore // nil with PostgreSQL
-	cluster  *cluster       // nil with bbolt
+	store    *boltstore.BoltStore // nil with PostgreSQL
+	cluster  *cluster             // nil with bbolt
 	links    linkstore.Store
 	stopTUF  chan struct{}
 	tufDone  chan struct{}

@@ -21,6 +21,7 @@ import (
 	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/pgstore"
 )
 
@@ -35,10 +36,10 @@ func IsPostgresURL(store string) bool {
 // the sequencer lease and returns the cluster membership. With PostgreSQL
 // it returns once the log has a checkpoint to load, or once this frontend
 // leads and can sign the first one.
-func openLogStore(cfg Config) (log.Store, *log.BoltStore, *cluster, error) {
+func openLogStore(cfg Config) (log.Store, *boltstore.BoltStore, *cluster, error) {
 	if cfg.Store == "" {
-		bolt, err := log.OpenBoltStoreOptions(DataDir(cfg.DataDir).LogDB(), log.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
-		if errors.Is(err, log.ErrStoreDamaged) {
+		bolt, err := boltstore.OpenBoltStoreOptions(DataDir(cfg.DataDir).LogDB(), boltstore.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
+		if errors.Is(err, boltstore.ErrStoreDamaged) {
 			return nil, nil, nil, fmt.Errorf("%w: restore it from a backup (evident log fsck --data %s checks a copy)", err, cfg.DataDir)
 		}
 		if err != nil {

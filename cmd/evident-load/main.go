@@ -71,6 +71,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/serve"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -192,7 +193,7 @@ func run() error {
 		url, verifier, local = sl.url, sl.verifier, sl.log
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, IdleConnTimeout: time.Minute}}
-	lc := &log.Client{URL: url, Origin: verifier.Name(), Verifier: verifier, HTTP: client}
+	lc := &logclient.Client{URL: url, Origin: verifier.Name(), Verifier: verifier, HTTP: client}
 
 	// Append phase.
 	var before log.Stats

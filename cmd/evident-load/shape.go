@@ -16,6 +16,7 @@ import (
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/pgstore"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
@@ -114,7 +115,7 @@ func mintRemote(url string, n int) ([][]byte, error) {
 // pgURL, leading it as the one sequencer.
 func openShapeStore(dir, pgURL string, logger *slog.Logger) (log.Store, error) {
 	if pgURL == "" {
-		return log.OpenBoltStore(serve.DataDir(dir).LogDB())
+		return boltstore.OpenBoltStore(serve.DataDir(dir).LogDB())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

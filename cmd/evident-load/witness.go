@@ -18,6 +18,7 @@ import (
 
 	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tlog"
 	"golang.org/x/mod/sumdb/note"
@@ -108,7 +109,7 @@ func benchWitness(bin string, conc int, dur, period time.Duration, nmint, sample
 	if err != nil {
 		return err
 	}
-	lc := &log.Client{URL: s.URL(), Origin: s.Verifier.Name(), Verifier: s.Verifier, HTTP: client}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Verifier.Name(), Verifier: s.Verifier, HTTP: client}
 	witnessed, bundleLat, err := appendFor(client, s.URL(), conc, dur, next, samplers, func(ctx context.Context, e []byte) (time.Duration, error) {
 		t0 := time.Now()
 		res, err := lc.Add(ctx, e)

@@ -16,6 +16,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -161,7 +162,7 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 // bundleFetcher fetches and writes bundles proved against one checkpoint.
 type bundleFetcher struct {
 	e          *env
-	log        *log.Client
+	log        *logclient.Client
 	links      *linkstore.Client
 	cp         log.Checkpoint
 	checkpoint []byte

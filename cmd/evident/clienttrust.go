@@ -12,7 +12,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pemfile"
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
 	"golang.org/x/mod/sumdb/note"
@@ -79,7 +79,7 @@ func (t *clientTrust) trustRoot() (*evident.TrustRoot, error) {
 }
 
 // logClient is a client of the server's log that checks what it answers.
-func (t *clientTrust) logClient(ctx context.Context) (*log.Client, error) {
+func (t *clientTrust) logClient(ctx context.Context) (*logclient.Client, error) {
 	if t.logKey != "" || t.tufRoot == "" {
 		return newLogClient(t.e, t.server, t.logKey)
 	}
@@ -88,13 +88,13 @@ func (t *clientTrust) logClient(ctx context.Context) (*log.Client, error) {
 		return nil, err
 	}
 	logs, _ := tr.At(evident.KindLog, time.Now())
-	var clients []*log.Client
+	var clients []*logclient.Client
 	for _, it := range logs {
 		v, err := note.NewVerifier(it.Value)
 		if err != nil {
 			return nil, fmt.Errorf("the trust root's log key %q: %w", it.Name, err)
 		}
-		clients = append(clients, &log.Client{URL: serverURL(t.e, t.server), Origin: v.Name(), Verifier: v})
+		clients = append(clients, &logclient.Client{URL: serverURL(t.e, t.server), Origin: v.Name(), Verifier: v})
 	}
 	switch len(clients) {
 	case 0:

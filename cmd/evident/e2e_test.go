@@ -36,6 +36,8 @@ import (
 	"github.com/evident-dev/evident/internal/spiffetest"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
@@ -147,8 +149,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	return s
 }
 
-func (s *server) client() *log.Client {
-	return &log.Client{URL: s.url, Origin: s.verifier.Name(), Verifier: s.verifier}
+func (s *server) client() *logclient.Client {
+	return &logclient.Client{URL: s.url, Origin: s.verifier.Name(), Verifier: s.verifier}
 }
 
 func (s *server) kill9(t *testing.T) {
@@ -281,7 +283,7 @@ func TestKill9DuringAppends(t *testing.T) {
 		close(stop)
 		wg.Wait()
 
-		store, err := log.OpenBoltStore(filepath.Join(dir, "log.db"))
+		store, err := boltstore.OpenBoltStore(filepath.Join(dir, "log.db"))
 		if err != nil {
 			t.Fatalf("round %d: reopening the store after kill -9: %v", round, err)
 		}
@@ -539,7 +541,7 @@ func TestIngestRejects(t *testing.T) {
 		{"payload digest changed", tampered, "signature does not verify over the payload digest"},
 	} {
 		_, err := s.client().Add(context.Background(), c.entry)
-		var he *log.HTTPError
+		var he *logclient.HTTPError
 		if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, c.want) {
 			t.Errorf("%s: Add = %v, want 400 naming %q", c.name, err, c.want)
 		}

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 )
 
 // envFlags are the flags every command reads from the environment when
@@ -170,7 +170,7 @@ var (
 // words, and a context repeated by several layers is said once. A split
 // view keeps both checkpoints, which are the evidence.
 func humanize(err error) string {
-	var split *log.SplitViewError
+	var split *logclient.SplitViewError
 	if errors.As(err, &split) {
 		return err.Error()
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/pgstore"
 	"github.com/evident-dev/evident/serve"
 	"github.com/transparency-dev/formats/proof"
@@ -100,7 +102,7 @@ func newLogClientFlags(e *env, sub string) logClientFlags {
 }
 
 // parse parses args and makes the client.
-func (f logClientFlags) parse(e *env, args []string) (*log.Client, error) {
+func (f logClientFlags) parse(e *env, args []string) (*logclient.Client, error) {
 	if err := parse(f.fs, args); err != nil {
 		return nil, err
 	}
@@ -194,7 +196,7 @@ func logConsistency(ctx context.Context, e *env, sub string, args []string) erro
 	}
 	if err := c.Consistent(ctx, prev, cp); err != nil {
 		if errors.Is(err, log.ErrInconsistent) {
-			return &log.SplitViewError{Old: oldSigned, New: signed, Err: err}
+			return &logclient.SplitViewError{Old: oldSigned, New: signed, Err: err}
 		}
 		return err
 	}
@@ -232,7 +234,7 @@ func logWatch(ctx context.Context, e *env, sub string, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := &watcher{e: e, c: c, m: &log.Monitor{Client: c, StatePath: *state}, policy: policy, asJSON: *f.asJSON}
+	w := &watcher{e: e, c: c, m: &logclient.Monitor{Client: c, StatePath: *state}, policy: policy, asJSON: *f.asJSON}
 	for {
 		done, err := w.check(ctx, *once)
 		if done || err != nil {
@@ -250,8 +252,8 @@ func logWatch(ctx context.Context, e *env, sub string, args []string) error {
 // last checkpoint seen and, with a witness policy, the witnessed head.
 type watcher struct {
 	e      *env
-	c      *log.Client
-	m      *log.Monitor
+	c      *logclient.Client
+	m      *logclient.Monitor
 	policy *witnessPolicy
 	asJSON bool
 }
@@ -262,7 +264,7 @@ func (w *watcher) check(ctx context.Context, once bool) (done bool, err error) {
 	if err == nil && w.policy != nil && w.policy.threshold > 0 {
 		err = checkWitnessedHead(ctx, w.e, w.c, w.policy, cp)
 	}
-	var split *log.SplitViewError
+	var split *logclient.SplitViewError
 	switch {
 	case errors.As(err, &split):
 		fmt.Fprintf(w.e.stderr, "evident: ALERT: the log at %s is inconsistent\n", w.c.URL)
@@ -292,7 +294,7 @@ func printJSON(e *env, v any) error {
 }
 
 // newLogClient builds a client from --server and --key, with their defaults.
-func newLogClient(e *env, server, key string) (*log.Client, error) {
+func newLogClient(e *env, server, key string) (*logclient.Client, error) {
 	server = serverURL(e, server)
 	if key == "" {
 		key = e.getenv("EVIDENT_LOG_KEY")
@@ -309,7 +311,7 @@ func newLogClient(e *env, server, key string) (*log.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &log.Client{URL: server, Origin: v.Name(), Verifier: v}, nil
+	return &logclient.Client{URL: server, Origin: v.Name(), Verifier: v}, nil
 }
 
 // parseVerifierKey accepts a note verifier key or the path of a file holding one.
@@ -362,8 +364,8 @@ func runFsck(e *env, args []string) error {
 		defer snap.Close()
 		s = snap
 	} else {
-		bolt, err := log.OpenBoltStore(serve.DataDir(*data).LogDB())
-		if errors.Is(err, log.ErrStoreDamaged) {
+		bolt, err := boltstore.OpenBoltStore(serve.DataDir(*data).LogDB())
+		if errors.Is(err, boltstore.ErrStoreDamaged) {
 			return err
 		}
 		if err != nil {
@@ -385,7 +387,7 @@ func runFsck(e *env, args []string) error {
 func checkStore(s log.Store, vk note.Verifier) (h log.Head, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("the store is %w: %v", log.ErrStoreDamaged, v)
+			err = fmt.Errorf("the store is %w: %v", boltstore.ErrStoreDamaged, v)
 		}
 	}()
 	return log.Check(s, vk.Name(), vk)

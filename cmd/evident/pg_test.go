@@ -20,6 +20,7 @@ import (
 
 	"github.com/evident-dev/evident/internal/pgtest"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/pgstore"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -227,7 +228,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 					c.HTTP = httpc
 					res, err := c.Add(context.Background(), e)
 					if err != nil {
-						var he *log.HTTPError
+						var he *logclient.HTTPError
 						if errors.As(err, &he) && he.Status < 500 {
 							t.Errorf("append answered %v", err)
 							return

@@ -18,7 +18,7 @@ import (
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
 	"golang.org/x/term"
@@ -79,7 +79,7 @@ func (f logFlags) trust(e *env) *clientTrust {
 // appender timestamps signatures and appends entries, verifying what the
 // log answers.
 type appender struct {
-	log *log.Client
+	log *logclient.Client
 	tsa *tsa.Client
 	out string
 	// witnesses, when set with a threshold, is waited for (up to wait).
@@ -124,7 +124,7 @@ func (a *appender) append(ctx context.Context, entry *evident.Entry, lb []byte, 
 		return "", 0, err
 	}
 	res, err := a.log.Add(ctx, canonical) // verifies the proof and checkpoint
-	var unverified *log.UnverifiedAddError
+	var unverified *logclient.UnverifiedAddError
 	if errors.As(err, &unverified) {
 		return "", 0, fmt.Errorf("%w; no bundle was written: do not trust this log until that is explained (evident log proof %d checks it again)", err, unverified.Index)
 	}

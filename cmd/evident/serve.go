@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/serve"
 )
 
@@ -85,7 +86,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "admin endpoints (backups) on this listen `address` instead of a socket")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most concurrent connections (default: under the file descriptor limit, at most 16384)")
 	fs.IntVar(&cfg.ConnReserve, "conn-reserve", serve.DefaultConnReserve, "connections beyond --max-conns kept for /healthz, /log/checkpoint and /metrics")
-	fs.IntVar(&cfg.StoreMmapSize, "store-mmap-size", log.DefaultInitialMmapSize, "initial memory map of log.db in `bytes`; larger maps are grown less often")
+	fs.IntVar(&cfg.StoreMmapSize, "store-mmap-size", boltstore.DefaultInitialMmapSize, "initial memory map of log.db in `bytes`; larger maps are grown less often")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	fs.StringVar(&cfg.FunctionaryRootsFile, "functionary-roots", "", "functionary roots `file` (PEM) signers must chain to (default: the development CA)")
 	var witnesses listFlag

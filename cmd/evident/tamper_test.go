@@ -19,7 +19,7 @@ import (
 
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -226,7 +226,7 @@ func TestIngestRefusesAmbiguousEntries(t *testing.T) {
 		{"unknown payload type", strings.Replace(good, `"payload_type":"application/vnd.in-toto.link+json"`, `"payload_type":"text/plain"`, 1), `payload_type "text/plain" is unknown`},
 	} {
 		_, err := s.client().Add(context.Background(), []byte(c.entry))
-		var he *log.HTTPError
+		var he *logclient.HTTPError
 		if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, c.want) {
 			t.Errorf("%s: Add = %v, want 400 naming %q", c.name, err, c.want)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
 )
@@ -204,7 +205,7 @@ func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.Trus
 			if oerr != nil {
 				continue
 			}
-			c := &log.Client{URL: url, Origin: v.Name(), Verifier: v}
+			c := &logclient.Client{URL: url, Origin: v.Name(), Verifier: v}
 			cur, _, cerr := c.Checkpoint(ctx)
 			if cerr == nil {
 				cerr = c.Consistent(ctx, old, cur)

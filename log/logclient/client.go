@@ -1,4 +1,4 @@
-package log
+package logclient
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/log"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -44,7 +45,7 @@ const maxResponse = 1 << 20
 // the answer's Retry-After asks to wait (1s if absent, at most 10s).
 func (c *Client) doRetryAfter(ctx context.Context, entry []byte) ([]byte, time.Duration, error) {
 	var retryAfter string
-	b, err := c.doHeader(ctx, http.MethodPost, PathEntries, entry, func(h http.Header) { retryAfter = h.Get("Retry-After") })
+	b, err := c.doHeader(ctx, http.MethodPost, log.PathEntries, entry, func(h http.Header) { retryAfter = h.Get("Retry-After") })
 	wait := time.Second
 	if n, perr := strconv.Atoi(retryAfter); perr == nil && n >= 0 {
 		wait = min(time.Duration(n)*time.Second, 10*time.Second)
@@ -105,24 +106,24 @@ func (e *HTTPError) Error() string {
 
 // Checkpoint fetches and verifies the latest checkpoint. It returns the
 // parsed body and the signed note.
-func (c *Client) Checkpoint(ctx context.Context) (Checkpoint, []byte, error) {
-	b, err := c.do(ctx, http.MethodGet, PathCheckpoint, nil)
+func (c *Client) Checkpoint(ctx context.Context) (log.Checkpoint, []byte, error) {
+	b, err := c.do(ctx, http.MethodGet, log.PathCheckpoint, nil)
 	if err != nil {
-		return Checkpoint{}, nil, err
+		return log.Checkpoint{}, nil, err
 	}
-	cp, err := OpenCheckpoint(b, c.Origin, c.Verifier)
+	cp, err := log.OpenCheckpoint(b, c.Origin, c.Verifier)
 	return cp, b, err
 }
 
 // Entry fetches the entry at index. The caller verifies it with
 // [Client.ProveEntry] or by its own means.
 func (c *Client) Entry(ctx context.Context, index uint64) ([]byte, error) {
-	return c.do(ctx, http.MethodGet, PathEntries+"/"+strconv.FormatUint(index, 10), nil)
+	return c.do(ctx, http.MethodGet, log.PathEntries+"/"+strconv.FormatUint(index, 10), nil)
 }
 
 // ProveEntry fetches the entry at index and its inclusion proof in cp, and
 // verifies the proof. It returns the entry and the proof.
-func (c *Client) ProveEntry(ctx context.Context, index uint64, cp Checkpoint) ([]byte, [][]byte, error) {
+func (c *Client) ProveEntry(ctx context.Context, index uint64, cp log.Checkpoint) ([]byte, [][]byte, error) {
 	e, err := c.Entry(ctx, index)
 	if err != nil {
 		return nil, nil, err
@@ -131,7 +132,7 @@ func (c *Client) ProveEntry(ctx context.Context, index uint64, cp Checkpoint) ([
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := VerifyInclusion(index, cp, hasher.HashLeaf(e), p); err != nil {
+	if err := log.VerifyInclusion(index, cp, log.LeafHash(e), p); err != nil {
 		return nil, nil, err
 	}
 	return e, p, nil
@@ -141,14 +142,14 @@ func (c *Client) ProveEntry(ctx context.Context, index uint64, cp Checkpoint) ([
 // the tree of the given size.
 func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
 	q := url.Values{"index": {strconv.FormatUint(index, 10)}, "size": {strconv.FormatUint(size, 10)}}
-	return c.proof(ctx, PathInclusionProof+"?"+q.Encode())
+	return c.proof(ctx, log.PathInclusionProof+"?"+q.Encode())
 }
 
 // ConsistencyProof fetches (without verifying) the consistency proof between
 // the trees of sizes from and to.
 func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
 	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
-	return c.proof(ctx, PathConsistencyProf+"?"+q.Encode())
+	return c.proof(ctx, log.PathConsistencyProf+"?"+q.Encode())
 }
 
 func (c *Client) proof(ctx context.Context, path string) ([][]byte, error) {
@@ -156,19 +157,19 @@ func (c *Client) proof(ctx context.Context, path string) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pr ProofResponse
+	var pr log.ProofResponse
 	if err := json.Unmarshal(b, &pr); err != nil {
 		return nil, fmt.Errorf("couldn't decode proof: %w", err)
 	}
 	if len(pr.Hashes) > 2*64 {
-		return nil, fmt.Errorf("%w: %d hashes is more than any tree needs", ErrBadProof, len(pr.Hashes))
+		return nil, fmt.Errorf("%w: %d hashes is more than any tree needs", log.ErrBadProof, len(pr.Hashes))
 	}
 	return pr.Hashes, nil
 }
 
 // Add submits entry, which must be in canonical form, and verifies that the
 // answer proves its inclusion under a checkpoint signed by the log.
-func (c *Client) Add(ctx context.Context, entry []byte) (*AddResult, error) {
+func (c *Client) Add(ctx context.Context, entry []byte) (*log.AddResult, error) {
 	retries := c.AddRetries
 	if retries == 0 {
 		retries = 5
@@ -193,18 +194,18 @@ func (c *Client) Add(ctx context.Context, entry []byte) (*AddResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ar AddResponse
+	var ar log.AddResponse
 	if err := json.Unmarshal(b, &ar); err != nil {
 		return nil, fmt.Errorf("couldn't decode add response: %w", err)
 	}
-	cp, err := OpenCheckpoint([]byte(ar.Checkpoint), c.Origin, c.Verifier)
+	cp, err := log.OpenCheckpoint([]byte(ar.Checkpoint), c.Origin, c.Verifier)
 	if err != nil {
 		return nil, &UnverifiedAddError{Index: ar.Index, What: "checkpoint", Err: err}
 	}
-	if err := VerifyInclusion(ar.Index, cp, hasher.HashLeaf(entry), ar.InclusionProof); err != nil {
+	if err := log.VerifyInclusion(ar.Index, cp, log.LeafHash(entry), ar.InclusionProof); err != nil {
 		return nil, &UnverifiedAddError{Index: ar.Index, What: "inclusion proof", Err: err}
 	}
-	return &AddResult{Index: ar.Index, Duplicate: ar.Duplicate, Checkpoint: []byte(ar.Checkpoint),
+	return &log.AddResult{Index: ar.Index, Duplicate: ar.Duplicate, Checkpoint: []byte(ar.Checkpoint),
 		Size: cp.Size, Proof: ar.InclusionProof}, nil
 }
 
@@ -224,7 +225,7 @@ func (e *UnverifiedAddError) Error() string {
 func (e *UnverifiedAddError) Unwrap() error { return e.Err }
 
 // Consistent fetches the proof that new extends old and verifies it.
-func (c *Client) Consistent(ctx context.Context, old, new Checkpoint) error {
+func (c *Client) Consistent(ctx context.Context, old, new log.Checkpoint) error {
 	var p [][]byte
 	if old.Size > 0 && new.Size > old.Size {
 		var err error
@@ -232,5 +233,5 @@ func (c *Client) Consistent(ctx context.Context, old, new Checkpoint) error {
 			return err
 		}
 	}
-	return VerifyConsistency(old, new, p)
+	return log.VerifyConsistency(old, new, p)
 }

@@ -1,4 +1,4 @@
-package log
+package boltstore
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/log"
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 )
@@ -131,9 +132,9 @@ func (s *BoltStore) catchUp() error {
 		c := tx.Bucket(bucketNodes).Cursor()
 		var k [9]byte
 		putNodeKey(&k, compact.NewNodeID(0, from))
-		buf := make([]byte, 0, HashSize*(size-from))
+		buf := make([]byte, 0, log.HashSize*(size-from))
 		for key, v := c.Seek(k[:]); key != nil && key[0] == 0 && uint64(len(leaves)) < size-from; key, v = c.Next() {
-			if binary.BigEndian.Uint64(key[1:]) != from+uint64(len(leaves)) || len(v) != HashSize {
+			if binary.BigEndian.Uint64(key[1:]) != from+uint64(len(leaves)) || len(v) != log.HashSize {
 				return fmt.Errorf("leaf hash %d is missing or malformed", from+uint64(len(leaves)))
 			}
 			n := len(buf)
@@ -172,8 +173,8 @@ func (s *BoltStore) index(from uint64, leaves [][]byte) {
 }
 
 // Head implements [Store].
-func (s *BoltStore) Head() (Head, error) {
-	var h Head
+func (s *BoltStore) Head() (log.Head, error) {
+	var h log.Head
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		h, err = readHead(tx)
@@ -182,15 +183,15 @@ func (s *BoltStore) Head() (Head, error) {
 	return h, err
 }
 
-func readHead(tx *bolt.Tx) (Head, error) {
+func readHead(tx *bolt.Tx) (log.Head, error) {
 	v := tx.Bucket(bucketMeta).Get(keyHead)
 	if v == nil {
-		return Head{}, nil
+		return log.Head{}, nil
 	}
 	if len(v) < 16 {
-		return Head{}, fmt.Errorf("corrupt head record of %d bytes", len(v))
+		return log.Head{}, fmt.Errorf("corrupt head record of %d bytes", len(v))
 	}
-	return Head{
+	return log.Head{
 		Size:       binary.BigEndian.Uint64(v),
 		Time:       int64(binary.BigEndian.Uint64(v[8:])),
 		Checkpoint: clone(v[16:]),
@@ -198,7 +199,7 @@ func readHead(tx *bolt.Tx) (Head, error) {
 }
 
 // Commit implements [Store].
-func (s *BoltStore) Commit(b *Batch) error {
+func (s *BoltStore) Commit(b *log.Batch) error {
 	// The index must cover everything before the batch, even after a commit
 	// that failed having written.
 	if err := s.catchUp(); err != nil {
@@ -210,7 +211,7 @@ func (s *BoltStore) Commit(b *Batch) error {
 			return err
 		}
 		if b.Start != head.Size {
-			return fmt.Errorf("%w: batch starts at %d, size is %d", ErrConflict, b.Start, head.Size)
+			return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, head.Size)
 		}
 		entries := tx.Bucket(bucketEntries)
 		entries.FillPercent = 1
@@ -267,7 +268,7 @@ func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
 			want++
 		}
 		if len(out) != n {
-			return fmt.Errorf("entries [%d, +%d): %w", start, n, ErrNotFound)
+			return fmt.Errorf("entries [%d, +%d): %w", start, n, log.ErrNotFound)
 		}
 		return nil
 	})
@@ -277,7 +278,7 @@ func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
 // Nodes implements [Store]. The hashes share one allocation.
 func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
-	buf := make([]byte, 0, HashSize*len(ids))
+	buf := make([]byte, 0, log.HashSize*len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		nodes := tx.Bucket(bucketNodes)
 		var k [9]byte
@@ -285,7 +286,7 @@ func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 			putNodeKey(&k, id)
 			v := nodes.Get(k[:])
 			if v == nil {
-				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, ErrNotFound)
+				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, log.ErrNotFound)
 			}
 			n := len(buf)
 			buf = append(buf, v...)
@@ -306,7 +307,7 @@ func (s *BoltStore) Lookup(leafHashes [][]byte) ([]int64, error) {
 	s.mu.RLock()
 	for i, h := range leafHashes {
 		out[i] = -1
-		if len(h) != HashSize {
+		if len(h) != log.HashSize {
 			continue
 		}
 		if idx, ok := s.extra[[32]byte(h)]; ok {
@@ -352,3 +353,5 @@ func (s *BoltStore) Backup(w io.Writer) (int64, error) {
 	})
 	return n, err
 }
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
