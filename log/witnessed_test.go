@@ -14,7 +14,7 @@ import (
 // order, replacement, the latest, and (bbolt) durability across reopening.
 func TestWitnessedStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.db")
-	bs, err := boltstore.OpenBoltStore(path)
+	bs, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestWitnessedStore(t *testing.T) {
 		})
 	}
 	bs.Close()
-	bs, err = boltstore.OpenBoltStore(path)
+	bs, err = boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/evident-dev/evident"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
@@ -77,7 +77,7 @@ func TestBackupOnAdminListener(t *testing.T) {
 		}
 		p := filepath.Join(t.TempDir(), "log.db")
 		os.WriteFile(p, b, 0o600)
-		store, err := boltstore.OpenBoltStore(p)
+		store, err := boltstore.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestOpenRefusesTruncatedStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = Open(Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
-			if !errors.Is(err, boltstore.ErrStoreDamaged) || !strings.Contains(err.Error(), "corrupt or truncated") {
+			if !errors.Is(err, boltstore.ErrDamaged) || !strings.Contains(err.Error(), "corrupt or truncated") {
 				t.Errorf("%s cut at %d%%: Open = %v, want corrupt or truncated", name, pct, err)
 			}
 		}

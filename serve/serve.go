@@ -160,8 +160,8 @@ type Server struct {
 
 	cfg      Config
 	logStore log.Store
-	store    *boltstore.BoltStore // nil with PostgreSQL
-	cluster  *cluster             // nil with bbolt
+	store    *boltstore.Store // nil with PostgreSQL
+	cluster  *cluster         // nil with bbolt
 	links    linkstore.Store
 	stopTUF  chan struct{}
 	tufDone  chan struct{}

@@ -36,10 +36,10 @@ func IsPostgresURL(store string) bool {
 // the sequencer lease and returns the cluster membership. With PostgreSQL
 // it returns once the log has a checkpoint to load, or once this frontend
 // leads and can sign the first one.
-func openLogStore(cfg Config) (log.Store, *boltstore.BoltStore, *cluster, error) {
+func openLogStore(cfg Config) (log.Store, *boltstore.Store, *cluster, error) {
 	if cfg.Store == "" {
-		bolt, err := boltstore.OpenBoltStoreOptions(DataDir(cfg.DataDir).LogDB(), boltstore.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
-		if errors.Is(err, boltstore.ErrStoreDamaged) {
+		bolt, err := boltstore.OpenOptions(DataDir(cfg.DataDir).LogDB(), boltstore.Options{InitialMmapSize: cfg.StoreMmapSize})
+		if errors.Is(err, boltstore.ErrDamaged) {
 			return nil, nil, nil, fmt.Errorf("%w: restore it from a backup (evident log fsck --data %s checks a copy)", err, cfg.DataDir)
 		}
 		if err != nil {

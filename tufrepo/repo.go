@@ -30,7 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/evident-dev/evident/atomicfile"
 	"io/fs"
 	"os"
 	"path"
@@ -40,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/atomicfile"
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"

@@ -115,7 +115,7 @@ func mintRemote(url string, n int) ([][]byte, error) {
 // pgURL, leading it as the one sequencer.
 func openShapeStore(dir, pgURL string, logger *slog.Logger) (log.Store, error) {
 	if pgURL == "" {
-		return boltstore.OpenBoltStore(serve.DataDir(dir).LogDB())
+		return boltstore.Open(serve.DataDir(dir).LogDB())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

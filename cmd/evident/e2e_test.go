@@ -283,7 +283,7 @@ func TestKill9DuringAppends(t *testing.T) {
 		close(stop)
 		wg.Wait()
 
-		store, err := boltstore.OpenBoltStore(filepath.Join(dir, "log.db"))
+		store, err := boltstore.Open(filepath.Join(dir, "log.db"))
 		if err != nil {
 			t.Fatalf("round %d: reopening the store after kill -9: %v", round, err)
 		}

@@ -364,8 +364,8 @@ func runFsck(e *env, args []string) error {
 		defer snap.Close()
 		s = snap
 	} else {
-		bolt, err := boltstore.OpenBoltStore(serve.DataDir(*data).LogDB())
-		if errors.Is(err, boltstore.ErrStoreDamaged) {
+		bolt, err := boltstore.Open(serve.DataDir(*data).LogDB())
+		if errors.Is(err, boltstore.ErrDamaged) {
 			return err
 		}
 		if err != nil {
@@ -387,7 +387,7 @@ func runFsck(e *env, args []string) error {
 func checkStore(s log.Store, vk note.Verifier) (h log.Head, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("the store is %w: %v", boltstore.ErrStoreDamaged, v)
+			err = fmt.Errorf("the store is %w: %v", boltstore.ErrDamaged, v)
 		}
 	}()
 	return log.Check(s, vk.Name(), vk)

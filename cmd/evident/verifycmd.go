@@ -4,18 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-
-	"github.com/evident-dev/evident/log"
-	"golang.org/x/mod/sumdb/note"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
+	"golang.org/x/mod/sumdb/note"
 )
 
 const verifyUsage = `

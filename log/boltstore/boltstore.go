@@ -1,3 +1,7 @@
+// Package boltstore is the log's default storage: a [log.Store] (and
+// [log.WitnessedStore]) in one bbolt file, crash-safe by bbolt's
+// transactions. It lives apart from package log so that the log's clients
+// and its other stores do not import bbolt.
 package boltstore
 
 import (
@@ -15,7 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// BoltStore is the default [Store]: one bbolt file. Each Commit is one bbolt
+// Store is the default [log.Store]: one bbolt file. Each Commit is one bbolt
 // read-write transaction, so a batch is written entirely or not at all and is
 // durable (two fdatasyncs) when Commit returns.
 //
@@ -32,7 +36,7 @@ import (
 // Every hit is confirmed against the stored 32-byte hash. Writing a random-keyed
 // index instead would dirty one B+tree page per entry and slow commits as
 // the log grows.
-type BoltStore struct {
+type Store struct {
 	db *bolt.DB
 
 	// mu guards the index. It is never held while calling into bbolt by a
@@ -51,8 +55,8 @@ var (
 	keyHead       = []byte("head")
 )
 
-// BoltOptions tune a [BoltStore]; the zero value means the defaults.
-type BoltOptions struct {
+// Options tune a [Store]; the zero value means the defaults.
+type Options struct {
 	// InitialMmapSize is the size of the file's first memory map (default
 	// 1 GiB). bbolt grows the map, doubling it, when the file outgrows it,
 	// and growing it waits for every open read transaction: the larger the
@@ -61,22 +65,22 @@ type BoltOptions struct {
 	InitialMmapSize int
 }
 
-// DefaultInitialMmapSize is [BoltOptions.InitialMmapSize]'s default.
+// DefaultInitialMmapSize is [Options.InitialMmapSize]'s default.
 const DefaultInitialMmapSize = 1 << 30
 
-// OpenBoltStore opens (creating if needed) the bbolt file at path, with the
+// Open opens (creating if needed) the bbolt file at path, with the
 // default options. It fails after a second if another process holds the
-// file, and with an error wrapping ErrStoreDamaged if the file is shorter
+// file, and with an error wrapping ErrDamaged if the file is shorter
 // than its header says (a truncated copy), before mapping it.
-func OpenBoltStore(path string) (*BoltStore, error) {
-	return OpenBoltStoreOptions(path, BoltOptions{})
+func Open(path string) (*Store, error) {
+	return OpenOptions(path, Options{})
 }
 
-// ErrStoreDamaged: the store's file is corrupt or truncated.
-var ErrStoreDamaged = boltfile.ErrDamaged
+// ErrDamaged: the store's file is corrupt or truncated.
+var ErrDamaged = boltfile.ErrDamaged
 
-// OpenBoltStoreOptions is [OpenBoltStore] with options.
-func OpenBoltStoreOptions(path string, o BoltOptions) (*BoltStore, error) {
+// OpenOptions is [Open] with options.
+func OpenOptions(path string, o Options) (*Store, error) {
 	if o.InitialMmapSize <= 0 {
 		o.InitialMmapSize = DefaultInitialMmapSize
 	}
@@ -104,7 +108,7 @@ func OpenBoltStoreOptions(path string, o BoltOptions) (*BoltStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't initialise %s: %w", path, err)
 	}
-	s := &BoltStore{db: db, prefix: make(map[uint64]uint64), extra: make(map[[32]byte]uint64)}
+	s := &Store{db: db, prefix: make(map[uint64]uint64), extra: make(map[[32]byte]uint64)}
 	if err := s.catchUp(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't index %s: %w", path, err)
@@ -113,7 +117,7 @@ func OpenBoltStoreOptions(path string, o BoltOptions) (*BoltStore, error) {
 }
 
 // catchUp adds the leaves between the index's end and the head to the index.
-func (s *BoltStore) catchUp() error {
+func (s *Store) catchUp() error {
 	s.mu.RLock()
 	from := s.indexed
 	s.mu.RUnlock()
@@ -154,7 +158,7 @@ func (s *BoltStore) catchUp() error {
 }
 
 // index records leaves[i] at from+i, unless the index already covers it.
-func (s *BoltStore) index(from uint64, leaves [][]byte) {
+func (s *Store) index(from uint64, leaves [][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, h := range leaves {
@@ -173,7 +177,7 @@ func (s *BoltStore) index(from uint64, leaves [][]byte) {
 }
 
 // Head implements [Store].
-func (s *BoltStore) Head() (log.Head, error) {
+func (s *Store) Head() (log.Head, error) {
 	var h log.Head
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -199,7 +203,7 @@ func readHead(tx *bolt.Tx) (log.Head, error) {
 }
 
 // Commit implements [Store].
-func (s *BoltStore) Commit(b *log.Batch) error {
+func (s *Store) Commit(b *log.Batch) error {
 	// The index must cover everything before the batch, even after a commit
 	// that failed having written.
 	if err := s.catchUp(); err != nil {
@@ -253,7 +257,7 @@ func putNodeKey(k *[9]byte, id compact.NodeID) {
 }
 
 // Entries implements [Store].
-func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
+func (s *Store) Entries(start uint64, n int) ([][]byte, error) {
 	out := make([][]byte, 0, n)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var key [8]byte
@@ -276,7 +280,7 @@ func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
 }
 
 // Nodes implements [Store]. The hashes share one allocation.
-func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
+func (s *Store) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	buf := make([]byte, 0, log.HashSize*len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -299,7 +303,7 @@ func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 
 // Lookup implements [Store]: an index probe per hash, confirmed by reading
 // the stored leaf hash.
-func (s *BoltStore) Lookup(leafHashes [][]byte) ([]int64, error) {
+func (s *Store) Lookup(leafHashes [][]byte) ([]int64, error) {
 	if err := s.catchUp(); err != nil {
 		return nil, err
 	}
@@ -335,7 +339,7 @@ func (s *BoltStore) Lookup(leafHashes [][]byte) ([]int64, error) {
 }
 
 // Close implements [Store].
-func (s *BoltStore) Close() error {
+func (s *Store) Close() error {
 	if s.db == nil {
 		return errors.New("store is closed")
 	}
@@ -344,7 +348,7 @@ func (s *BoltStore) Close() error {
 
 // Backup writes a consistent copy of the store's file to w while the store
 // is in use (a read transaction: appends go on meanwhile).
-func (s *BoltStore) Backup(w io.Writer) (int64, error) {
+func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error

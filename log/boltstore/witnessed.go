@@ -13,7 +13,7 @@ var bucketWitnessed = []byte("witnessed")
 
 // PutWitnessed implements [WitnessedStore]: bucket "witnessed" maps an
 // 8-byte big-endian size to the note.
-func (s *BoltStore) PutWitnessed(size uint64, signed []byte) error {
+func (s *Store) PutWitnessed(size uint64, signed []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketWitnessed)
 		if err != nil {
@@ -24,7 +24,7 @@ func (s *BoltStore) PutWitnessed(size uint64, signed []byte) error {
 }
 
 // Witnessed implements [WitnessedStore].
-func (s *BoltStore) Witnessed(min uint64, fn func(uint64, []byte) bool) error {
+func (s *Store) Witnessed(min uint64, fn func(uint64, []byte) bool) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketWitnessed)
 		if b == nil {
@@ -44,7 +44,7 @@ func (s *BoltStore) Witnessed(min uint64, fn func(uint64, []byte) bool) error {
 }
 
 // LatestWitnessed implements [WitnessedStore].
-func (s *BoltStore) LatestWitnessed() (size uint64, signed []byte, err error) {
+func (s *Store) LatestWitnessed() (size uint64, signed []byte, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketWitnessed)
 		if b == nil {

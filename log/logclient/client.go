@@ -1,3 +1,11 @@
+// Package logclient is the HTTP client of a log's API (package log's
+// Handler): it appends entries and reads checkpoints, entries and proofs,
+// verifying every checkpoint against the log's note verifier key and every
+// proof against a verified checkpoint; [Monitor] keeps watch on one log for
+// split views. It imports no storage code: package log's server side stays
+// out of a client's build but for the shared formats. It is named
+// logclient, not client, so that call sites read logclient.Client and keep
+// "client" for their variables.
 package logclient
 
 import (

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/evident-dev/evident/atomicfile"
-	"github.com/evident-dev/evident/log"
 	"io/fs"
 	"os"
+
+	"github.com/evident-dev/evident/atomicfile"
+	"github.com/evident-dev/evident/log"
 )
 
 // Monitor keeps the last verified checkpoint of one log in a state file and
