@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,8 +195,7 @@ func (s *Server) recent(n int, size uint64, prev []recentEntry) []recentEntry {
 					re.Signer = ve.SignerChain[0].URIs[0].String()
 				}
 			}
-			var d [32]byte
-			if _, err := hex.Decode(d[:], []byte(e.PayloadSHA256)); err == nil {
+			if d, err := e.PayloadSum(); err == nil {
 				if v, err := s.links.Get(context.Background(), d); err == nil {
 					if mb, _, err := verify.ParseLink(v); err == nil {
 						re.Step = linkName(mb)

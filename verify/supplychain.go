@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -23,7 +22,6 @@ import (
 	"github.com/evident-dev/evident/artifact"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/in-toto/in-toto-golang/in_toto"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // Errors of supply-chain verification, one per kind of check.
@@ -369,19 +367,8 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	}
 	r.pass(name+": timestamp and signer", "genTime %s ± %v; signer valid then", gt.UTC().Format(time.RFC3339), ve.Timestamp.Accuracy)
 	// The log proof, with a log key valid at genTime.
-	logs, _ := in.TrustRoot.At(evident.KindLog, gt)
-	var cp tlog.Checkpoint
-	for _, t := range logs {
-		v, err := note.NewVerifier(t.Value)
-		if err != nil {
-			continue
-		}
-		if c, err := tlog.OpenCheckpoint([]byte(b.Checkpoint), v.Name(), v); err == nil {
-			cp, err = c, nil
-			break
-		}
-	}
-	if cp.Origin == "" {
+	cp, _, err := in.TrustRoot.OpenCheckpoint([]byte(b.Checkpoint), gt)
+	if err != nil {
 		return fail("checkpoint", fmt.Errorf("%w: not signed by a log key of the trust root", ErrLogProof))
 	}
 	if err := tlog.VerifyInclusion(b.LogIndex, cp, tlog.LeafHash(canonical), b.InclusionProof); err != nil {
@@ -396,7 +383,7 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	if err != nil {
 		return fail("link", fmt.Errorf("%w: %w", ErrLinkMismatch, err))
 	}
-	if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
+	if !b.Entry.IsPayload(payload) {
 		return fail("link", fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch))
 	}
 	sigMatch := false

@@ -198,9 +198,9 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("entry %d: %w", idx, err)
 	}
-	var digest [32]byte
-	if n, err := hex.Decode(digest[:], []byte(entry.PayloadSHA256)); err != nil || n != len(digest) {
-		return nil, fmt.Errorf("entry %d: payload_sha256 is not a SHA-256", idx)
+	digest, err := entry.PayloadSum()
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", idx, err)
 	}
 	lb, err := f.links.Link(ctx, digest)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // clientTrust is what a client checks a server's answers with: the log's
@@ -87,13 +86,12 @@ func (t *clientTrust) logClient(ctx context.Context) (*logclient.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	logs, _ := tr.At(evident.KindLog, time.Now())
+	verifiers, err := tr.LogVerifiers(time.Now())
+	if err != nil {
+		return nil, err
+	}
 	var clients []*logclient.Client
-	for _, it := range logs {
-		v, err := note.NewVerifier(it.Value)
-		if err != nil {
-			return nil, fmt.Errorf("the trust root's log key %q: %w", it.Name, err)
-		}
+	for _, v := range verifiers {
 		clients = append(clients, &logclient.Client{URL: serverURL(t.e, t.server), Origin: v.Name(), Verifier: v})
 	}
 	switch len(clients) {

@@ -10,11 +10,9 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
-	"golang.org/x/mod/sumdb/note"
 )
 
 const verifyUsage = `
@@ -182,7 +180,6 @@ func artifactPath(file string) string {
 // checkFreshness checks every bundle's checkpoint against the log's current
 // one with a consistency proof (online; --server), adding a line per bundle.
 func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.TrustRoot, bundles []verify.NamedBundle, url string) error {
-	logs, _ := trust.At(evident.KindLog, time.Now())
 	ignored := map[string]bool{}
 	for _, ch := range rep.Checks {
 		if ch.Ignored {
@@ -194,16 +191,8 @@ func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.Trus
 			continue
 		}
 		check := nb.Name + ": fresh"
-		var err error = fmt.Errorf("no log key of the trust root signed it")
-		for _, t := range logs {
-			v, verr := note.NewVerifier(t.Value)
-			if verr != nil {
-				continue
-			}
-			old, oerr := log.OpenCheckpoint([]byte(nb.Bundle.Checkpoint), v.Name(), v)
-			if oerr != nil {
-				continue
-			}
+		err := fmt.Errorf("no log key of the trust root signed it")
+		if old, v, oerr := trust.OpenCheckpoint([]byte(nb.Bundle.Checkpoint), time.Now()); oerr == nil {
 			c := &logclient.Client{URL: url, Origin: v.Name(), Verifier: v}
 			cur, _, cerr := c.Checkpoint(ctx)
 			if cerr == nil {
@@ -213,7 +202,6 @@ func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.Trus
 				rep.Checks = append(rep.Checks, verify.Check{Check: check, OK: true,
 					Detail: fmt.Sprintf("checkpoint of size %d is consistent with the log's current size %d", old.Size, cur.Size)})
 			}
-			break
 		}
 		if err != nil {
 			rep.Checks = append(rep.Checks, verify.Check{Check: check, OK: false, Detail: err.Error()})
