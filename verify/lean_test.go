@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -73,6 +74,34 @@ func TestLayers(t *testing.T) {
 			if theirs, ok := layerOf[imp]; ok && theirs > mine {
 				t.Errorf("%s (%s) imports %s (%s), a layer above", pkg, layers[mine].name, imp, layers[theirs].name)
 			}
+		}
+	}
+}
+
+// TestCodeMap: the README's code map lists every package of the module
+// with its job, so a newcomer finds every room.
+func TestCodeMap(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codeMap, ok := strings.Cut(string(readme), "## Code map")
+	if !ok {
+		t.Fatal("README.md has no Code map section")
+	}
+	out, err := exec.Command("go", "list", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		dir := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+		if dir == "" {
+			dir = "evident (root)"
+		} else {
+			dir += "/"
+		}
+		if !strings.Contains(codeMap, "  "+dir+" ") {
+			t.Errorf("the README's code map does not list %s", dir)
 		}
 	}
 }
