@@ -7,13 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -27,16 +27,16 @@ type Signer struct {
 // inTotoKey expresses s as in-toto-golang's Key: the private key in PKCS #8
 // PEM, with the leaf certificate for X.509 functionaries.
 func (s Signer) inTotoKey() (in_toto.Key, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(s.Key)
+	keyPEM, err := pemfile.EncodePrivateKey(s.Key)
 	if err != nil {
 		return in_toto.Key{}, err
 	}
 	var k in_toto.Key
-	if err := k.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
+	if err := k.LoadKeyReaderDefaults(bytes.NewReader(keyPEM)); err != nil {
 		return in_toto.Key{}, err
 	}
 	if len(s.Chain) > 0 {
-		k.KeyVal.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Chain[0].Raw}))
+		k.KeyVal.Certificate = string(pemfile.EncodeCertificates(s.Chain[:1]))
 	}
 	return k, nil
 }

@@ -253,28 +253,18 @@ func (h *handler) artifacts(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, ArtifactsResponse{Indices: ix})
 }
 
-// status maps an error to its HTTP status.
-func status(err error) int {
-	switch {
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errUnsupported):
-		return http.StatusUnsupportedMediaType
-	case errors.Is(err, errBadRequest), errors.Is(err, ErrNotCanonicalizable), errors.Is(err, ErrMismatch):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoEntry):
-		return http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, errBusy), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
+// statuses maps the link store's outcomes to HTTP statuses.
+var statuses = httpapi.Statuses{
+	{Code: http.StatusRequestEntityTooLarge, Errs: []error{errTooLarge}},
+	{Code: http.StatusUnsupportedMediaType, Errs: []error{errUnsupported}},
+	{Code: http.StatusBadRequest, Errs: []error{errBadRequest, ErrNotCanonicalizable, ErrMismatch}},
+	{Code: http.StatusNotFound, Errs: []error{ErrNotFound, ErrNoEntry}},
+	{Code: http.StatusConflict, Errs: []error{ErrConflict}},
+	{Code: http.StatusServiceUnavailable, Errs: []error{errBusy, context.Canceled, context.DeadlineExceeded}},
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
+	code := statuses.Of(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		h.Logger.Error("link store request failed", "method", r.Method, "path", r.URL.Path, "err", err)

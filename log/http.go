@@ -325,31 +325,20 @@ func parseHash(s string) ([]byte, error) {
 	return nil, fmt.Errorf("%w: hash must be %d bytes in hex or base64", errBadRequest, HashSize)
 }
 
-// status maps an error to its HTTP status: the one place where outcomes
-// become statuses.
-func status(err error) int {
-	switch {
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errUnsupportedMedia):
-		return http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrInvalidEntry), errors.Is(err, errBadRequest),
-		errors.Is(err, ErrOutOfRange), errors.Is(err, ErrBadTilePath):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrStorageFull):
-		return http.StatusInsufficientStorage
-	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed), errors.Is(err, ErrClockBackwards), errors.Is(err, ErrUnavailable),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
+// statuses maps the log's outcomes to HTTP statuses: the one place where
+// outcomes become statuses.
+var statuses = httpapi.Statuses{
+	{Code: http.StatusRequestEntityTooLarge, Errs: []error{errTooLarge}},
+	{Code: http.StatusUnsupportedMediaType, Errs: []error{errUnsupportedMedia}},
+	{Code: http.StatusBadRequest, Errs: []error{ErrInvalidEntry, errBadRequest, ErrOutOfRange, ErrBadTilePath}},
+	{Code: http.StatusNotFound, Errs: []error{ErrNotFound}},
+	{Code: http.StatusInsufficientStorage, Errs: []error{ErrStorageFull}},
+	{Code: http.StatusServiceUnavailable, Errs: []error{ErrOverloaded, ErrClosed, ErrClockBackwards, ErrUnavailable,
+		context.Canceled, context.DeadlineExceeded}},
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
+	code := statuses.Of(err)
 	msg := err.Error()
 	switch code {
 	case http.StatusInternalServerError:

@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/serve"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -155,13 +154,13 @@ func (d *demo) story() error {
 	rm := filepath.Join(d.dir, "release-manager")
 	os.MkdirAll(rm, 0o755)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	keyPEM, _ := pemfile.EncodePrivateKey(priv)
 	d.lkey = filepath.Join(rm, "layout-key.pem")
-	if err := os.WriteFile(d.lkey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(d.lkey, keyPEM, 0o600); err != nil {
 		return err
 	}
-	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
-	os.WriteFile(filepath.Join(rm, "layout-key.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	pubPEM, _ := pemfile.EncodePublicKey(priv.Public())
+	os.WriteFile(filepath.Join(rm, "layout-key.pub"), pubPEM, 0o644)
 	d.say("   (its layout key: %s, made like openssl genpkey -algorithm ed25519)", shellQuote(d.lkey))
 	if _, err := d.cli(0, "tuf", "trust", "add", "--repo", d.repo, "--keys", d.keys, "--kind", "layout-key", "--name", "release-manager",
 		"--file", filepath.Join(rm, "layout-key.pub")); err != nil {

@@ -4,9 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
 )
@@ -556,26 +554,21 @@ func rotateKey(e *env, repoDir, keysDir, role string, count, threshold int) erro
 	return nil
 }
 
+// readPublicKey reads a public key, or the public half of a private key,
+// from a PEM file.
 func readPublicKey(path string) (crypto.PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
+	if k, err := pemfile.ParsePrivateKey(b); err == nil {
+		return k.Public(), nil
 	}
-	switch blk.Type {
-	case "PUBLIC KEY":
-		return x509.ParsePKIXPublicKey(blk.Bytes)
-	case "PRIVATE KEY":
-		s, err := tufrepo.LoadKeyFile(path)
-		if err != nil {
-			return nil, err
-		}
-		return s.PublicKey()
+	pub, err := pemfile.ParsePublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return nil, errors.New(path + ": not a public key")
+	return pub, nil
 }
 
 // withdrawLayout marks a layout version withdrawn and publishes the index.

@@ -16,6 +16,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,30 @@ func Code(status int) string {
 // arguments in http.Error's order, which it replaces.
 func WriteError(w http.ResponseWriter, msg string, status int) {
 	WriteJSON(w, status, Error{Message: msg, Code: Code(status)})
+}
+
+// Status is one line of a [Statuses] table: the HTTP status of the
+// outcomes Errs (sentinels, matched with errors.Is).
+type Status struct {
+	Code int
+	Errs []error
+}
+
+// Statuses is a handler's table from outcomes to HTTP statuses: the one
+// place where its errors become statuses. The first line any of whose
+// errors err wraps gives the status; none, 500.
+type Statuses []Status
+
+// Of is the status of err.
+func (t Statuses) Of(err error) int {
+	for _, s := range t {
+		for _, e := range s.Errs {
+			if errors.Is(err, e) {
+				return s.Code
+			}
+		}
+	}
+	return http.StatusInternalServerError
 }
 
 // WriteJSON writes v as the JSON answer status, newline-terminated, with
