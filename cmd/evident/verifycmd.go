@@ -44,15 +44,11 @@ Example (air-gapped, with a mirror made by "evident tuf mirror"):
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "verify", verifyUsage)
-	root := fs.String("tuf-root", "", "trusted TUF root.json `file`, obtained out of band")
-	url := fs.String("tuf", "", "TUF repository `URL`")
-	mirror := fs.String("tuf-mirror", "", "TUF mirror `directory`")
+	rd := addReaderFlags(fs)
 	layoutName := fs.String("layout", "", "layout PROJECT/NAME")
 	bundles := fs.String("bundles", "", "`directory` of *.bundle.json")
 	atFlag := fs.String("at", "", "verify as of this RFC 3339 time (layout version and expiry)")
-	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
-	tufCache := addTUFCacheFlag(fs)
 	logURL := fs.String("server", "", "also check each bundle's checkpoint is consistent with the current one of this server's log (online; `URL`)")
 	alias(fs, "log", "server")
 	// Verifying is offline unless a flag on the command line says otherwise.
@@ -64,7 +60,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	project, name, ok := strings.Cut(*layoutName, "/")
-	if *root == "" || (*url == "") == (*mirror == "") || !ok || *bundles == "" || fs.NArg() > 0 {
+	if *rd.root == "" || (*rd.url == "") == (*rd.mirror == "") || !ok || *bundles == "" || fs.NArg() > 0 {
 		return usagef("verify needs --tuf-root, one of --tuf and --tuf-mirror, --layout PROJECT/NAME and --bundles (see evident verify -h)")
 	}
 	named, err := readBundles(*bundles)
@@ -75,19 +71,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rootJSON, err := os.ReadFile(*root)
+	o, err := rd.options(e)
 	if err != nil {
 		return err
-	}
-	o := tufrepo.ClientOptions{Root: rootJSON, URL: *url, MirrorDir: *mirror}
-	if o.CacheDir, err = tufCacheDir(*tufCache, rootJSON); err != nil {
-		return err
-	}
-	if *tufAt != "" {
-		if o.At, err = parseTime(*tufAt, time.Time{}); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stderr, "evident: note: TUF metadata expiry judged at %s, not now (--tuf-at)\n", o.At.UTC().Format(time.RFC3339))
 	}
 	c, err := tufrepo.NewClient(o)
 	if err != nil {
