@@ -415,7 +415,7 @@ func (s *Server) Handler() http.Handler {
 	files := http.StripPrefix("/tuf", http.FileServer(http.Dir(s.cfg.TUFDir)))
 	mux.Handle("GET /tuf/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/") || strings.Contains(r.URL.Path, "/.") {
-			http.NotFound(w, r) // no listings, no lock or temporary files
+			httpapi.WriteError(w, "no such file", http.StatusNotFound) // no listings, no lock or temporary files
 			return
 		}
 		files.ServeHTTP(w, r)

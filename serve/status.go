@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
@@ -234,7 +235,7 @@ td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd;text-align:left}pre{bac
 // statusPage serves the page at /: the log at a glance, from the cache.
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		http.NotFound(w, r)
+		httpapi.WriteError(w, "no such page", http.StatusNotFound)
 		return
 	}
 	size, checkpoint, recent, roles := s.page()
