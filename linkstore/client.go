@@ -22,12 +22,7 @@ type Client struct {
 	HTTP *http.Client
 }
 
-func (c *Client) http() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return httpapi.DefaultClient()
-}
+func (c *Client) http() *http.Client { return httpapi.Client(c.HTTP) }
 
 func (c *Client) url(path string) string { return strings.TrimSuffix(c.URL, "/") + path }
 

@@ -66,11 +66,7 @@ func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", QueryType)
-	hc := c.HTTP
-	if hc == nil {
-		hc = httpapi.DefaultClient()
-	}
-	resp, err := hc.Do(req)
+	resp, err := httpapi.Client(c.HTTP).Do(req)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/httpapi"
-	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
-	"github.com/evident-dev/evident/verify"
 )
 
 const tsaUsage = `

@@ -146,4 +146,13 @@ func NewClient() *http.Client {
 // It is shared, like http.DefaultClient, so connections are reused.
 func DefaultClient() *http.Client { return defaultClient }
 
+// Client is hc, or DefaultClient if hc is nil: what a client type with an
+// optional HTTP field uses.
+func Client(hc *http.Client) *http.Client {
+	if hc == nil {
+		return defaultClient
+	}
+	return hc
+}
+
 var defaultClient = NewClient()

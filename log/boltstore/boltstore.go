@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/evident-dev/evident/log"
@@ -87,26 +86,9 @@ func OpenOptions(path string, o Options) (*Store, error) {
 	if err := boltfile.Check(path); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         time.Second,
-		NoFreelistSync:  true, // the freelist is rebuilt on open; commits write less
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: o.InitialMmapSize, // avoid remapping (which blocks readers) while small
-	})
+	db, err := boltfile.Open(path, o.InitialMmapSize, bucketEntries, bucketNodes, bucketMeta)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketNodes, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("couldn't initialise %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{db: db, prefix: make(map[uint64]uint64), extra: make(map[[32]byte]uint64)}
 	if err := s.catchUp(); err != nil {

@@ -77,11 +77,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body []byte,
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = httpapi.DefaultClient()
-	}
-	resp, err := hc.Do(req)
+	resp, err := httpapi.Client(c.HTTP).Do(req)
 	if err != nil {
 		return nil, err
 	}
