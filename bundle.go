@@ -10,10 +10,13 @@ import (
 
 // BundleMediaType names the Bundle format and its version. Version 2 adds
 // the optional Witnessed proof; a bundle without it is written as version 1,
-// byte for byte what earlier versions wrote, and both are read.
+// byte for byte what earlier versions wrote, and both are read. Version 3
+// carries a DSSE envelope (DSSEEnvelope) instead of a Metablock link, with
+// or without a Witnessed proof; versions 1 and 2 carry a link.
 const (
 	BundleMediaType   = "application/vnd.evident.bundle+json;version=1"
 	BundleMediaTypeV2 = "application/vnd.evident.bundle+json;version=2"
+	BundleMediaTypeV3 = "application/vnd.evident.bundle+json;version=3"
 )
 
 // Bundle is everything a verifier needs, offline, for one signed link: the
@@ -23,7 +26,13 @@ type Bundle struct {
 	MediaType string `json:"media_type"`
 	// Link is the in-toto Metablock as signed (its "signed" field's
 	// canonical JSON is the payload whose SHA-256 the entry records).
-	Link json.RawMessage `json:"link"`
+	Link json.RawMessage `json:"link,omitempty"`
+	// DSSEEnvelope, in a version 3 bundle instead of Link, is the DSSE
+	// envelope of an attestation (an in-toto Statement, signed over
+	// PAE(payloadType, payload)); the entry records the SHA-256 of its
+	// payload and one of its signatures. The verifier parses it strictly
+	// (package dsse).
+	DSSEEnvelope json.RawMessage `json:"dsse_envelope,omitempty"`
 	// Entry is the log entry; its canonical encoding is the Merkle leaf.
 	Entry *Entry `json:"entry"`
 	// LogIndex, InclusionProof and Checkpoint prove the entry is in the log.
@@ -55,6 +64,7 @@ func ParseBundle(b []byte) (*Bundle, error) {
 	var raw struct {
 		MediaType      string          `json:"media_type"`
 		Link           json.RawMessage `json:"link"`
+		DSSEEnvelope   json.RawMessage `json:"dsse_envelope"`
 		Entry          json.RawMessage `json:"entry"`
 		LogIndex       uint64          `json:"log_index"`
 		InclusionProof [][]byte        `json:"inclusion_proof"`
@@ -71,8 +81,12 @@ func ParseBundle(b []byte) (*Bundle, error) {
 	switch {
 	case raw.MediaType == BundleMediaType && raw.Witnessed != nil:
 		return nil, fmt.Errorf("bundle: a version 1 bundle has no witnessed proof")
-	case raw.MediaType != BundleMediaType && raw.MediaType != BundleMediaTypeV2:
-		return nil, fmt.Errorf("bundle: media type %q, want %q or %q", raw.MediaType, BundleMediaType, BundleMediaTypeV2)
+	case raw.MediaType != BundleMediaType && raw.MediaType != BundleMediaTypeV2 && raw.MediaType != BundleMediaTypeV3:
+		return nil, fmt.Errorf("bundle: media type %q, want %q, %q or %q", raw.MediaType, BundleMediaType, BundleMediaTypeV2, BundleMediaTypeV3)
+	case raw.MediaType == BundleMediaTypeV3 && (present(raw.Link) || !present(raw.DSSEEnvelope)):
+		return nil, fmt.Errorf("bundle: a version 3 bundle carries a dsse_envelope and no link")
+	case raw.MediaType != BundleMediaTypeV3 && present(raw.DSSEEnvelope):
+		return nil, fmt.Errorf("bundle: a dsse_envelope needs media type %q", BundleMediaTypeV3)
 	}
 	if len(raw.Entry) == 0 || string(raw.Entry) == "null" {
 		return nil, fmt.Errorf("bundle: no entry")
@@ -85,16 +99,25 @@ func ParseBundle(b []byte) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	return &Bundle{MediaType: raw.MediaType, Link: raw.Link, Entry: e, LogIndex: raw.LogIndex,
+	if (e.PayloadType == PayloadTypeDSSE) != (raw.MediaType == BundleMediaTypeV3) {
+		return nil, fmt.Errorf("bundle: an entry of payload type %q in a bundle of media type %q", e.PayloadType, raw.MediaType)
+	}
+	return &Bundle{MediaType: raw.MediaType, Link: raw.Link, DSSEEnvelope: raw.DSSEEnvelope, Entry: e, LogIndex: raw.LogIndex,
 		InclusionProof: raw.InclusionProof, Checkpoint: raw.Checkpoint, Witnessed: raw.Witnessed}, nil
 }
 
 // Marshal encodes the bundle, indented for review.
 func (b *Bundle) Marshal() ([]byte, error) {
 	b.MediaType = BundleMediaType
-	if b.Witnessed != nil {
+	switch {
+	case len(b.DSSEEnvelope) > 0:
+		b.MediaType = BundleMediaTypeV3
+	case b.Witnessed != nil:
 		b.MediaType = BundleMediaTypeV2
 	}
 	out, err := json.MarshalIndent(b, "", "  ")
 	return append(out, '\n'), err
 }
+
+// present reports whether a raw member was given a value other than null.
+func present(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }

@@ -35,7 +35,8 @@ func TestEntryRefusesAmbiguity(t *testing.T) {
 		{"empty public_key beside a chain", strings.Replace(valid, `,"timestamp"`, `,"public_key":"","timestamp"`, 1), "public_key is present but empty"},
 		{"null public_key", strings.Replace(valid, `,"timestamp"`, `,"public_key":null,"timestamp"`, 1), "public_key is present but empty"},
 		{"empty cert_chain beside a key", `{"payload_type":"` + PayloadTypeLink + `","payload_sha256":"` + strings.Repeat("ab", 32) + `","signature":"c2ln","key_id":"k","cert_chain":[],"public_key":"UEtJWA==","timestamp":"dG9r"}`, "cert_chain is present but empty"},
-		{"unknown payload type", strings.Replace(valid, PayloadTypeLink, "application/vnd.in-toto+json", 1), `payload_type "application/vnd.in-toto+json" is unknown`},
+		{"unknown payload type", strings.Replace(valid, PayloadTypeLink, "application/vnd.in-toto+json", 1), `payload_type "application/vnd.in-toto+json" needs "version":2`},
+		{"key in two cases", strings.Replace(valid, `{`, `{"KEY_ID":"x",`, 1), `members "KEY_ID" and "key_id" both name key_id`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err := ParseEntry([]byte(c.in))

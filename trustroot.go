@@ -44,6 +44,14 @@ type TrustRoot struct {
 	// clock, so a token backdated with a stolen TSA key is refused. 0 does
 	// not bound it. It applies only with a WitnessThreshold.
 	MaxLogDelaySeconds int64 `json:"max_log_delay_seconds,omitempty"`
+	// TSAThreshold is how many of an entry's RFC 3161 tokens must verify,
+	// each from a distinct TSA of the trust root valid at its genTime (two
+	// tokens from one TSA count once); 0 means 1. With 2 or more, one
+	// stolen TSA key does not forge a time.
+	TSAThreshold int `json:"tsa_threshold,omitempty"`
+	// MaxTSASkewSeconds bounds the spread of the genTimes of the tokens
+	// that count; 0 does not bound it.
+	MaxTSASkewSeconds int64 `json:"max_tsa_skew_seconds,omitempty"`
 }
 
 // Trusted is one trusted item.
@@ -243,6 +251,10 @@ func ParseTrustRoot(b []byte) (*TrustRoot, error) {
 	if r.WitnessThreshold < 0 || r.MaxLogDelaySeconds < 0 {
 		return nil, fmt.Errorf("%w: witness_threshold and max_log_delay_seconds must not be negative", ErrTrustRoot)
 	}
+	if r.TSAThreshold < 0 || r.TSAThreshold > MaxTimestamps || r.MaxTSASkewSeconds < 0 {
+		return nil, fmt.Errorf("%w: tsa_threshold must be 0 to %d (an entry carries at most %d tokens) and max_tsa_skew_seconds must not be negative",
+			ErrTrustRoot, MaxTimestamps, MaxTimestamps)
+	}
 	return &r, nil
 }
 
@@ -259,6 +271,31 @@ func (r *TrustRoot) SetWitnessPolicy(threshold int, maxDelay time.Duration) erro
 	}
 	r.WitnessThreshold, r.MaxLogDelaySeconds = threshold, int64(maxDelay/time.Second)
 	return nil
+}
+
+// SetTSAPolicy sets how many of an entry's tokens must verify from
+// distinct TSAs (0 or 1: one) and the largest spread allowed between their
+// genTimes (0: unbounded). The threshold may not exceed the TSAs listed,
+// nor the tokens an entry may carry.
+func (r *TrustRoot) SetTSAPolicy(threshold int, maxSkew time.Duration) error {
+	if threshold < 0 || maxSkew < 0 {
+		return fmt.Errorf("%w: the TSA threshold and the maximum TSA skew must not be negative", ErrTrustRoot)
+	}
+	if threshold > len(r.TSAs) || threshold > MaxTimestamps {
+		return fmt.Errorf("%w: TSA threshold %d, but the trust root lists %d TSAs (and an entry carries at most %d tokens)",
+			ErrTrustRoot, threshold, len(r.TSAs), MaxTimestamps)
+	}
+	if maxSkew > 0 && maxSkew < time.Second {
+		return fmt.Errorf("%w: the maximum TSA skew is in whole seconds (genTimes have one-second resolution)", ErrTrustRoot)
+	}
+	r.TSAThreshold, r.MaxTSASkewSeconds = threshold, int64(maxSkew/time.Second)
+	return nil
+}
+
+// TSAPolicy returns the TSA threshold (at least 1) and the maximum skew
+// between counted genTimes (0: unbounded).
+func (r *TrustRoot) TSAPolicy() (threshold int, maxSkew time.Duration) {
+	return max(r.TSAThreshold, 1), time.Duration(r.MaxTSASkewSeconds) * time.Second
 }
 
 // Marshal encodes r, indented for review.

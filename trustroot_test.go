@@ -134,3 +134,54 @@ func TestWitnessPolicy(t *testing.T) {
 		t.Errorf("negative threshold parsed: %v", err)
 	}
 }
+
+// TestTSAPolicy: the TSA threshold and skew bound round-trip, default to
+// one token and no bound, and are refused out of range.
+func TestTSAPolicy(t *testing.T) {
+	r := &TrustRoot{}
+	now := time.Now()
+	if k, skew := r.TSAPolicy(); k != 1 || skew != 0 {
+		t.Errorf("TSAPolicy() of a trust root without one = %d, %v; want 1, 0", k, skew)
+	}
+	if err := r.SetTSAPolicy(2, time.Minute); !errors.Is(err, ErrTrustRoot) || !strings.Contains(err.Error(), "lists 0 TSAs") {
+		t.Errorf("threshold 2 with no TSAs = %v, want ErrTrustRoot naming the TSAs listed", err)
+	}
+	for _, n := range []string{"tsa-a", "tsa-b"} {
+		if err := r.Add(KindTSA, n, "PEM", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		k    int
+		skew time.Duration
+	}{{-1, 0}, {1, -time.Second}, {1, time.Millisecond}, {3, 0}} {
+		if err := r.SetTSAPolicy(c.k, c.skew); !errors.Is(err, ErrTrustRoot) {
+			t.Errorf("SetTSAPolicy(%d, %v) = %v, want ErrTrustRoot", c.k, c.skew, err)
+		}
+	}
+	if err := r.SetTSAPolicy(2, 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseTrustRoot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, skew := back.TSAPolicy(); k != 2 || skew != 90*time.Second {
+		t.Errorf("round trip TSAPolicy() = %d, %v; want 2, 1m30s", k, skew)
+	}
+	for _, bad := range []struct{ from, to string }{
+		{`"tsa_threshold": 2`, `"tsa_threshold": -1`},
+		{`"tsa_threshold": 2`, `"tsa_threshold": 9`},
+		{`"max_tsa_skew_seconds": 90`, `"max_tsa_skew_seconds": -90`},
+		{`"tsa_threshold": 2`, `"tsa_threshold": 2, "tsa_threshold": 1`},
+	} {
+		in := bytes.Replace(b, []byte(bad.from), []byte(bad.to), 1)
+		if _, err := ParseTrustRoot(in); !errors.Is(err, ErrTrustRoot) {
+			t.Errorf("ParseTrustRoot(%s) = %v, want ErrTrustRoot", bad.to, err)
+		}
+	}
+}

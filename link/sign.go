@@ -133,7 +133,7 @@ func Sign(l in_toto.Link, s Signer) (*in_toto.Metablock, string, error) {
 
 // Entry countersigns a Metablock's first signature and returns the log
 // entry. chain (leaf first) or pub identify the signer.
-func Entry(ctx context.Context, ts Timestamper, mb *in_toto.Metablock, chain []*x509.Certificate, pub crypto.PublicKey) (*evident.Entry, error) {
+func Entry(ctx context.Context, ts Stamper, mb *in_toto.Metablock, chain []*x509.Certificate, pub crypto.PublicKey) (*evident.Entry, error) {
 	if len(mb.Signatures) == 0 {
 		return nil, errors.New("the link is not signed")
 	}

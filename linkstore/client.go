@@ -34,11 +34,21 @@ func (c *Client) Upload(ctx context.Context, index uint64, link []byte) error {
 	if err != nil {
 		return err
 	}
+	return c.upload(ctx, &UploadRequest{Index: index, Link: doc})
+}
+
+// UploadStatement stores statement, the payload of a DSSE entry exactly as
+// signed, as the Statement of the logged entry at index.
+func (c *Client) UploadStatement(ctx context.Context, index uint64, statement []byte) error {
+	return c.upload(ctx, &UploadRequest{Index: index, Statement: statement})
+}
+
+func (c *Client) upload(ctx context.Context, up *UploadRequest) error {
 	// Not json.Marshal, which would HTML-escape the link's bytes.
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&UploadRequest{Index: index, Link: doc}); err != nil {
+	if err := enc.Encode(up); err != nil {
 		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(PathLinks), &body)
@@ -50,8 +60,9 @@ func (c *Client) Upload(ctx context.Context, index uint64, link []byte) error {
 	return err
 }
 
-// Link returns the link stored under a payload digest (ErrNotFound if
-// none). The caller checks it: see verify.ParseLink.
+// Link returns the link (or, for a DSSE entry, the Statement) stored under
+// a payload digest (ErrNotFound if none). The caller checks it: see
+// verify.ParseLink and dsse.ParseStatement.
 func (c *Client) Link(ctx context.Context, digest [32]byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(PathLinks+"/"+hex.EncodeToString(digest[:])), nil)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
@@ -45,10 +47,13 @@ const (
 
 // UploadRequest is the body of POST /links/v1: the link (an in-toto
 // Metablock in the stored form, see [Canonical]) of the logged entry at
-// Index.
+// Index; or, for an entry of payload type evident.PayloadTypeDSSE, its
+// Statement: the DSSE payload bytes exactly as signed (base64 here, so no
+// JSON re-encoding can change them).
 type UploadRequest struct {
-	Index uint64          `json:"index"`
-	Link  json.RawMessage `json:"link"`
+	Index     uint64          `json:"index"`
+	Link      json.RawMessage `json:"link,omitempty"`
+	Statement []byte          `json:"statement,omitempty"`
 }
 
 // ArtifactsResponse is the body of GET /links/v1/artifacts/{sha256}.
@@ -60,6 +65,9 @@ type ArtifactsResponse struct {
 // the logged entry.
 type LoggedEntry struct {
 	PayloadSHA256 [32]byte
+	// PayloadType is the entry's payload type: a Metablock link, or a
+	// DSSE Statement (evident.PayloadTypeDSSE).
+	PayloadType string
 }
 
 // ErrNoEntry: the log holds no entry at that index.
@@ -135,8 +143,8 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var up UploadRequest
-	if err := json.Unmarshal(body, &up); err != nil || len(up.Link) == 0 {
-		h.fail(w, r, fmt.Errorf("%w: want {\"index\": N, \"link\": {…}}", errBadRequest))
+	if err := json.Unmarshal(body, &up); err != nil || (len(up.Link) == 0) == (len(up.Statement) == 0) {
+		h.fail(w, r, fmt.Errorf("%w: want {\"index\": N, \"link\": {…}} or {\"index\": N, \"statement\": \"base64\"}", errBadRequest))
 		return
 	}
 	status, err := h.store(r.Context(), up)
@@ -153,6 +161,12 @@ func (h *handler) store(ctx context.Context, up UploadRequest) (int, error) {
 	e, err := h.Entry(ctx, up.Index)
 	if err != nil {
 		return 0, fmt.Errorf("entry %d: %w", up.Index, err)
+	}
+	if e.PayloadType == evident.PayloadTypeDSSE {
+		return h.storeStatement(ctx, up, e)
+	}
+	if len(up.Link) == 0 {
+		return 0, fmt.Errorf("%w: entry %d is a link's: upload the link", errBadRequest, up.Index)
 	}
 	// Write-once: what is stored is final; the comparison needs no parse.
 	if old, err := h.Store.Get(ctx, e.PayloadSHA256); err == nil {
@@ -182,6 +196,55 @@ func (h *handler) store(ctx context.Context, up UploadRequest) (int, error) {
 		return 0, err // ErrConflict: another upload won the race
 	}
 	return http.StatusNoContent, nil
+}
+
+// storeStatement stores the Statement of a DSSE entry: the payload bytes
+// as signed, which are their own canonical form (their SHA-256 is the
+// entry's, so no other bytes can be stored under it), parsed strictly
+// before they are indexed by their subjects' digests (and, for a link
+// predicate, its materials').
+func (h *handler) storeStatement(ctx context.Context, up UploadRequest, e LoggedEntry) (int, error) {
+	if len(up.Statement) == 0 {
+		return 0, fmt.Errorf("%w: entry %d is a DSSE attestation's: upload its statement", errBadRequest, up.Index)
+	}
+	if sha256.Sum256(up.Statement) != e.PayloadSHA256 {
+		return 0, fmt.Errorf("%w: the statement's SHA-256 is not the entry's payload_sha256", ErrMismatch)
+	}
+	arts, err := statementArtifacts(up.Statement)
+	if err != nil {
+		return 0, err
+	}
+	if err := h.Store.Put(ctx, e.PayloadSHA256, up.Index, up.Statement, arts); err != nil {
+		return 0, err
+	}
+	return http.StatusNoContent, nil
+}
+
+// statementArtifacts parses a Statement strictly and returns the SHA-256
+// digests of its subjects and, for the link predicate, its materials.
+func statementArtifacts(b []byte) ([][32]byte, error) {
+	st, err := dsse.ParseStatement(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	var out [][32]byte
+	add := func(rds []dsse.ResourceDescriptor) {
+		for _, rd := range rds {
+			var d [32]byte
+			if n, err := hex.Decode(d[:], []byte(rd.Digest["sha256"])); err == nil && n == len(d) {
+				out = append(out, d)
+			}
+		}
+	}
+	add(st.Subject)
+	if st.PredicateType == dsse.PredicateTypeLink {
+		l, err := st.Link()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		out = append(out, linkArtifacts(in_toto.Link{Materials: l.Materials})...)
+	}
+	return out, nil
 }
 
 // checkLink decodes a stored-form link — the one typed decode, of the bytes

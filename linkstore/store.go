@@ -1,4 +1,5 @@
-// Package linkstore keeps the signed payloads (in-toto links today) beside
+// Package linkstore keeps the signed payloads (in-toto links, and the
+// in-toto Statements of DSSE attestations) beside
 // the log, content-addressed by payload digest (the entry's payload_sha256),
 // written once, with an index from every material and product digest to the
 // log indices of the entries whose payloads name it.

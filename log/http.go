@@ -61,13 +61,13 @@ var errBadRequest = errors.New("bad request")
 //	GET  /log/tile/entries/<N>[.p/<W>]          tlog-tiles entry bundles
 //
 // Errors are the JSON of package internal/httpapi, {"error": "...", "code": "..."}: 400 for malformed input or out-of-range
-// numbers, 404 for what does not exist, 413 for a body over MaxEntrySize,
+// numbers, 404 for what does not exist, 413 for a body over Config.MaxBodySize,
 // 415 for a compressed body, 503 with Retry-After when overloaded.
 func Handler(l *Log, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	h := &handler{log: l, logger: logger}
+	h := &handler{log: l, logger: logger, large: make(chan struct{}, l.cfg.MaxLargeBodies)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathEntries, h.add)
 	mux.HandleFunc("GET "+PathCheckpoint, h.checkpoint)
@@ -82,6 +82,8 @@ type handler struct {
 	log    *Log
 	logger *slog.Logger
 	errLog rateLog
+	// large holds a slot per body over MaxEntrySize being read.
+	large chan struct{}
 }
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -91,10 +93,27 @@ func (h *handler) add(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fmt.Errorf("%w: Content-Encoding %q is not accepted", errUnsupportedMedia, ce))
 		return
 	}
+	limit := h.log.cfg.MaxBodySize
+	if r.ContentLength > int64(limit) {
+		h.fail(w, r, fmt.Errorf("%w: over %d bytes", errTooLarge, limit))
+		return
+	}
 	bp := bodyPool.Get().(*[]byte)
 	defer bodyPool.Put(bp)
 	body, err := readBody(r.Body, (*bp)[:0], MaxEntrySize)
 	*bp = body[:0]
+	if errors.Is(err, errTooLarge) && limit > MaxEntrySize && h.log.cfg.LargeBody(body[:MaxEntrySize]) {
+		// An entry with its payload: a few at a time, in a buffer that
+		// goes back to no pool.
+		select {
+		case h.large <- struct{}{}:
+			defer func() { <-h.large }()
+		default:
+			h.fail(w, r, fmt.Errorf("%w: too many large submissions at once", ErrOverloaded))
+			return
+		}
+		body, err = readBody(r.Body, append(make([]byte, 0, 2*len(body)), body...), limit)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

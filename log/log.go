@@ -98,6 +98,16 @@ type Config struct {
 	// MaxPending caps entries accepted but not yet committed (default
 	// 65536); beyond it Add returns ErrOverloaded.
 	MaxPending int
+	// MaxBodySize is the largest body POST /log/v1/entries reads (default
+	// MaxEntrySize): a Validator may take more than the entry (its payload
+	// beside it) and return the entry alone. A body over MaxEntrySize is
+	// read on only if LargeBody says its first MaxEntrySize bytes may begin
+	// such a body (else 413), by at most MaxLargeBodies requests at once
+	// (default 4), each in a buffer of its own; beyond, 503 with
+	// Retry-After.
+	MaxBodySize    int
+	LargeBody      func(prefix []byte) bool
+	MaxLargeBodies int
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -190,6 +200,13 @@ func Open(store Store, cfg Config) (*Log, error) {
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
+	}
+	cfg.MaxBodySize = max(cfg.MaxBodySize, MaxEntrySize)
+	if cfg.LargeBody == nil {
+		cfg.MaxBodySize = MaxEntrySize
+	}
+	if cfg.MaxLargeBodies <= 0 {
+		cfg.MaxLargeBodies = 4
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

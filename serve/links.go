@@ -30,7 +30,7 @@ func (s *Server) loggedEntry(_ context.Context, index uint64) (linkstore.LoggedE
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return linkstore.LoggedEntry{}, fmt.Errorf("logged entry %d: %w", index, err)
 	}
-	var le linkstore.LoggedEntry
+	le := linkstore.LoggedEntry{PayloadType: e.PayloadType}
 	if le.PayloadSHA256, err = e.PayloadSum(); err != nil {
 		return linkstore.LoggedEntry{}, fmt.Errorf("logged entry %d: %w", index, err)
 	}

@@ -23,8 +23,10 @@
 //	               need to be here, for re-signing before they expire
 //
 // Every entry is verified before it is logged (verify.EntryVerifier): its
-// RFC 3161 token against the TSA roots, its signer's chain at the token's
-// time against the functionary roots, its signature over the payload digest.
+// RFC 3161 tokens against the TSA roots (one must verify), its signer's
+// chain at the tokens' times against the functionary roots, its signature
+// over the payload posted with it (evident.Submission), or, for a bare
+// ECDSA or RSA link entry, over the payload digest.
 package serve
 
 import (
@@ -235,6 +237,8 @@ func Open(cfg Config) (*Server, error) {
 		Signer:      signer,
 		Verifier:    verifier,
 		Validate:    validator(ev),
+		MaxBodySize: evident.MaxSubmissionSize,
+		LargeBody:   evident.IsSubmission,
 		BatchSize:   cfg.BatchSize,
 		BatchPeriod: cfg.BatchPeriod,
 		MaxPending:  cfg.MaxPending,
@@ -347,15 +351,18 @@ func (s *Server) refreshTUF() {
 	}
 }
 
-// validator is the log's validator: the Entry shape, canonicalised, and
-// every check of ev. Errors name the failed check.
+// validator is the log's validator: a submission (an entry and its
+// payload) or a bare entry, the Entry shape, canonicalised, and every check
+// of ev — with the payload, the signature over the very message it signs,
+// whatever the key; without, what the payload digest allows (ECDSA or RSA
+// over a link). Errors name the failed check. Only the entry is logged.
 func validator(ev *verify.EntryVerifier) log.Validator {
 	return func(b []byte) ([]byte, error) {
-		e, canonical, err := evident.ParseEntry(b)
+		e, canonical, payload, err := evident.ParseSubmission(b)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := ev.Verify(e); err != nil {
+		if _, err := ev.VerifyPayload(e, payload); err != nil {
 			return nil, err
 		}
 		return canonical, nil

@@ -26,7 +26,7 @@ import (
 	"github.com/evident-dev/evident/tsa"
 )
 
-func startTest(t *testing.T) *Server {
+func startTest(t testing.TB) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),

@@ -190,19 +190,22 @@ func (s *Server) recent(n int, size uint64, prev []recentEntry) []recentEntry {
 		var e evident.Entry
 		if json.Unmarshal(raw, &e) == nil {
 			re.Signer = "key " + e.KeyID
-			if ve, err := s.Entries.Verify(&e); err == nil {
-				re.When = ve.Timestamp.GenTime.UTC().Format(time.RFC3339)
-				if len(ve.SignerChain) > 0 && len(ve.SignerChain[0].URIs) == 1 {
-					re.Signer = ve.SignerChain[0].URIs[0].String()
-				}
-			}
+			// The link, when stored, gives the step and the payload that
+			// an Ed25519 signature is checked over.
+			var payload []byte
 			if d, err := e.PayloadSum(); err == nil {
 				if v, err := s.links.Get(context.Background(), d); err == nil {
-					if mb, _, err := verify.ParseLink(v); err == nil {
-						re.Step = linkName(mb)
+					if mb, p, err := verify.ParseLink(v); err == nil {
+						re.Step, payload = linkName(mb), p
 					}
 				} else if !errors.Is(err, linkstore.ErrNotFound) {
 					s.cfg.Logger.Error("couldn't read the link store", "err", err)
+				}
+			}
+			if ve, err := s.Entries.VerifyPayload(&e, payload); err == nil {
+				re.When = ve.Timestamp.GenTime.UTC().Format(time.RFC3339)
+				if len(ve.SignerChain) > 0 && len(ve.SignerChain[0].URIs) == 1 {
+					re.Signer = ve.SignerChain[0].URIs[0].String()
 				}
 			}
 		}

@@ -35,9 +35,11 @@ import (
 	"slices"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/verify"
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -80,10 +82,14 @@ func ExportBundle(b *evident.Bundle) ([]byte, error) {
 		if out.Content, err = messageSignature(b.Link, e, leaf); err != nil {
 			return nil, err
 		}
+	case evident.PayloadTypeDSSE:
+		if out.Content, err = dsseEnvelope(b.DSSEEnvelope, e, leaf); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%w: payload type %q has no Sigstore content", ErrNotExportable, e.PayloadType)
 	}
-	if out.VerificationMaterial, err = verificationMaterial(leaf, e.Timestamp); err != nil {
+	if out.VerificationMaterial, err = verificationMaterial(leaf, e.Tokens()); err != nil {
 		return nil, err
 	}
 	return marshal(out)
@@ -140,6 +146,32 @@ func messageSignature(link []byte, e *evident.Entry, leaf *x509.Certificate) (*p
 	}}, nil
 }
 
+// dsseEnvelope is the content for a DSSE entry: the envelope, strictly
+// parsed, with the entry's signature only (a Sigstore bundle's envelope
+// carries the one signature its verification material proves), checked
+// over PAE(payload type, payload) as Sigstore verifiers check it.
+func dsseEnvelope(raw []byte, e *evident.Entry, leaf *x509.Certificate) (*protobundle.Bundle_DsseEnvelope, error) {
+	env, err := dsse.ParseEnvelope(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the envelope: %v", ErrInconsistent, err)
+	}
+	msg, err := e.SignedMessage(env.Payload)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: the envelope: %v", ErrInconsistent, err)
+	case env.PayloadType != e.PayloadType:
+		return nil, fmt.Errorf("%w: the envelope's payload type %q is not the entry's", ErrInconsistent, env.PayloadType)
+	case !env.HasSignature(e.KeyID, e.Signature):
+		return nil, fmt.Errorf("%w: the envelope carries no signature equal to the entry's", ErrInconsistent)
+	}
+	digest := sha256.Sum256(msg)
+	if err := checkSigstoreSignature(leaf.PublicKey, digest[:], e.Signature); err != nil {
+		return nil, err
+	}
+	return &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{Payload: bytes.Clone(env.Payload), PayloadType: env.PayloadType,
+		Signatures: []*protodsse.Signature{{Sig: bytes.Clone(e.Signature), Keyid: e.KeyID}}}}, nil
+}
+
 // checkSigstoreSignature verifies sig over a SHA-256 digest in a scheme
 // Sigstore verifiers accept for a certificate's key: ECDSA (ASN.1; for P-384
 // and P-521 keys over SHA-256, which sigstore-go accepts from v0.3 bundles
@@ -169,16 +201,18 @@ func checkSigstoreSignature(pub crypto.PublicKey, digest, sig []byte) error {
 // verificationMaterial carries the leaf certificate and the token. Sigstore
 // reads a TimeStampResp (RFC 3161 section 2.4.2), where the entry holds the
 // TimeStampToken: the token is wrapped, with status granted, unchanged.
-func verificationMaterial(leaf *x509.Certificate, token []byte) (*protobundle.VerificationMaterial, error) {
-	resp, err := timeStampResp(token)
-	if err != nil {
-		return nil, err
+func verificationMaterial(leaf *x509.Certificate, tokens [][]byte) (*protobundle.VerificationMaterial, error) {
+	var stamps []*protocommon.RFC3161SignedTimestamp
+	for _, token := range tokens {
+		resp, err := timeStampResp(token)
+		if err != nil {
+			return nil, err
+		}
+		stamps = append(stamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: resp})
 	}
 	return &protobundle.VerificationMaterial{
-		Content: &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: bytes.Clone(leaf.Raw)}},
-		TimestampVerificationData: &protobundle.TimestampVerificationData{
-			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: resp}},
-		},
+		Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: bytes.Clone(leaf.Raw)}},
+		TimestampVerificationData: &protobundle.TimestampVerificationData{Rfc3161Timestamps: stamps},
 	}, nil
 }
 

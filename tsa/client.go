@@ -140,3 +140,13 @@ func firstLine(b []byte) string {
 	}
 	return s
 }
+
+// Tokens gets one token over the SHA-256 digest of a signature: a client
+// is a link.Stamper of one TSA.
+func (c *Client) Tokens(ctx context.Context, sigDigest []byte) ([][]byte, error) {
+	_, token, err := c.Timestamp(ctx, crypto.SHA256, sigDigest)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{token}, nil
+}

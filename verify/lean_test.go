@@ -39,7 +39,7 @@ var layers = []struct {
 		"internal/strictjson", "internal/pemfile", "internal/httpapi", "internal/boltfile",
 		"atomicfile", "artifact", "tlog",
 		"internal/pkitest", "internal/spiffetest", "internal/pgtest", "internal/litewitness"}},
-	{"formats: entries, bundles, the trust root", []string{"", "witness/witnesstest"}},
+	{"formats: entries, bundles, the trust root", []string{"", "dsse", "witness/witnesstest"}},
 	{"protocols: RFC 3161 tokens, the offline verifier", []string{"rfc3161", "verify"}},
 	{"services: the log, the TSA, witnessing, signing, TUF, Sigstore export", []string{
 		"log", "tsa", "witness", "identity", "link", "tufrepo", "sigstore"}},

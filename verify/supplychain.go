@@ -20,6 +20,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/artifact"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -93,6 +94,10 @@ type SupplyChainInput struct {
 	// product of a step of the chain, at that path with that digest (the
 	// files being released). An inspection's own outputs do not count.
 	Artifacts map[string][]byte
+	// RequirePredicates each need a verified attestation of their
+	// predicate type, by their signer, whose subjects cover every artifact
+	// of Artifacts (see [PredicateRequirement]).
+	RequirePredicates []PredicateRequirement
 	// InspectDir is where the layout's inspections run, with the files they
 	// inspect; the caller makes it (a temporary copy: inspections may change
 	// it). A layout with inspections and no InspectDir fails.
@@ -129,6 +134,7 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 	tv := newTrustView(in.TrustRoot, layout)
 	cands := map[string][]evidence{} // step → links that count
 	var ignored []ignoredBundle
+	var attestations []evidence
 	for _, nb := range in.Bundles {
 		if nb.Err != nil || nb.Bundle == nil {
 			err := nb.Err
@@ -148,6 +154,10 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 			}
 			r.ignore(check, err)
 			ignored = append(ignored, ignoredBundle{name: nb.Name, step: claimedStep(nb.Bundle), err: err})
+			continue
+		}
+		if ev.statement != nil {
+			attestations = append(attestations, ev)
 			continue
 		}
 		cands[ev.link.Name] = append(cands[ev.link.Name], ev)
@@ -219,17 +229,28 @@ func SupplyChain(in SupplyChainInput) (*Report, error) {
 		}
 		r.pass("artifact "+name, "sha256 %x is product %s of step %s", in.Artifacts[name], name, step)
 	}
+	for _, req := range in.RequirePredicates {
+		if err := requirePredicate(r, req, attestations, layout, tv, in.Artifacts); err != nil {
+			return r, r.fail("predicate "+req.String(), err)
+		}
+	}
 	r.OK = true
 	return r, nil
 }
 
-// evidence is a bundle that verified: a link of an authorised functionary.
+// evidence is a bundle that verified: a link of an authorised functionary,
+// or an attestation (a Statement of another predicate), whose signer is
+// judged by the requirement it may meet.
 type evidence struct {
 	name     string
 	fn       string
 	link     in_toto.Link
 	genTime  time.Time
 	logIndex uint64
+	// statement, ve and entry are set for an attestation.
+	statement *dsse.Statement
+	ve        *VerifiedEntry
+	entry     *evident.Entry
 }
 
 // bundleError is why a bundle is no evidence, and which check said so.
@@ -344,28 +365,39 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	if err != nil {
 		return fail("entry", err)
 	}
-	// Timestamp first: its genTime decides which trusted items count.
+	// The link (or DSSE envelope) is read first for its payload, which the
+	// signature is checked over; whether it is the right one is judged
+	// below. A DSSE signature cannot be checked at all without it.
+	bp := readBundlePayload(b)
+	payload := bp.payload
+	if bp.err != nil {
+		if b.Entry.PayloadType == evident.PayloadTypeDSSE {
+			return fail("link", bp.err)
+		}
+		payload = nil
+	}
+	// Timestamps next: their genTimes decide which trusted items count.
 	ev, roots := tv.ev, tv.roots
-	ve, err := ev.Verify(b.Entry)
+	ve, err := ev.VerifyPayload(b.Entry, payload)
 	if err != nil {
 		return fail("entry", err)
 	}
-	gt := ve.Timestamp.GenTime
-	if gt.After(in.At) {
-		return fail("entry", fmt.Errorf("%w: genTime %s, verifying at %s", ErrAfterVerificationTime,
-			gt.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
-	}
-	for _, chain := range [][]*x509.Certificate{ve.Timestamp.Chain, ve.SignerChain} {
-		if len(chain) == 0 {
+	gt := ve.Timestamp.GenTime // the earliest that counts
+	for _, t := range ve.Timestamps {
+		if t.GenTime.After(in.At) {
+			return fail("entry", fmt.Errorf("%w: genTime %s, verifying at %s", ErrAfterVerificationTime,
+				t.GenTime.UTC().Format(time.RFC3339), in.At.UTC().Format(time.RFC3339)))
+		}
+		if len(ve.SignerChain) == 0 {
 			continue
 		}
-		root := chain[len(chain)-1]
-		if t := roots[string(root.Raw)]; !t.ValidFor.Contains(gt) {
+		root := ve.SignerChain[len(ve.SignerChain)-1]
+		if it := roots[string(root.Raw)]; !it.ValidFor.Contains(t.GenTime) {
 			return fail("entry", fmt.Errorf("%w: root %q is not in the trust root at genTime %s",
-				ErrSignerUntrusted, root.Subject, gt.UTC().Format(time.RFC3339)))
+				ErrSignerUntrusted, root.Subject, t.GenTime.UTC().Format(time.RFC3339)))
 		}
 	}
-	r.pass(name+": timestamp and signer", "genTime %s ± %v; signer valid then", gt.UTC().Format(time.RFC3339), ve.Timestamp.Accuracy)
+	r.pass(name+": timestamp and signer", "%s; signer valid then", tokenReport(ve, tv.ev.TSAThreshold))
 	// The log proof, with a log key valid at genTime.
 	cp, _, err := in.TrustRoot.OpenCheckpoint([]byte(b.Checkpoint), gt)
 	if err != nil {
@@ -378,24 +410,16 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	if err := checkWitnessed(r, in.TrustRoot, name, b, canonical, gt); err != nil {
 		return evidence{}, err
 	}
-	// The link is the entry's payload, and carries the entry's signature.
-	mb, payload, err := ParseLink(b.Link)
+	// The link (or DSSE envelope) is the entry's payload, and carries the
+	// entry's signature.
+	l, st, err := bundleLink(b, bp)
 	if err != nil {
-		return fail("link", fmt.Errorf("%w: %w", ErrLinkMismatch, err))
+		return fail("link", err)
 	}
-	if !b.Entry.IsPayload(payload) {
-		return fail("link", fmt.Errorf("%w: its digest is not the entry's payload_sha256", ErrLinkMismatch))
+	if st != nil && st.PredicateType != dsse.PredicateTypeLink {
+		r.pass(name+": attestation", "predicate %s, %d subjects", st.PredicateType, len(st.Subject))
+		return evidence{name: name, genTime: gt, logIndex: b.LogIndex, statement: st, ve: ve, entry: b.Entry}, nil
 	}
-	sigMatch := false
-	for _, s := range mb.Signatures {
-		if sb, err := hex.DecodeString(s.Sig); err == nil && s.KeyID == b.Entry.KeyID && bytes.Equal(sb, b.Entry.Signature) {
-			sigMatch = true
-		}
-	}
-	if !sigMatch {
-		return fail("link", fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch))
-	}
-	l := mb.Signed.(in_toto.Link)
 	if err := cleanArtifactPaths(l); err != nil {
 		return fail("link", err)
 	}
@@ -415,6 +439,73 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	}
 	r.pass(name+": functionary", "%s may sign step %s", fn, l.Name)
 	return evidence{name: name, fn: fn, link: l, genTime: gt, logIndex: b.LogIndex}, nil
+}
+
+// bundlePayload is a bundle's payload as read, before any check: a
+// Metablock link, or a DSSE envelope.
+type bundlePayload struct {
+	payload []byte
+	mb      *in_toto.Metablock
+	env     *dsse.Envelope
+	err     error // wraps ErrLinkMismatch
+}
+
+// readBundlePayload reads the payload a bundle carries — a Metablock link,
+// or a DSSE envelope (version 3 bundles) — strictly, and checks that it is
+// the entry's payload (its SHA-256 is payload_sha256).
+func readBundlePayload(b *evident.Bundle) bundlePayload {
+	var bp bundlePayload
+	var err error
+	if b.Entry.PayloadType == evident.PayloadTypeDSSE {
+		if bp.env, err = dsse.ParseEnvelope(b.DSSEEnvelope); err == nil {
+			bp.payload = bp.env.Payload
+			if bp.env.PayloadType != b.Entry.PayloadType {
+				err = fmt.Errorf("the envelope's payload type %q is not the entry's", bp.env.PayloadType)
+			}
+		}
+	} else {
+		bp.mb, bp.payload, err = ParseLink(b.Link)
+	}
+	if err == nil && !b.Entry.IsPayload(bp.payload) {
+		err = fmt.Errorf("%w: its payload's digest is not the entry's payload_sha256", evident.ErrPayloadMismatch)
+	}
+	if err != nil {
+		bp.err = fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	return bp
+}
+
+// bundleLink checks that the payload read carries the entry's signature
+// (which the entry's check verified over it) and returns its link: the
+// Metablock's, or for a DSSE envelope its Statement, and the link a
+// Statement of the link predicate records.
+func bundleLink(b *evident.Bundle, bp bundlePayload) (in_toto.Link, *dsse.Statement, error) {
+	if bp.err != nil {
+		return in_toto.Link{}, nil, bp.err
+	}
+	if bp.mb != nil {
+		for _, s := range bp.mb.Signatures {
+			if sb, err := hex.DecodeString(s.Sig); err == nil && s.KeyID == b.Entry.KeyID && bytes.Equal(sb, b.Entry.Signature) {
+				return bp.mb.Signed.(in_toto.Link), nil, nil
+			}
+		}
+		return in_toto.Link{}, nil, fmt.Errorf("%w: the link carries no signature equal to the entry's", ErrLinkMismatch)
+	}
+	if !bp.env.HasSignature(b.Entry.KeyID, b.Entry.Signature) {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: the envelope carries no signature equal to the entry's", ErrLinkMismatch)
+	}
+	st, err := dsse.ParseStatement(bp.payload)
+	if err != nil {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	if st.PredicateType != dsse.PredicateTypeLink {
+		return in_toto.Link{}, st, nil
+	}
+	l, err := st.Link()
+	if err != nil {
+		return in_toto.Link{}, nil, fmt.Errorf("%w: %w", ErrLinkMismatch, err)
+	}
+	return l, st, nil
 }
 
 // inspect runs an inspection's command in dir and records what it read and
@@ -463,6 +554,8 @@ func cleanArtifactPaths(l in_toto.Link) error {
 type trustView struct {
 	ev    *EntryVerifier
 	roots map[string]evident.Trusted
+	// tsas maps a TSA root certificate to the trust-root items holding it.
+	tsas map[string][]evident.Trusted
 	// fnCAs maps a trust-root functionary CA certificate to its item.
 	fnCAs map[string]evident.Trusted
 	// claimed maps a trust domain to the functionary CA that lists it.
@@ -473,7 +566,15 @@ type trustView struct {
 
 func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: NewChainCache(1024)},
-		roots: map[string]evident.Trusted{}, fnCAs: map[string]evident.Trusted{}, claimed: map[string]string{}, layoutRoots: map[string]string{}}
+		roots: map[string]evident.Trusted{}, tsas: map[string][]evident.Trusted{}, fnCAs: map[string]evident.Trusted{},
+		claimed: map[string]string{}, layoutRoots: map[string]string{}}
+	tv.ev.TSAThreshold, tv.ev.MaxTSASkew = tr.TSAPolicy()
+	tv.ev.TSAName = tv.tsaAt
+	for _, t := range tr.TSAs {
+		for _, c := range pemCerts(t.Value) {
+			tv.tsas[string(c.Raw)] = append(tv.tsas[string(c.Raw)], t)
+		}
+	}
 	for _, list := range []struct {
 		items []evident.Trusted
 		pool  *x509.CertPool
@@ -503,6 +604,31 @@ func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
 		}
 	}
 	return tv
+}
+
+// tsaAt names the TSA of the trust root that has root and is valid at
+// genTime: tokens count once per TSA, however many roots it lists.
+func (tv *trustView) tsaAt(root *x509.Certificate, genTime time.Time) (string, bool) {
+	for _, t := range tv.tsas[string(root.Raw)] {
+		if t.ValidFor.Contains(genTime) {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
+
+// tokenReport says which tokens counted, from which TSAs, and why others
+// did not.
+func tokenReport(ve *VerifiedEntry, threshold int) string {
+	var counted []string
+	for i, t := range ve.Timestamps {
+		counted = append(counted, fmt.Sprintf("%s at %s ± %v", ve.TSAs[i], t.GenTime.UTC().Format(time.RFC3339), t.Accuracy))
+	}
+	s := fmt.Sprintf("timestamps from %s (TSA threshold %d)", strings.Join(counted, ", "), max(threshold, 1))
+	if len(ve.Ignored) > 0 {
+		s += "; not counted: " + strings.Join(ve.Ignored, "; ")
+	}
+	return s
 }
 
 // functionary names the signer if the step authorises it: a key listed in

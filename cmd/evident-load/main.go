@@ -103,6 +103,9 @@ func run() error {
 	store := flag.String("store", "", "log mode, shape only: keep the log in this empty PostgreSQL `URL` (default bbolt)")
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
+	tsaCount := flag.Int("tsas", 1, "-verify-ingest: tokens per entry, from this many in-process TSAs the server trusts (more than 1: version 2 entries)")
+	format := flag.String("format", "metablock", "-verify-ingest: entries signing a Metablock link (metablock) or an in-toto Statement in DSSE (dsse, always posted with its payload)")
+	withPayload := flag.Bool("with-payload", false, "-verify-ingest: post each entry with its payload ({\"entry\", \"payload\"}), as evident run does")
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
@@ -134,8 +137,8 @@ func run() error {
 
 	url := *server
 	var verifier note.Verifier
-	var local *log.Log // the in-process log, for its group commit counters
-	var minted [][]byte
+	var local *log.Log          // the in-process log, for its group commit counters
+	var minted, bodies [][]byte // bodies: what is posted for minted[i], if not the entry
 	var err error
 	switch {
 	case url != "":
@@ -153,17 +156,23 @@ func run() error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize, Logger: logger})
+		extra, rootsFile, err := extraTSAs(dir, *tsaCount-1)
+		if err != nil {
+			return err
+		}
+		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize,
+			TSARootsFile: rootsFile, Logger: logger})
 		if err != nil {
 			return err
 		}
 		defer s.Close(context.Background())
 		if *mode == "log" {
 			start := time.Now()
-			if minted, err = mintEntries(s, nmint); err != nil {
+			if minted, bodies, err = mintEntries(s, extra, nmint, *withPayload, *format); err != nil {
 				return err
 			}
-			fmt.Printf("minted %d real entries (one SVID, in-process TSA) in %v\n", nmint, time.Since(start).Round(time.Millisecond))
+			fmt.Printf("minted %d real %s entries (one SVID, %d in-process TSAs, payload posted: %v) in %v\n", nmint, *format, *tsaCount, *withPayload || *format == "dsse",
+				time.Since(start).Round(time.Millisecond))
 		}
 		if err := s.Start(); err != nil {
 			return err
@@ -234,8 +243,12 @@ func run() error {
 				} else {
 					e = makeEntry(n, *entryBytes)
 				}
+				sent := e
+				if bodies != nil {
+					sent = bodies[n-1]
+				}
 				t0 := time.Now()
-				body, err := post(client, url+log.PathEntries, e)
+				body, err := post(client, url+log.PathEntries, sent)
 				if err != nil {
 					if ctx.Err() == nil {
 						failures.Add(1)

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -25,6 +27,8 @@ import (
 
 	"github.com/digitorus/timestamp"
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
@@ -119,27 +123,102 @@ func benchTSA(s *serve.Server, concs string, d time.Duration, cpuprofile string)
 
 // mintEntries makes n distinct real entries for s: one SVID from the
 // development CA (as one CI job signing many links), each signature
-// countersigned by the in-process TSA.
-func mintEntries(s *serve.Server, n int) ([][]byte, error) {
+// countersigned by the in-process TSA and the extra ones (all must answer).
+// With payload, it also returns for each entry the submission that posts it
+// with its payload.
+//
+// With format "dsse" the entries sign an in-toto Statement (link predicate)
+// over DSSE's PAE, and are always posted with their payload: ingest cannot
+// check such a signature from the entry alone.
+func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool, format string) (entries, bodies [][]byte, err error) {
+	payload = payload || format == "dsse"
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svid, err := s.DevCA.IssueSVID(&url.URL{Scheme: "spiffe", Host: "evident.dev", Path: "/ci/load"}, key.Public(), time.Now(), time.Hour)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ts := inProcessTSA{s.TSA}
-	out := make([][]byte, n)
+	var ts link.Stamper = link.One(inProcessTSA{s.TSA})
+	if len(extra) > 0 {
+		all := &link.TSAs{TSAs: []link.TSA{{Name: "serve", Client: inProcessTSA{s.TSA}}}, Threshold: len(extra) + 1}
+		for i, x := range extra {
+			all.TSAs = append(all.TSAs, link.TSA{Name: fmt.Sprintf("extra-%d", i), Client: inProcessTSA{x}})
+		}
+		ts = all
+	}
+	entries = make([][]byte, n)
+	if payload {
+		bodies = make([][]byte, n)
+	}
 	err = parallel(n, 4, func(i int) error {
-		payload := fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i)
-		e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, []byte(payload), "load", key, []*x509.Certificate{svid})
+		p := []byte(fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i))
+		var e *evident.Entry
+		if format == "dsse" {
+			e, p, err = dsseEntry(ts, i, key, svid)
+		} else {
+			e, err = link.Countersign(context.Background(), ts, evident.PayloadTypeLink, p, "load", key, []*x509.Certificate{svid})
+		}
 		if err == nil {
-			out[i], err = e.Marshal()
+			entries[i], err = e.Marshal()
+		}
+		if err == nil && payload {
+			var sub *evident.Submission
+			if sub, err = evident.NewSubmission(e, p); err == nil {
+				bodies[i], err = sub.Marshal()
+			}
 		}
 		return err
 	})
-	return out, err
+	return entries, bodies, err
+}
+
+// dsseEntry is the i-th load entry of an in-toto Statement signed over
+// PAE, of about the size of a load link, and its payload.
+func dsseEntry(ts link.Stamper, i int, key crypto.Signer, svid *x509.Certificate) (*evident.Entry, []byte, error) {
+	d := sha256.Sum256([]byte(strconv.Itoa(i)))
+	p := fmt.Appendf(nil, `{"_type":"%s","subject":[{"name":"load","digest":{"sha256":"%x"}}],"predicateType":"%s","predicate":{"name":"load"}}`,
+		dsse.StatementType, d, dsse.PredicateTypeLink)
+	sig, err := dsse.Sign(key, evident.PayloadTypeDSSE, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := link.CountersignSignature(context.Background(), ts, evident.PayloadTypeDSSE, p, sig, "load", []*x509.Certificate{svid}, nil)
+	return e, p, err
+}
+
+// extraTSAs makes n development TSAs beside the server's in dir and, for
+// n > 0, a file of every root (the server's first) for serve's TSA roots.
+func extraTSAs(dir string, n int) ([]*tsa.Server, string, error) {
+	if n <= 0 {
+		return nil, "", nil
+	}
+	var roots []*x509.Certificate
+	var out []*tsa.Server
+	for i := 0; i <= n; i++ {
+		d := dir // the server's own TSA, which serve.Open will load
+		if i > 0 {
+			d = filepath.Join(dir, fmt.Sprintf("tsa-%d", i))
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, "", err
+			}
+		}
+		key, chain, err := serve.DataDir(d).LoadTSA("", "", time.Now())
+		if err != nil {
+			return nil, "", err
+		}
+		roots = append(roots, chain[len(chain)-1])
+		if i > 0 {
+			s, err := tsa.NewServer(tsa.Config{Signer: key, Chain: chain})
+			if err != nil {
+				return nil, "", err
+			}
+			out = append(out, s)
+		}
+	}
+	f := filepath.Join(dir, "tsa-roots.pem")
+	return out, f, os.WriteFile(f, pemfile.EncodeCertificates(roots), 0o644)
 }
 
 // inProcessTSA timestamps through the server's TSA without HTTP.

@@ -48,7 +48,7 @@ func benchWitness(bin string, conc int, dur, period time.Duration, nmint, sample
 		if err != nil {
 			return nil, nil, err
 		}
-		minted, err := mintEntries(s, nmint)
+		minted, _, err := mintEntries(s, nil, nmint, false, "metablock")
 		if err != nil {
 			s.Close(context.Background())
 			return nil, nil, err

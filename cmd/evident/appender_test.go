@@ -47,7 +47,7 @@ func TestAppendUnverified(t *testing.T) {
 			out := t.TempDir()
 			a := &appender{log: &logclient.Client{URL: srv.URL, Origin: verifier.Name(), Verifier: verifier}, out: out}
 			entry := &evident.Entry{PayloadType: evident.PayloadTypeLink, PayloadSHA256: strings.Repeat("0", 64)}
-			_, _, err := a.append(context.Background(), entry, []byte("{}"), "build.12345678.link")
+			_, _, err := a.append(context.Background(), entry, []byte("payload"), []byte("{}"), "build.12345678.link")
 			var ue *logclient.UnverifiedAddError
 			if !errors.As(err, &ue) || ue.Index != 7 || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "no bundle was written") {
 				t.Errorf("append = %v, want an UnverifiedAddError at index 7 saying %q and that no bundle was written", err, tc.want)

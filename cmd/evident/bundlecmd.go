@@ -8,12 +8,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/logclient"
@@ -22,7 +24,7 @@ import (
 )
 
 const bundleUsage = `
-Usage: evident bundle fetch (--artifact sha256:HEX [--chain] | --index N) [--out DIR] [--server URL]
+Usage: evident bundle fetch (--artifact sha256:HEX|FILE [--chain] | --index N) [--out DIR] [--server URL]
        evident bundle export --format sigstore BUNDLE [--out FILE]   (see bundle export -h)
 
 Writes bundles — link (the server's copy, checked to be the entry's
@@ -31,16 +33,20 @@ the checkpoint it proves against, verified against the log's key — into
 --out, for verifying offline later:
 
   --index N            the entry at that log index;
-  --artifact sha256:H  every logged link that names H as a material or product;
+  --artifact sha256:H  every logged link that names H as a material or product,
+                       and every attestation with H as a subject's digest
+                       (--artifact FILE: H is the file's SHA-256);
   --artifact … --chain the whole supply chain that made H: the entries whose
                        products include H, then, for each of their materials,
                        the entries whose products include it, and so on back
-                       to the first step. Each entry is fetched once (cycles
+                       to the first step, with the attestations about H
+                       itself. Each entry is fetched once (cycles
                        end there); the walk stops with an error past
                        --max-depth steps back or --max-bundles bundles.
 
-Each bundle is written as STEP.KEYID.INDEX.bundle.json: STEP and KEYID (from
-the signed link and the entry) keep only letters, digits, '-', '_' and '.'
+Each bundle is written as STEP.KEYID.INDEX.bundle.json (an attestation's as
+attestation.KEYID.INDEX.bundle.json): STEP and KEYID (from the signed link
+and the entry) keep only letters, digits, '-', '_' and '.'
 and never start with '.', and the log index makes the name unique. A file
 of that name holding another entry's bundle is never overwritten. An entry
 that cannot be fetched or checked is reported on stderr and skipped.
@@ -94,10 +100,11 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	}
 	var start [32]byte
 	if *artifact != "" {
-		hexd, ok := strings.CutPrefix(*artifact, "sha256:")
-		if n, err := hex.Decode(start[:], []byte(hexd)); !ok || err != nil || n != len(start) {
-			return usagef("--artifact must be sha256:<64 hex digits>")
+		var err error
+		if start, err = artifactDigest(*artifact); err != nil {
+			return err
 		}
+		*artifact = "sha256:" + hex.EncodeToString(start[:])
 	}
 	lc, err := (&clientTrust{e: e, server: *server, logKey: *key, tufRoot: *tufRoot, tufURL: *tufURL}).logClient(ctx)
 	if err != nil {
@@ -159,6 +166,29 @@ func runBundle(ctx context.Context, e *env, args []string) error {
 	}
 }
 
+// artifactDigest reads --artifact: sha256:HEX, or the path of a file,
+// which is hashed.
+func artifactDigest(v string) ([32]byte, error) {
+	var d [32]byte
+	if hexd, ok := strings.CutPrefix(v, "sha256:"); ok {
+		if n, err := hex.Decode(d[:], []byte(hexd)); err != nil || n != len(d) {
+			return d, usagef("--artifact must be sha256:<64 hex digits> or a file")
+		}
+		return d, nil
+	}
+	f, err := os.Open(v)
+	if err != nil {
+		return d, usagef("--artifact %q is neither sha256:<64 hex digits> nor a file: %v", v, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return d, err
+	}
+	copy(d[:], h.Sum(nil))
+	return d, nil
+}
+
 // bundleFetcher fetches and writes bundles proved against one checkpoint.
 type bundleFetcher struct {
 	e          *env
@@ -178,10 +208,14 @@ type bundleFetcher struct {
 // fetchedEntry is an entry proved in the checkpoint, with its link checked
 // to be the entry's payload.
 type fetchedEntry struct {
-	index   uint64
-	bundle  *evident.Bundle
-	link    in_toto.Link
-	written bool
+	index  uint64
+	bundle *evident.Bundle
+	// name names the bundle file: the step, or "attestation".
+	name string
+	link in_toto.Link
+	// statement is set for a DSSE entry (a link predicate's or another).
+	statement *dsse.Statement
+	written   bool
 }
 
 // load fetches the entry at idx, its inclusion proof and its link, and
@@ -206,19 +240,12 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("link of entry %d: %w", idx, err)
 	}
-	mb, payload, err := verify.ParseLink(lb)
+	fe, err := payloadBundle(entry, lb, digest)
 	if err != nil {
 		return nil, fmt.Errorf("link of entry %d: %w", idx, err)
 	}
-	if sha256.Sum256(payload) != digest {
-		return nil, fmt.Errorf("link of entry %d: the server's link is not the entry's payload", idx)
-	}
-	// The store keeps the payload; the signature is the entry's.
-	if lb, err = linkstore.Bundled(lb, entry); err != nil {
-		return nil, fmt.Errorf("link of entry %d: %w", idx, err)
-	}
-	fe := &fetchedEntry{index: idx, link: mb.Signed.(in_toto.Link),
-		bundle: &evident.Bundle{Link: lb, Entry: entry, LogIndex: idx, InclusionProof: proof, Checkpoint: string(f.checkpoint)}}
+	fe.index = idx
+	fe.bundle.LogIndex, fe.bundle.InclusionProof, fe.bundle.Checkpoint = idx, proof, string(f.checkpoint)
 	// When it was logged: the first checkpoint the witnesses cosigned after.
 	k := 1
 	if f.witnesses != nil && f.witnesses.threshold > 0 {
@@ -231,6 +258,49 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	}
 	f.loaded[idx] = fe
 	return fe, nil
+}
+
+// payloadBundle checks that the server's copy of a payload — a link's
+// stored form, or a DSSE entry's Statement — is the entry's payload, and
+// joins it with the entry's signature as a bundle carries it.
+func payloadBundle(entry *evident.Entry, stored []byte, digest [32]byte) (*fetchedEntry, error) {
+	if entry.PayloadType == evident.PayloadTypeDSSE {
+		if sha256.Sum256(stored) != digest {
+			return nil, errors.New("the server's statement is not the entry's payload")
+		}
+		st, err := dsse.ParseStatement(stored)
+		if err != nil {
+			return nil, err
+		}
+		fe := &fetchedEntry{name: "attestation", statement: st}
+		if st.PredicateType == dsse.PredicateTypeLink {
+			if fe.link, err = st.Link(); err != nil {
+				return nil, err
+			}
+			fe.name = fe.link.Name
+		}
+		eb, err := (&dsse.Envelope{PayloadType: entry.PayloadType, Payload: stored,
+			Signatures: []dsse.Signature{{KeyID: entry.KeyID, Sig: entry.Signature}}}).Marshal()
+		if err != nil {
+			return nil, err
+		}
+		fe.bundle = &evident.Bundle{DSSEEnvelope: eb, Entry: entry}
+		return fe, nil
+	}
+	mb, payload, err := verify.ParseLink(stored)
+	if err != nil {
+		return nil, err
+	}
+	if sha256.Sum256(payload) != digest {
+		return nil, errors.New("the server's link is not the entry's payload")
+	}
+	// The store keeps the payload; the signature is the entry's.
+	lb, err := linkstore.Bundled(stored, entry)
+	if err != nil {
+		return nil, err
+	}
+	l := mb.Signed.(in_toto.Link)
+	return &fetchedEntry{name: l.Name, link: l, bundle: &evident.Bundle{Link: lb, Entry: entry}}, nil
 }
 
 // skip reports an entry that could not be fetched or checked: one bad
@@ -267,6 +337,13 @@ func (f *bundleFetcher) chain(ctx context.Context, start [32]byte, maxDepth, max
 			fe, err := f.load(ctx, idx)
 			if err != nil {
 				f.skip(idx, err)
+				continue
+			}
+			if !fe.written && w.depth == 0 && fe.statement != nil && fe.statement.PredicateType != dsse.PredicateTypeLink &&
+				fe.statement.SubjectSHA256("", hex.EncodeToString(w.digest[:])) {
+				if err := f.write(fe); err != nil { // an attestation about the artifact itself
+					return err
+				}
 				continue
 			}
 			if fe.written || !hasDigest(fe.link.Products, w.digest) {
@@ -318,7 +395,7 @@ func (f *bundleFetcher) write(fe *fetchedEntry) error {
 	if err != nil {
 		return err
 	}
-	name := bundleFileName(fe.link.Name, fe.bundle.Entry.KeyID, fe.index)
+	name := bundleFileName(fe.name, fe.bundle.Entry.KeyID, fe.index)
 	if old, err := f.out.ReadFile(name); err == nil {
 		prev, err := evident.ParseBundle(old)
 		if err != nil || prev.LogIndex != fe.index || prev.Entry.PayloadSHA256 != fe.bundle.Entry.PayloadSHA256 || !bytes.Equal(prev.Entry.Signature, fe.bundle.Entry.Signature) {

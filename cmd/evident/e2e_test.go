@@ -861,6 +861,13 @@ mb.dump("root.layout")
 // unless EVIDENT_REQUIRE_INTOTO is set.
 func referenceChain(t *testing.T, layoutPy string) (string, func(string, ...string)) {
 	t.Helper()
+	return referenceChainOf(t, "rsa", layoutPy)
+}
+
+// referenceChainOf is referenceChain with alice's key of type keyType
+// (rsa, ed25519 or ecdsa, as in-toto-keygen -t names them).
+func referenceChainOf(t *testing.T, keyType, layoutPy string) (string, func(string, ...string)) {
+	t.Helper()
 	if _, err := exec.LookPath("in-toto-run"); err != nil {
 		if os.Getenv("EVIDENT_REQUIRE_INTOTO") != "" {
 			t.Fatal("the in-toto package is required but not installed")
@@ -877,10 +884,10 @@ func referenceChain(t *testing.T, layoutPy string) (string, func(string, ...stri
 		}
 	}
 	sh("in-toto-keygen", "owner")
-	sh("in-toto-keygen", "alice")
+	sh("in-toto-keygen", "-t", keyType, "alice")
 	os.MkdirAll(filepath.Join(work, "src"), 0o755)
 	os.WriteFile(filepath.Join(work, "src", "x.py"), []byte("print('hi')\n"), 0o644)
-	sh("in-toto-run", "--step-name", "build", "--key", "alice", "--materials", "src", "--products", "app", "--", "cp", "src/x.py", "app")
+	sh("in-toto-run", "--step-name", "build", "--key", "alice", "--key-type", keyType, "--materials", "src", "--products", "app", "--", "cp", "src/x.py", "app")
 	os.WriteFile(filepath.Join(work, "mklayout.py"), []byte(layoutPy), 0o644)
 	sh("/usr/bin/python3", "mklayout.py")
 	return work, sh
@@ -891,6 +898,25 @@ func referenceChain(t *testing.T, layoutPy string) (string, func(string, ...stri
 // evident submit, published through TUF, and verified by evident verify.
 func TestReferenceInToto(t *testing.T) {
 	work, _ := referenceChain(t, mkLayoutPy)
+	submitAndVerifyReference(t, work)
+}
+
+// TestReferenceInTotoEd25519: the same with alice's key made by
+// in-toto-keygen -t ed25519 (securesystemslib JSON): ingest checks the
+// Ed25519 signature over the link's payload, posted with the entry, and
+// evident verify checks it offline over the bundle's link.
+func TestReferenceInTotoEd25519(t *testing.T) {
+	py := strings.Replace(mkLayoutPy, `alice = import_rsa_publickey_from_file("alice.pub")`,
+		`from securesystemslib.interface import import_ed25519_publickey_from_file
+alice = import_ed25519_publickey_from_file("alice.pub")`, 1)
+	work, _ := referenceChainOf(t, "ed25519", py)
+	submitAndVerifyReference(t, work)
+}
+
+// submitAndVerifyReference logs the reference chain of work (referenceChain)
+// with evident submit, publishes its layout, and verifies it.
+func submitAndVerifyReference(t *testing.T, work string) {
+	t.Helper()
 	dir := t.TempDir()
 	s := startServer(t, dir)
 	links, _ := filepath.Glob(filepath.Join(work, "build.*.link"))

@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pgtest"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/logclient"
@@ -457,5 +462,41 @@ func TestPostgresBadInput(t *testing.T) {
 	}
 	if !strings.HasSuffix(metricLine(follower, "evident_log_forwarded_total"), " 9") {
 		t.Errorf("follower's %q, want 9 forwarded (7 bad appends, 2 good)", metricLine(follower, "evident_log_forwarded_total"))
+	}
+}
+
+// TestPostgresEd25519Ingest: serve's ingest is the same on PostgreSQL: a
+// step signed with an Ed25519 key is logged with its payload, its
+// signature checked over it before it is sequenced; the same entry posted
+// with another payload is refused 400 naming the check.
+func TestPostgresEd25519Ingest(t *testing.T) {
+	pg := pgtest.Start(t)
+	if err := pg.CreateDatabase("evident"); err != nil {
+		t.Fatal(err)
+	}
+	f := startFrontends(t, pg.URL("evident"), 1)
+	s := f.get(0)
+	work := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(work, "ed.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	run := cliRunner(t, work, "EVIDENT_SERVER="+s.url, "EVIDENT_LOG_KEY="+s.key)
+	out := run(0, "run", "--step", "build", "--signing-key", "ed.pem", "--tsa-roots", filepath.Join(f.dirs[0], "tsa-chain.pem"), "--", "true")
+	if !strings.Contains(out, "logged at index 0") {
+		t.Fatalf("run with an Ed25519 key on PostgreSQL =\n%s", out)
+	}
+	bundles, _ := filepath.Glob(filepath.Join(work, "build.*.bundle.json"))
+	if len(bundles) != 1 {
+		t.Fatalf("bundles: %v", bundles)
+	}
+	b, _ := os.ReadFile(bundles[0])
+	bundle, err := evident.ParseBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := evident.NewSubmission(bundle.Entry, []byte(`{"_type":"link","name":"another"}`))
+	body, _ := sub.Marshal()
+	if status, answer := postEntry(t, s, body, nil); status != 400 || !strings.Contains(answer, "payload is not the entry's") {
+		t.Errorf("the entry with another payload = %d %s, want 400 naming the payload", status, answer)
 	}
 }

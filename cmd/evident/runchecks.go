@@ -4,23 +4,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"fmt"
 
 	"github.com/evident-dev/evident/link"
 )
 
-// ingestAccepts refuses, before a step runs, a signing key whose entries
-// the server's ingest refuses: it checks ECDSA and RSA signatures over the
-// payload's digest; Ed25519 signs the payload itself, which an entry does
-// not carry.
-func ingestAccepts(s link.Signer) error {
+// loggable refuses, before a step runs, a signing key whose signatures
+// neither in-toto nor the server's ingest checks: ingest verifies ECDSA,
+// RSA (PKCS #1 v1.5 and PSS) and Ed25519 signatures over the payload
+// posted with the entry.
+func loggable(s link.Signer) error {
 	switch s.Key.Public().(type) {
-	case *ecdsa.PublicKey, *rsa.PublicKey:
+	case *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey:
 		return nil
 	}
-	kind := fmt.Sprintf("%T", s.Key.Public())
-	if _, ok := s.Key.Public().(ed25519.PublicKey); ok {
-		kind = "Ed25519"
-	}
-	return usagef("an %s signing key cannot be logged: evident serve checks an entry's signature over the payload's digest, which only ECDSA and RSA keys sign (Ed25519 signs the payload itself); use an ECDSA or RSA key", kind)
+	return usagef("a %T signing key cannot be logged: use an ECDSA, RSA or Ed25519 key", s.Key.Public())
 }

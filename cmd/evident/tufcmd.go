@@ -4,6 +4,9 @@ import (
 	"cmp"
 	"context"
 	"crypto"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pemfile"
+	"github.com/evident-dev/evident/internal/strictjson"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
 )
@@ -36,6 +40,9 @@ timestamp.pem — keep root and targets offline in production):
   trust policy --witness-threshold N [--max-log-delay D]
                       require N distinct witnesses' cosignatures on every bundle's checkpoint, and at
                       most D (default 1h) between a signature's timestamp and its first witnessed checkpoint
+  trust policy --tsa-threshold N [--max-tsa-skew D]
+                      require tokens from N distinct TSAs of the trust root on every entry, their
+                      genTimes at most D apart (default unbounded); the policies are set independently
   delegate --project P --delegate-key PUB.pem [--delegate-key …] [--threshold N]
                       let P's release managers sign layouts/P/…
   publish-layout --project P --name N --file LAYOUT [--signing-key KEY.pem …] [--force]
@@ -167,14 +174,49 @@ func tufTrustPolicy(e *env, sub string, args []string) error {
 	p := addPublisherFlags(fs)
 	threshold := fs.Int("witness-threshold", 0, "distinct witnesses that must cosign each bundle's checkpoint")
 	maxDelay := fs.Duration("max-log-delay", time.Hour, "longest time from a signature's timestamp to its first witnessed checkpoint (0: unbounded)")
+	tsaThreshold := fs.Int("tsa-threshold", 1, "distinct TSAs of the trust root whose tokens must verify on each entry")
+	maxSkew := fs.Duration("max-tsa-skew", 0, "largest spread between the genTimes of the tokens that count (0: unbounded)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	err := p.editTrustRoot(func(tr *evident.TrustRoot) error { return tr.SetWitnessPolicy(*threshold, *maxDelay) })
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	witness, tsas := set["witness-threshold"] || set["max-log-delay"], set["tsa-threshold"] || set["max-tsa-skew"]
+	if !witness && !tsas {
+		return usagef("trust policy sets --witness-threshold and --max-log-delay, or --tsa-threshold and --max-tsa-skew")
+	}
+	var said []string
+	err := p.editTrustRoot(func(tr *evident.TrustRoot) error {
+		said = said[:0]
+		if witness {
+			k := tr.WitnessThreshold
+			if set["witness-threshold"] {
+				k = *threshold
+			}
+			if err := tr.SetWitnessPolicy(k, *maxDelay); err != nil {
+				return err
+			}
+			said = append(said, fmt.Sprintf("witness threshold %d, max log delay %v", k, *maxDelay))
+		}
+		if tsas {
+			k, skew := tr.TSAPolicy()
+			if set["tsa-threshold"] {
+				k = *tsaThreshold
+			}
+			if set["max-tsa-skew"] {
+				skew = *maxSkew
+			}
+			if err := tr.SetTSAPolicy(k, skew); err != nil {
+				return err
+			}
+			said = append(said, fmt.Sprintf("TSA threshold %d, max TSA skew %v", k, skew))
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "published %s (witness threshold %d, max log delay %v)\n", evident.TrustRootTarget, *threshold, *maxDelay)
+	fmt.Fprintf(e.stdout, "published %s (%s)\n", evident.TrustRootTarget, strings.Join(said, "; "))
 	return nil
 }
 
@@ -565,10 +607,43 @@ func readPublicKey(path string) (crypto.PublicKey, error) {
 		return k.Public(), nil
 	}
 	pub, err := pemfile.ParsePublicKey(b)
+	if errors.Is(err, pemfile.ErrNoPEM) {
+		if k, err := parseSSLibEd25519(b); err == nil {
+			return k, nil
+		}
+		return nil, fmt.Errorf("%s: no PEM block, nor an Ed25519 public key in securesystemslib JSON", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return pub, nil
+}
+
+// parseSSLibEd25519 reads an Ed25519 public key in the securesystemslib
+// JSON form that the reference in-toto implementation writes
+// (in-toto-keygen -t ed25519): {"keytype": "ed25519", "scheme": "ed25519",
+// "keyid_hash_algorithms": […], "keyval": {"public": "<64 hex>"}}, strictly.
+func parseSSLibEd25519(b []byte) (ed25519.PublicKey, error) {
+	var k struct {
+		KeyType  string   `json:"keytype"`
+		Scheme   string   `json:"scheme"`
+		HashAlgs []string `json:"keyid_hash_algorithms"`
+		KeyVal   struct {
+			Public string `json:"public"`
+		} `json:"keyval"`
+	}
+	doc, err := strictjson.Unmarshal(b, &k, strictjson.Limits{MaxSize: 4 << 10, MaxDepth: 3})
+	if err == nil {
+		err = strictjson.Faithful(doc, k, "$", true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw, err := hex.DecodeString(k.KeyVal.Public)
+	if k.KeyType != "ed25519" || k.Scheme != "ed25519" || err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, errors.New("not an ed25519 key of scheme ed25519 with a 32-byte public key in hex")
+	}
+	return ed25519.PublicKey(raw), nil
 }
 
 // withdrawLayout marks a layout version withdrawn and publishes the index.

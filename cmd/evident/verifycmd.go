@@ -17,7 +17,7 @@ import (
 
 const verifyUsage = `
 Usage: evident verify --tuf-root ROOT.json (--tuf URL | --tuf-mirror DIR) --layout PROJECT/NAME --bundles DIR
-                      [--at TIME] [--tuf-at TIME] [--artifact FILE…] [--json]
+                      [--at TIME] [--tuf-at TIME] [--artifact FILE…] [--require-predicate URI[=WHO]…] [--json]
 
 Verifies a supply chain with no network access (given a mirror): the trust
 root and the layout through TUF; the layout's signature by a trusted layout
@@ -36,10 +36,21 @@ for no step of the layout, failing its own checks, or a second link of one
 functionary for a step) is reported (SKIP) and ignored: it cannot make a
 chain fail, it only does not count.
 
+Steps may be recorded as Metablock links or as DSSE links (in-toto
+Statements of the link predicate v0.3), mixed in one chain. Other
+attestations among the bundles (DSSE Statements of any predicate: SLSA
+provenance, SBOMs…) are checked as every bundle is — signature,
+timestamp, chain at genTime, log inclusion — and reported.
+--require-predicate URI (repeatable) fails unless a verified attestation of
+that predicate type has every --artifact among its subjects' digests;
+URI=STEP requires it signed by a functionary of that layout step,
+URI=spiffe://ID by that SPIFFE ID.
+
 It prints one line per check; exit status 0 verified, 1 failed, 2 bad usage.
 
 Example (air-gapped, with a mirror made by "evident tuf mirror"):
   evident verify --tuf-root root.json --tuf-mirror mirror/ --layout acme/release --bundles bundles/ --artifact app.tar
+  evident verify … --artifact app.tar --require-predicate https://slsa.dev/provenance/v1=build
 `
 
 func runVerify(ctx context.Context, e *env, args []string) error {
@@ -56,8 +67,21 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	noEnv(fs, "tuf")
 	var artifacts listFlag
 	fs.Var(&artifacts, "artifact", "a `file` that must be a product of the chain (repeat)")
+	var predicates listFlag
+	fs.Var(&predicates, "require-predicate", "`URI[=STEP-or-SPIFFE-ID]`: a verified attestation of that predicate type must cover every --artifact (repeat)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var reqs []verify.PredicateRequirement
+	for _, p := range predicates {
+		r, err := verify.ParsePredicateRequirement(p)
+		if err != nil {
+			return usagef("--require-predicate: %v", err)
+		}
+		reqs = append(reqs, r)
+	}
+	if len(reqs) > 0 && len(artifacts) == 0 {
+		return usagef("--require-predicate needs the --artifact files the attestation must cover")
 	}
 	project, name, ok := strings.Cut(*layoutName, "/")
 	if *rd.root == "" || (*rd.url == "") == (*rd.mirror == "") || !ok || *bundles == "" || fs.NArg() > 0 {
@@ -87,7 +111,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	in := verify.SupplyChainInput{TrustRoot: trust, Layout: layout, At: at, Artifacts: map[string][]byte{}, Bundles: named}
+	in := verify.SupplyChainInput{TrustRoot: trust, Layout: layout, At: at, Artifacts: map[string][]byte{}, Bundles: named, RequirePredicates: reqs}
 	if len(artifacts) > 0 {
 		// Inspections run on copies of the artifacts, in a directory of their own.
 		if in.InspectDir, err = os.MkdirTemp("", "evident-inspect-"); err != nil {

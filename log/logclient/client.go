@@ -174,6 +174,13 @@ func (c *Client) proof(ctx context.Context, path string) ([][]byte, error) {
 // Add submits entry, which must be in canonical form, and verifies that the
 // answer proves its inclusion under a checkpoint signed by the log.
 func (c *Client) Add(ctx context.Context, entry []byte) (*log.AddResult, error) {
+	return c.Submit(ctx, entry, entry)
+}
+
+// Submit posts body, which carries entry (the entry itself, or the entry
+// beside more that the server's validator reads, such as its payload), and
+// checks, as Add does, that the answer proves entry, canonical, in the log.
+func (c *Client) Submit(ctx context.Context, body, entry []byte) (*log.AddResult, error) {
 	retries := c.AddRetries
 	if retries == 0 {
 		retries = 5
@@ -182,7 +189,7 @@ func (c *Client) Add(ctx context.Context, entry []byte) (*log.AddResult, error) 
 	var err error
 	for try := 0; ; try++ {
 		var wait time.Duration
-		b, wait, err = c.doRetryAfter(ctx, entry)
+		b, wait, err = c.doRetryAfter(ctx, body)
 		var he *HTTPError
 		if err == nil || try >= retries || !errors.As(err, &he) || he.Status != http.StatusServiceUnavailable {
 			break
