@@ -21,13 +21,13 @@ import (
 	"fmt"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/verify"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // Timestamper gets an RFC 3161 token over a digest from one TSA and
 // verifies it; *tsa.Client is one.
 type Timestamper interface {
-	Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error)
+	Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*rfc3161.TimestampToken, []byte, error)
 }
 
 // Countersign signs the SHA-256 of payload with key (ECDSA or RSA), has the

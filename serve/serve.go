@@ -55,6 +55,7 @@ import (
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
@@ -387,7 +388,7 @@ func openTSA(cfg Config) (*tsa.Server, error) {
 
 // entryVerifier builds the ingest verifier from the configured roots.
 func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, error) {
-	ev := &verify.EntryVerifier{Cache: verify.NewChainCache(4096), TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool()}
+	ev := &verify.EntryVerifier{Cache: rfc3161.NewChainCache(4096), TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool()}
 	if cfg.TSARootsFile != "" {
 		if err := pemfile.AddCertificates(ev.TSARoots, cfg.TSARootsFile); err != nil {
 			return nil, nil, err

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/pemfile"
-	"github.com/evident-dev/evident/verify"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // ErrBadChain wraps every reason [CheckChain] refuses a signing chain.
@@ -35,7 +35,7 @@ func CheckChain(signer crypto.Signer, chain []*x509.Certificate, now time.Time) 
 	if !ok || !pub.Equal(leaf.PublicKey) {
 		return fmt.Errorf("%w: the private key does not belong to the TSA certificate %q", ErrBadChain, leaf.Subject)
 	}
-	if err := verify.CheckTSACertificate(leaf); err != nil {
+	if err := rfc3161.CheckTSACertificate(leaf); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadChain, err)
 	}
 	root := chain[len(chain)-1]

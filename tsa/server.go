@@ -32,7 +32,7 @@ import (
 	"github.com/digitorus/timestamp"
 	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/internal/pemfile"
-	"github.com/evident-dev/evident/verify"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // DefaultPolicy is the policy of tokens when none is configured: the
@@ -157,7 +157,7 @@ func (s *Server) parseRequest(der []byte) (*timeStampReq, crypto.Hash, error) {
 	if req.Version != 1 {
 		return nil, 0, reject(timestamp.BadDataFormat, "version %d, want 1", req.Version)
 	}
-	h := verify.HashFromOID(req.MessageImprint.HashAlgorithm.Algorithm)
+	h := rfc3161.HashFromOID(req.MessageImprint.HashAlgorithm.Algorithm)
 	if h == 0 {
 		return nil, 0, reject(timestamp.BadAlgorithm, "imprint algorithm %v is not SHA-256, SHA-384 or SHA-512", req.MessageImprint.HashAlgorithm.Algorithm)
 	}

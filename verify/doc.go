@@ -13,3 +13,5 @@
 // every certificate's validity — never at the wall-clock time — so evidence
 // stays verifiable long after short-lived certificates expired.
 package verify
+
+import ()

@@ -21,6 +21,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/artifact"
 	"github.com/evident-dev/evident/dsse"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -565,7 +566,7 @@ type trustView struct {
 }
 
 func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
-	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: NewChainCache(1024)},
+	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: rfc3161.NewChainCache(1024)},
 		roots: map[string]evident.Trusted{}, tsas: map[string][]evident.Trusted{}, fnCAs: map[string]evident.Trusted{},
 		claimed: map[string]string{}, layoutRoots: map[string]string{}}
 	tv.ev.TSAThreshold, tv.ev.MaxTSASkew = tr.TSAPolicy()

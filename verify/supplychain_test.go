@@ -24,6 +24,7 @@ import (
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/mod/sumdb/note"
@@ -107,7 +108,7 @@ func (f *chainFixture) layout(mod func(*in_toto.Layout)) []byte {
 // at timestamps through the fixture's TSA at the fixture's genTime.
 type at struct{ f *chainFixture }
 
-func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error) {
+func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*rfc3161.TimestampToken, []byte, error) {
 	return nil, a.f.tsa.token(a.f.t, digest, a.f.genTime, nil), nil
 }
 

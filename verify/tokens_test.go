@@ -23,6 +23,7 @@ import (
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -106,7 +107,7 @@ func TestUntrustedTSADoesNotCount(t *testing.T) {
 	f, b, _ := multiTSAChain(t, 2, 0)
 	attacker := newTSA(t, pkitest.TSAOptions{})
 	_, err := f.verifyWith(stamp{f.tsa, f.genTime}, stamp{attacker, f.genTime})
-	if !errors.Is(err, verify.ErrTSAThreshold) || !errors.Is(err, verify.ErrTokenUntrusted) || !strings.Contains(err.Error(), "timestamps[1]") {
+	if !errors.Is(err, verify.ErrTSAThreshold) || !errors.Is(err, rfc3161.ErrTokenUntrusted) || !strings.Contains(err.Error(), "timestamps[1]") {
 		t.Errorf("trusted + untrusted TSA = %v, want ErrTSAThreshold wrapping ErrTokenUntrusted for timestamps[1]", err)
 	}
 	rep, err := f.verifyWith(stamp{attacker, f.genTime.Add(-time.Hour)}, stamp{f.tsa, f.genTime}, stamp{b, f.genTime})

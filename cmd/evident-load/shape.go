@@ -18,9 +18,9 @@ import (
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/pgstore"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
-	"github.com/evident-dev/evident/verify"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -97,7 +97,7 @@ func mintRemote(url string, n int) ([][]byte, error) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(chain[len(chain)-1])
-	ts := &tsa.Client{URL: url + "/tsa", Roots: roots, Cache: verify.NewChainCache(16),
+	ts := &tsa.Client{URL: url + "/tsa", Roots: roots, Cache: rfc3161.NewChainCache(16),
 		HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	out := make([][]byte, n)
 	err = parallel(n, 32, func(i int) error {

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/pemfile"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
-	"github.com/evident-dev/evident/verify"
 )
 
 const timestampUsage = `
@@ -65,7 +65,7 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var tok *verify.TimestampToken
+	var tok *rfc3161.TimestampToken
 	if verifying {
 		b, err := os.ReadFile(fs.Arg(1))
 		if err != nil {
@@ -73,12 +73,12 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 		}
 		token, err := tsa.ParseResponse(b)
 		if err != nil {
-			if !errors.Is(err, verify.ErrTokenMalformed) {
+			if !errors.Is(err, rfc3161.ErrTokenMalformed) {
 				return err
 			}
 			token = b // a bare TimeStampToken
 		}
-		if tok, err = verify.Timestamp(token, verify.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: digest}); err != nil {
+		if tok, err = rfc3161.Timestamp(token, rfc3161.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: digest}); err != nil {
 			return err
 		}
 	} else {

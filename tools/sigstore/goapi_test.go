@@ -15,7 +15,7 @@ import (
 
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/mod/sumdb/note"
@@ -84,7 +84,7 @@ func runViaGoAPI(t *testing.T, work, url, logKey, tsaChain, keyFile, chainFile s
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := (&log.Client{URL: url, Origin: v.Name(), Verifier: v}).Add(ctx, canonical)
+	res, err := (&logclient.Client{URL: url, Origin: v.Name(), Verifier: v}).Add(ctx, canonical)
 	if err != nil {
 		t.Fatalf("appending the entry: %v", err)
 	}

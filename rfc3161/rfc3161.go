@@ -1,4 +1,4 @@
-package verify
+package rfc3161
 
 import (
 	"bytes"
@@ -306,7 +306,7 @@ func Timestamp(token []byte, opts TimestampOptions) (*TimestampToken, error) {
 		return nil, malformed("%v", err)
 	}
 	tok := &TimestampToken{GenTime: info.GenTime, Accuracy: acc, Policy: info.Policy, Serial: info.SerialNumber, Nonce: info.Nonce}
-	chain, err := opts.Cache.verify(signer, append(certs, opts.Intermediates...), opts.Roots, x509.ExtKeyUsageTimeStamping, tok.Earliest(), tok.Latest())
+	chain, err := opts.Cache.Verify(signer, append(certs, opts.Intermediates...), opts.Roots, x509.ExtKeyUsageTimeStamping, tok.Earliest(), tok.Latest())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTokenUntrusted, err)
 	}
