@@ -27,7 +27,7 @@ import (
 // Timestamper gets an RFC 3161 token over a digest from one TSA and
 // verifies it; *tsa.Client is one.
 type Timestamper interface {
-	Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*rfc3161.TimestampToken, []byte, error)
+	Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error)
 }
 
 // Countersign signs the SHA-256 of payload with key (ECDSA or RSA), has the

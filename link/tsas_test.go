@@ -20,7 +20,7 @@ type fakeTSA struct {
 	hang  bool
 }
 
-func (f fakeTSA) Timestamp(ctx context.Context, _ crypto.Hash, _ []byte) (*rfc3161.TimestampToken, []byte, error) {
+func (f fakeTSA) Timestamp(ctx context.Context, _ crypto.Hash, _ []byte) (*rfc3161.Token, []byte, error) {
 	if f.hang {
 		<-ctx.Done()
 		return nil, nil, ctx.Err()

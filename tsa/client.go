@@ -52,7 +52,7 @@ type timeStampResp struct {
 // Timestamp asks for a token over digest (a hash of kind h) with a random
 // 64-bit nonce and certReq set, and verifies the answer. It returns the
 // verified token and its DER.
-func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*rfc3161.TimestampToken, []byte, error) {
+func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error) {
 	nonce, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	if err != nil {
 		return nil, nil, err
@@ -82,7 +82,7 @@ func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := rfc3161.Timestamp(token, rfc3161.TimestampOptions{Roots: c.Roots, Hash: h, Digest: digest,
+	tok, err := rfc3161.Verify(token, rfc3161.Options{Roots: c.Roots, Hash: h, Digest: digest,
 		Nonce: nonce, Policies: c.Policies, Cache: c.Cache})
 	if err != nil {
 		return nil, nil, err

@@ -1,7 +1,7 @@
 // Package tsa is evident's RFC 3161 time-stamp authority: a server that
 // issues tokens (with the RFC 5816 ESSCertIDv2 signing-certificate
 // attribute) over HTTP as RFC 3161 §3.4 describes, and a client that
-// requests tokens and verifies them fully with package verify.
+// requests tokens and verifies them fully with package rfc3161.
 //
 // The server answers POST /tsa (application/timestamp-query in,
 // application/timestamp-reply out) and GET /tsa/certchain (PEM). It accepts

@@ -386,15 +386,15 @@ ess_cert_id_chain = no
 		t.Fatal(err)
 	}
 	d := sha256Of("evidence\n")
-	tok, err := rfc3161.Timestamp(token, rfc3161.TimestampOptions{Roots: ca.Pool(), Hash: crypto.SHA256, Digest: d})
+	tok, err := rfc3161.Verify(token, rfc3161.Options{Roots: ca.Pool(), Hash: crypto.SHA256, Digest: d})
 	if err != nil {
-		t.Fatalf("rfc3161.Timestamp(OpenSSL's token) = %v", err)
+		t.Fatalf("rfc3161.Verify(OpenSSL's token) = %v", err)
 	}
 	if !tok.Chain[0].Equal(cert) {
 		t.Error("the verified chain does not start at OpenSSL's TSA certificate")
 	}
 	// And OpenSSL's token does not verify against evident's dev root.
-	if _, err := rfc3161.Timestamp(token, rfc3161.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: d}); !errors.Is(err, rfc3161.ErrTokenUntrusted) {
+	if _, err := rfc3161.Verify(token, rfc3161.Options{Roots: roots, Hash: crypto.SHA256, Digest: d}); !errors.Is(err, rfc3161.ErrTokenUntrusted) {
 		t.Errorf("OpenSSL's token under another root = %v, want ErrTokenUntrusted", err)
 	}
 }

@@ -2,9 +2,8 @@
 // network access and no server code: it imports neither net/http nor bbolt
 // nor the log package (TestLean keeps it so).
 //
-// It verifies RFC 3161 timestamp tokens ([Timestamp]: RFC 3161, RFC 5652
-// CMS, RFC 5816 ESSCertIDv2), log entries ([EntryVerifier]: the token over
-// the signature, the signer's chain at the token's time, the signature over
+// It verifies log entries ([EntryVerifier]: their RFC 3161 tokens over the
+// signature, with package rfc3161, the signer's chain at the token's time, the signature over
 // the payload digest), in-toto links and layouts ([ParseLink],
 // [ParseLayout], [CheckLayout]) and whole supply chains ([SupplyChain]:
 // bundles proved in the log and cosigned by witnesses, against a layout

@@ -72,10 +72,10 @@ type EntryVerifier struct {
 // VerifiedEntry is what an entry proves once verified.
 type VerifiedEntry struct {
 	// Timestamp is the counted token with the earliest genTime.
-	Timestamp *rfc3161.TimestampToken
+	Timestamp *rfc3161.Token
 	// Timestamps are the tokens that counted, earliest first, one per TSA,
 	// and TSAs the names of their TSAs, in the same order.
-	Timestamps []*rfc3161.TimestampToken
+	Timestamps []*rfc3161.Token
 	TSAs       []string
 	// Ignored says, for each token that did not count, why
 	// ("timestamps[2]: …").

@@ -108,7 +108,7 @@ func (f *chainFixture) layout(mod func(*in_toto.Layout)) []byte {
 // at timestamps through the fixture's TSA at the fixture's genTime.
 type at struct{ f *chainFixture }
 
-func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*rfc3161.TimestampToken, []byte, error) {
+func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error) {
 	return nil, a.f.tsa.token(a.f.t, digest, a.f.genTime, nil), nil
 }
 

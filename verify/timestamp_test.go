@@ -64,8 +64,8 @@ func digestOf(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
 func TestTimestampAccepts(t *testing.T) {
 	f := newTSA(t, pkitest.TSAOptions{})
 	d := digestOf("sig")
-	tok, err := rfc3161.Timestamp(f.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Nonce = big.NewInt(42) }),
-		rfc3161.TimestampOptions{Roots: f.root.Pool(), Hash: crypto.SHA256, Digest: d, Nonce: big.NewInt(42),
+	tok, err := rfc3161.Verify(f.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Nonce = big.NewInt(42) }),
+		rfc3161.Options{Roots: f.root.Pool(), Hash: crypto.SHA256, Digest: d, Nonce: big.NewInt(42),
 			Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy()}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,8 +84,8 @@ func TestTimestampAccepts(t *testing.T) {
 func TestTimestampRejects(t *testing.T) {
 	good := newTSA(t, pkitest.TSAOptions{})
 	d := digestOf("sig")
-	opts := func(mod func(*rfc3161.TimestampOptions)) rfc3161.TimestampOptions {
-		o := rfc3161.TimestampOptions{Roots: good.root.Pool(), Hash: crypto.SHA256, Digest: d}
+	opts := func(mod func(*rfc3161.Options)) rfc3161.Options {
+		o := rfc3161.Options{Roots: good.root.Pool(), Hash: crypto.SHA256, Digest: d}
 		if mod != nil {
 			mod(&o)
 		}
@@ -116,48 +116,48 @@ func TestTimestampRejects(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		token []byte
-		opts  rfc3161.TimestampOptions
+		opts  rfc3161.Options
 		want  error
 		msg   string
 	}{
 		// V1
 		{"self-signed token with injected root", injected, opts(nil), rfc3161.ErrTokenUntrusted, "unknown authority"},
 		{"no certificate in the token, none configured", certless, opts(nil), rfc3161.ErrTokenSignature, "no certificate for the signer"},
-		{"no TSA root trusted", plain, opts(func(o *rfc3161.TimestampOptions) { o.Roots = nil }), rfc3161.ErrNoTSARoots, ""},
-		{"twin certificate", certless, opts(func(o *rfc3161.TimestampOptions) { o.TSACertificates = []*x509.Certificate{twinCert} }), rfc3161.ErrTokenESSCertID, "certificate hash differs"},
+		{"no TSA root trusted", plain, opts(func(o *rfc3161.Options) { o.Roots = nil }), rfc3161.ErrNoTSARoots, ""},
+		{"twin certificate", certless, opts(func(o *rfc3161.Options) { o.TSACertificates = []*x509.Certificate{twinCert} }), rfc3161.ErrTokenESSCertID, "certificate hash differs"},
 		// V2
 		{"EKU not critical", newTSA(t, pkitest.TSAOptions{NonCriticalEKU: true}).tokenUnder(t, d, good), opts(nil), rfc3161.ErrTokenSignerCert, "not critical"},
 		{"extra EKU", newTSA(t, pkitest.TSAOptions{ExtraEKU: true}).tokenUnder(t, d, good), opts(nil), rfc3161.ErrTokenSignerCert, "timeStamping only"},
 		{"CA TSA certificate", newTSA(t, pkitest.TSAOptions{IsCA: true}).tokenUnder(t, d, good), opts(nil), rfc3161.ErrTokenSignerCert, "CA certificate"},
 		// V3
-		{"nonce missing", plain, opts(func(o *rfc3161.TimestampOptions) { o.Nonce = big.NewInt(7) }), rfc3161.ErrTokenNonce, ""},
+		{"nonce missing", plain, opts(func(o *rfc3161.Options) { o.Nonce = big.NewInt(7) }), rfc3161.ErrTokenNonce, ""},
 		{"nonce different", good.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Nonce = big.NewInt(8) }),
-			opts(func(o *rfc3161.TimestampOptions) { o.Nonce = big.NewInt(7) }), rfc3161.ErrTokenNonce, ""},
-		{"policy mismatch", plain, opts(func(o *rfc3161.TimestampOptions) { o.Policies = []asn1.ObjectIdentifier{{1, 2, 3}} }), rfc3161.ErrTokenPolicy, ""},
-		{"imprint over another signature", plain, opts(func(o *rfc3161.TimestampOptions) { o.Digest = digestOf("other sig") }), rfc3161.ErrTokenImprint, ""},
-		{"imprint algorithm", plain, opts(func(o *rfc3161.TimestampOptions) { o.Hash = crypto.SHA512 }), rfc3161.ErrTokenImprint, ""},
+			opts(func(o *rfc3161.Options) { o.Nonce = big.NewInt(7) }), rfc3161.ErrTokenNonce, ""},
+		{"policy mismatch", plain, opts(func(o *rfc3161.Options) { o.Policies = []asn1.ObjectIdentifier{{1, 2, 3}} }), rfc3161.ErrTokenPolicy, ""},
+		{"imprint over another signature", plain, opts(func(o *rfc3161.Options) { o.Digest = digestOf("other sig") }), rfc3161.ErrTokenImprint, ""},
+		{"imprint algorithm", plain, opts(func(o *rfc3161.Options) { o.Hash = crypto.SHA512 }), rfc3161.ErrTokenImprint, ""},
 		{"wrong eContentType", badContentType, opts(nil), rfc3161.ErrTokenMalformed, "eContentType"},
 		{"trailing bytes", append(bytes.Clone(plain), 0), opts(nil), rfc3161.ErrTokenMalformed, "trailing"},
 		{"truncated", plain[:len(plain)-10], opts(nil), rfc3161.ErrTokenMalformed, ""},
 		{"huge", make([]byte, rfc3161.MaxTokenSize+1), opts(nil), rfc3161.ErrTokenMalformed, "over the limit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := rfc3161.Timestamp(c.token, c.opts)
+			_, err := rfc3161.Verify(c.token, c.opts)
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("Timestamp = %v, want %v containing %q", err, c.want, c.msg)
 			}
 		})
 	}
 	// The same certless token verifies when the real certificate is configured.
-	if _, err := rfc3161.Timestamp(certless, opts(func(o *rfc3161.TimestampOptions) { o.TSACertificates = []*x509.Certificate{good.cert} })); err != nil {
+	if _, err := rfc3161.Verify(certless, opts(func(o *rfc3161.Options) { o.TSACertificates = []*x509.Certificate{good.cert} })); err != nil {
 		t.Errorf("certless token with the TSA certificate configured = %v", err)
 	}
 	// A token that carries its root verifies only where that root is trusted.
 	withRoot := good.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Certificates = []*x509.Certificate{good.root.Cert} })
-	if _, err := rfc3161.Timestamp(withRoot, opts(nil)); err != nil {
+	if _, err := rfc3161.Verify(withRoot, opts(nil)); err != nil {
 		t.Errorf("token carrying its root = %v", err)
 	}
-	if _, err := rfc3161.Timestamp(withRoot, opts(func(o *rfc3161.TimestampOptions) { o.Roots = attacker.root.Pool() })); !errors.Is(err, rfc3161.ErrTokenUntrusted) {
+	if _, err := rfc3161.Verify(withRoot, opts(func(o *rfc3161.Options) { o.Roots = attacker.root.Pool() })); !errors.Is(err, rfc3161.ErrTokenUntrusted) {
 		t.Errorf("token carrying its root, under another root = %v, want ErrTokenUntrusted", err)
 	}
 }
@@ -301,7 +301,7 @@ func FuzzTimestamp(f *testing.F) {
 	f.Add(fx.token(f, d, t0, func(ts *timestamp.Timestamp) { ts.AddTSACertificate = false; ts.Nonce = big.NewInt(1) }))
 	roots := fx.root.Pool()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tok, err := rfc3161.Timestamp(b, rfc3161.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: d})
+		tok, err := rfc3161.Verify(b, rfc3161.Options{Roots: roots, Hash: crypto.SHA256, Digest: d})
 		if err == nil && (tok == nil || len(tok.Chain) == 0) {
 			t.Fatal("accepted without a chain")
 		}

@@ -16,7 +16,7 @@ import (
 type countedToken struct {
 	where string // "timestamp" or "timestamps[i]"
 	tsa   string
-	tok   *rfc3161.TimestampToken
+	tok   *rfc3161.Token
 }
 
 // timestamps verifies e's tokens and picks those that count: each valid
@@ -37,7 +37,7 @@ func (v *EntryVerifier) timestamps(e *evident.Entry) (*VerifiedEntry, error) {
 		if e.Version != evident.Version1 {
 			where = fmt.Sprintf("timestamps[%d]", i)
 		}
-		tok, err := rfc3161.Timestamp(der, rfc3161.TimestampOptions{Roots: v.TSARoots, TSACertificates: v.TSACertificates,
+		tok, err := rfc3161.Verify(der, rfc3161.Options{Roots: v.TSARoots, TSACertificates: v.TSACertificates,
 			Hash: crypto.SHA256, Digest: sigDigest[:], Cache: v.Cache})
 		var name string
 		if err == nil {
@@ -72,7 +72,7 @@ func (v *EntryVerifier) timestamps(e *evident.Entry) (*VerifiedEntry, error) {
 }
 
 // tsaName names the TSA of a verified token; see EntryVerifier.TSAName.
-func (v *EntryVerifier) tsaName(tok *rfc3161.TimestampToken) (string, bool) {
+func (v *EntryVerifier) tsaName(tok *rfc3161.Token) (string, bool) {
 	root := tok.Chain[len(tok.Chain)-1]
 	if v.TSAName != nil {
 		return v.TSAName(root, tok.GenTime)
@@ -104,7 +104,7 @@ func pickTokens(good []countedToken, skew time.Duration) (chosen []countedToken,
 			chosen = set
 		}
 	}
-	in := map[*rfc3161.TimestampToken]bool{}
+	in := map[*rfc3161.Token]bool{}
 	byTSA := map[string]countedToken{}
 	for _, c := range chosen {
 		in[c.tok], byTSA[c.tsa] = true, c

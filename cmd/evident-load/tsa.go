@@ -93,7 +93,7 @@ func benchTSA(s *serve.Server, concs string, d time.Duration, cpuprofile string)
 					if n%100 == 0 { // verify a sample fully
 						token, err := tsa.ParseResponse(body)
 						if err == nil {
-							_, err = rfc3161.Timestamp(token, rfc3161.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: digest[:], Nonce: nonce})
+							_, err = rfc3161.Verify(token, rfc3161.Options{Roots: roots, Hash: crypto.SHA256, Digest: digest[:], Nonce: nonce})
 						}
 						if err != nil {
 							failures.Add(1)
@@ -224,7 +224,7 @@ func extraTSAs(dir string, n int) ([]*tsa.Server, string, error) {
 // inProcessTSA timestamps through the server's TSA without HTTP.
 type inProcessTSA struct{ s *tsa.Server }
 
-func (t inProcessTSA) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*rfc3161.TimestampToken, []byte, error) {
+func (t inProcessTSA) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error) {
 	req, err := (&timestamp.Request{HashAlgorithm: h, HashedMessage: digest, Certificates: true}).Marshal()
 	if err != nil {
 		return nil, nil, err

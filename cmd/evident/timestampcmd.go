@@ -65,7 +65,7 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var tok *rfc3161.TimestampToken
+	var tok *rfc3161.Token
 	if verifying {
 		b, err := os.ReadFile(fs.Arg(1))
 		if err != nil {
@@ -78,7 +78,7 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 			}
 			token = b // a bare TimeStampToken
 		}
-		if tok, err = rfc3161.Timestamp(token, rfc3161.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: digest}); err != nil {
+		if tok, err = rfc3161.Verify(token, rfc3161.Options{Roots: roots, Hash: crypto.SHA256, Digest: digest}); err != nil {
 			return err
 		}
 	} else {
