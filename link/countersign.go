@@ -6,9 +6,9 @@
 // TSAs ([Countersign]) and assembles the entry the log records ([Entry], see
 // evident.Entry).
 //
-// A functionary's [Signer] comes from key and certificate files
-// ([FromFiles]), the SPIFFE Workload API ([FromWorkloadAPI]) or a
-// development server's POST /dev/svid ([FromDevServer]).
+// A functionary's [Signer] comes from package identity (key files, the
+// SPIFFE Workload API, a development server). Package link has no network
+// code.
 package link
 
 import (

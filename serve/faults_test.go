@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/boltfile"
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
@@ -96,7 +97,7 @@ func TestBackupOnAdminListener(t *testing.T) {
 // development CA.
 func TestDevSVIDOptIn(t *testing.T) {
 	s := startTest(t)
-	if _, err := link.FromDevServer(context.Background(), s.URL(), "spiffe://evident.dev/ci/x"); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := identity.FromDevServer(context.Background(), s.URL(), "spiffe://evident.dev/ci/x"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("dev SVID without --dev-svid = %v, want 404", err)
 	}
 	dir := t.TempDir()
@@ -108,7 +109,7 @@ func TestDevSVIDOptIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer on.Close(context.Background())
-	if _, err := link.FromDevServer(context.Background(), on.URL(), "spiffe://evident.dev/ci/x"); err != nil {
+	if _, err := identity.FromDevServer(context.Background(), on.URL(), "spiffe://evident.dev/ci/x"); err != nil {
 		t.Errorf("dev SVID with DevSVID: %v", err)
 	}
 	if on.AdminURL() != "" {

@@ -49,9 +49,9 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/internal/pemfile"
-	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/boltstore"
@@ -586,7 +586,7 @@ func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, "development SVIDs are for local callers only", http.StatusForbidden)
 		return
 	}
-	var req link.DevSVIDRequest
+	var req identity.DevSVIDRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&req); err != nil {
 		httpapi.WriteError(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
@@ -78,7 +79,7 @@ func startShapeOnly(dir, pgURL string, batchSize int, batchPeriod time.Duration,
 // root of the chain the server publishes).
 func mintRemote(url string, n int) ([][]byte, error) {
 	ctx := context.Background()
-	signer, err := link.FromDevServer(ctx, url, "spiffe://"+serve.DevTrustDomain+"/ci/load")
+	signer, err := identity.FromDevServer(ctx, url, "spiffe://"+serve.DevTrustDomain+"/ci/load")
 	if err != nil {
 		return nil, fmt.Errorf("%w (the server must issue development SVIDs: a development data directory, or --dev-svid)", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/artifact"
 	"github.com/evident-dev/evident/dsse"
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
@@ -309,7 +310,7 @@ func (f identityFlags) load() (link.Signer, error) {
 	if *f.keyFile == "" {
 		return link.Signer{}, nil
 	}
-	s, err := link.FromFiles(*f.keyFile, *f.certFile)
+	s, err := identity.FromFiles(*f.keyFile, *f.certFile)
 	if err != nil {
 		return link.Signer{}, err
 	}
@@ -328,7 +329,7 @@ func (f identityFlags) signer(ctx context.Context, e *env, a *appender, loaded l
 	case *f.keyFile != "":
 		return loaded, nil
 	case socket != "":
-		s, _, err := link.FromWorkloadAPI(ctx, socket)
+		s, _, err := identity.FromWorkloadAPI(ctx, socket)
 		return s, err
 	}
 	id := *f.spiffeID
@@ -336,7 +337,7 @@ func (f identityFlags) signer(ctx context.Context, e *env, a *appender, loaded l
 		id = "spiffe://evident.dev/ci/" + name
 	}
 	fmt.Fprintf(e.stderr, "evident: using a development SVID for %s from %s (development only)\n", id, a.log.URL)
-	return link.FromDevServer(ctx, a.log.URL, id)
+	return identity.FromDevServer(ctx, a.log.URL, id)
 }
 
 // checkName refuses a step or attestation name that could not name a file.

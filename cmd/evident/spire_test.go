@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
-	"github.com/evident-dev/evident/link"
 )
 
 // spireBin finds spire-server and spire-agent (built by tools/spire; see
@@ -166,7 +166,7 @@ plugins {
 	waitFor(t, "the workload's SVID", 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, got, err := link.FromWorkloadAPI(ctx, agentSock)
+		s, got, err := identity.FromWorkloadAPI(ctx, agentSock)
 		if err == nil && (got != id || len(s.Chain) < 2) {
 			err = fmt.Errorf("SVID %s with %d certificates", got, len(s.Chain))
 		}
