@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/identity"
+	"github.com/evident-dev/evident/internal/pkitest"
 )
 
 // TestFromFilesKeyTypes: a key file and the certificate chain of that key
