@@ -210,7 +210,10 @@ func checkWithoutPayload(pub crypto.PublicKey, e *evident.Entry) error {
 	if err != nil {
 		return fmt.Errorf("%w: payload_sha256: %v", ErrEntrySignature, err)
 	}
-	return checkDigestSignature(pub, digest, e.Signature)
+	if err := checkDigestSignature(pub, digest, e.Signature); err != ErrEntrySignature {
+		return err
+	}
+	return fmt.Errorf("%w: checked over its digest, payload_sha256 (the payload was not given)", ErrEntrySignature)
 }
 
 // checkDigestSignature verifies a signature over a SHA-256 digest: ECDSA

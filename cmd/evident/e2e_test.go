@@ -538,7 +538,7 @@ func TestIngestRejects(t *testing.T) {
 		want  string
 	}{
 		{"signer from another trust domain", stranger.mustEntry(t, 0, 1), "signer certificate is not trusted"},
-		{"payload digest changed", tampered, "signature does not verify over the payload digest"},
+		{"payload digest changed", tampered, "signature does not verify over the payload: checked over its digest"},
 	} {
 		_, err := s.client().Add(context.Background(), c.entry)
 		var he *logclient.HTTPError

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/evident-dev/evident/internal/pemfile"
@@ -42,7 +43,7 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 		args = args[1:]
 	}
 	fs := newFlags(e, "timestamp", timestampUsage)
-	url := fs.String("tsa", "", "TSA `URL` (default SERVER/tsa)")
+	url := fs.String("tsa", "", "TSA `URL` (default SERVER/tsa; of a comma-separated list, as $EVIDENT_TSA may hold for run, the first)")
 	server := fs.String("server", "", "evident server `URL` (default http://127.0.0.1:8080)")
 	rootsFile := fs.String("tsa-roots", "", "trusted TSA root certificates (PEM; default: from --tuf-root's trust root, else the root of ./evident-data/tsa-chain.pem)")
 	tufRoot, tufURL := addTrustFlags(fs)
@@ -58,7 +59,8 @@ func runTimestamp(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *url == "" {
+	*url, _, _ = strings.Cut(*url, ",")
+	if *url = strings.TrimSpace(*url); *url == "" {
 		*url = serverURL(e, *server) + "/tsa"
 	}
 	digest, err := fileSHA256(fs.Arg(0))
