@@ -15,4 +15,3 @@
 // the wall-clock time — so evidence stays verifiable long after
 // short-lived certificates expired.
 package verify
-
