@@ -28,13 +28,14 @@ import (
 	"strings"
 
 	"github.com/evident-dev/evident/internal/strictjson"
+	"github.com/evident-dev/evident/tlog"
 )
 
 // Limits on an Entry. Every one is checked by [ParseEntry].
 const (
 	// MaxEntrySize is the largest canonical entry: a tlog-tiles entry bundle
 	// prefixes each entry with a 16-bit length.
-	MaxEntrySize = 65535
+	MaxEntrySize = tlog.MaxEntrySize
 	// MaxChainLength is the most certificates a signer chain may hold
 	// (leaf plus intermediates).
 	MaxChainLength = 8
@@ -107,8 +108,9 @@ const (
 	Version2 = 2
 )
 
-// ErrInvalidEntry is wrapped by every error [ParseEntry] returns.
-var ErrInvalidEntry = errors.New("invalid entry")
+// ErrInvalidEntry is wrapped by every error [ParseEntry] returns. It is
+// [tlog.ErrInvalidEntry], the log's refusal too.
+var ErrInvalidEntry = tlog.ErrInvalidEntry
 
 // ParseEntry decodes one JSON entry strictly (no duplicate or unknown
 // fields, no present-but-empty signer field, no trailing data, every limit
@@ -273,8 +275,8 @@ func (e *Entry) Tokens() [][]byte {
 // itself for [PayloadTypeLink], PAE(PayloadTypeDSSE, payload) for
 // [PayloadTypeDSSE]. Errors wrap [ErrPayloadMismatch] or [ErrInvalidEntry].
 func (e *Entry) SignedMessage(payload []byte) ([]byte, error) {
-	if d := sha256.Sum256(payload); hex.EncodeToString(d[:]) != e.PayloadSHA256 {
-		return nil, fmt.Errorf("%w: SHA-256 %x, the entry records %s", ErrPayloadMismatch, d, e.PayloadSHA256)
+	if !e.IsPayload(payload) {
+		return nil, fmt.Errorf("%w: SHA-256 %x, the entry records %s", ErrPayloadMismatch, sha256.Sum256(payload), e.PayloadSHA256)
 	}
 	switch e.PayloadType {
 	case PayloadTypeLink:

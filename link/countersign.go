@@ -1,6 +1,14 @@
-// Package link records and signs CI steps for the log, and holds the step
-// every signer shares: countersigning a signature with RFC 3161 timestamps
-// from one or several TSAs and assembling the log entry (see evident.Entry).
+// Package link records a CI step as a signed in-toto link (in-toto
+// specification v0.9, link metadata) and turns it into a log entry: it runs
+// the step's command with the streams it is given ([RunCommand]), builds the
+// link ([NewLink]), signs it with the functionary's key ([Sign]),
+// countersigns the signature with RFC 3161 timestamps from one or several
+// TSAs ([Countersign]) and assembles the entry the log records ([Entry], see
+// evident.Entry).
+//
+// A functionary's [Signer] comes from package identity (key files, the
+// SPIFFE Workload API, a development server). Package link has no network
+// code.
 package link
 
 import (
@@ -13,13 +21,13 @@ import (
 	"fmt"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/verify"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // Timestamper gets an RFC 3161 token over a digest from one TSA and
 // verifies it; *tsa.Client is one.
 type Timestamper interface {
-	Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error)
+	Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error)
 }
 
 // Countersign signs the SHA-256 of payload with key (ECDSA or RSA), has the

@@ -7,13 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"os/exec"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -27,16 +27,16 @@ type Signer struct {
 // inTotoKey expresses s as in-toto-golang's Key: the private key in PKCS #8
 // PEM, with the leaf certificate for X.509 functionaries.
 func (s Signer) inTotoKey() (in_toto.Key, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(s.Key)
+	keyPEM, err := pemfile.EncodePrivateKey(s.Key)
 	if err != nil {
 		return in_toto.Key{}, err
 	}
 	var k in_toto.Key
-	if err := k.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
+	if err := k.LoadKeyReaderDefaults(bytes.NewReader(keyPEM)); err != nil {
 		return in_toto.Key{}, err
 	}
 	if len(s.Chain) > 0 {
-		k.KeyVal.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Chain[0].Raw}))
+		k.KeyVal.Certificate = string(pemfile.EncodeCertificates(s.Chain[:1]))
 	}
 	return k, nil
 }
@@ -48,21 +48,30 @@ type Result struct {
 	Recorded       bool // whether Stdout and Stderr were captured
 }
 
-// RunCommand runs args with the caller's standard streams and returns its
-// exit code; with record, stdout and stderr are also captured. A command
-// that cannot start is an error; one that exits non-zero is not.
-func RunCommand(ctx context.Context, args []string, record bool) (*Result, error) {
+// Streams are the standard streams a step's command runs with; a nil
+// Stdin reads nothing, a nil Stdout or Stderr discards.
+type Streams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// RunCommand runs args with the given streams (evident run passes its own)
+// and returns its exit code; with record, stdout and stderr are also
+// captured. A command that cannot start is an error; one that exits
+// non-zero is not.
+func RunCommand(ctx context.Context, args []string, std Streams, record bool) (*Result, error) {
 	if len(args) == 0 {
 		return &Result{}, nil
 	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Stdin = os.Stdin
+	cmd.Stdin = std.Stdin
+	stdout, stderr := orDiscard(std.Stdout), orDiscard(std.Stderr)
 	res := &Result{Recorded: record}
 	var out, errb bytes.Buffer
 	if record {
-		cmd.Stdout, cmd.Stderr = multi(os.Stdout, &out), multi(os.Stderr, &errb)
+		cmd.Stdout, cmd.Stderr = multi(stdout, &out), multi(stderr, &errb)
 	} else {
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 	}
 	err := cmd.Run()
 	var ee *exec.ExitError
@@ -86,6 +95,13 @@ func (m multiWriter) Write(p []byte) (int, error) {
 }
 
 func multi(a, b interface{ Write([]byte) (int, error) }) multiWriter { return multiWriter{a, b} }
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
 
 // NewLink builds the in-toto link of a step.
 func NewLink(step string, cmd []string, materials, products map[string]in_toto.HashObj, res *Result) in_toto.Link {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/link"
-	"github.com/evident-dev/evident/verify"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // fakeTSA answers with its token, fails with err, or (hang) never answers.
@@ -20,7 +20,7 @@ type fakeTSA struct {
 	hang  bool
 }
 
-func (f fakeTSA) Timestamp(ctx context.Context, _ crypto.Hash, _ []byte) (*verify.TimestampToken, []byte, error) {
+func (f fakeTSA) Timestamp(ctx context.Context, _ crypto.Hash, _ []byte) (*rfc3161.Token, []byte, error) {
 	if f.hang {
 		<-ctx.Done()
 		return nil, nil, ctx.Err()

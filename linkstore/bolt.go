@@ -5,10 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"io"
-	"time"
 
+	"github.com/evident-dev/evident/internal/boltfile"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -28,21 +27,9 @@ var (
 
 // OpenBolt opens (creating on first use) the store at path.
 func OpenBolt(path string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := boltfile.Open(path, 0, bucketLinks, bucketArtifacts)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketLinks, bucketArtifacts} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("couldn't initialise %s: %w", path, err)
+		return nil, err
 	}
 	return &Bolt{db: db}, nil
 }

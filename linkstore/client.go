@@ -9,25 +9,20 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/evident-dev/evident/internal/httpapi"
 )
 
 // Client is the link store's HTTP client.
 type Client struct {
 	// URL is the server's base URL, e.g. https://evident.example.
 	URL string
-	// HTTP is the HTTP client (default: one with a one-minute timeout).
+	// HTTP is the HTTP client (default: one whose requests time out after
+	// httpapi.ClientTimeout).
 	HTTP *http.Client
 }
 
-var defaultHTTP = &http.Client{Timeout: time.Minute}
-
-func (c *Client) http() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return defaultHTTP
-}
+func (c *Client) http() *http.Client { return httpapi.Client(c.HTTP) }
 
 func (c *Client) url(path string) string { return strings.TrimSuffix(c.URL, "/") + path }
 
@@ -112,12 +107,8 @@ func (c *Client) do(req *http.Request, limit int64) ([]byte, error) {
 		}
 		return b, nil
 	}
-	var e errorResponse
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if json.Unmarshal(msg, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(msg))
-	}
-	err = fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Path, resp.Status, e.Error)
+	err = fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Path, resp.Status, httpapi.ErrorMessage(msg))
 	switch resp.StatusCode {
 	case http.StatusConflict:
 		return nil, fmt.Errorf("%w (%v)", ErrConflict, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/dsse"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/internal/strictjson"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
@@ -95,7 +96,7 @@ var (
 
 // Handler serves the link store. Uploads need no credential: the store
 // accepts only the link whose canonical payload is a logged entry's payload
-// (see the package doc for the order of the checks). Errors are JSON {"error": "..."}: 400 malformed or
+// (see the package doc for the order of the checks). Errors are the JSON of package internal/httpapi, {"error": "...", "code": "..."}: 400 malformed or
 // mismatched, 404 no such entry or link, 409 another link already stored
 // under that digest, 413 too large, 415 compressed, 503 busy (Retry-After).
 func Handler(c Config) http.Handler {
@@ -333,35 +334,21 @@ func (h *handler) artifacts(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ArtifactsResponse{Indices: ix})
+	httpapi.WriteJSON(w, http.StatusOK, ArtifactsResponse{Indices: ix})
 }
 
-type errorResponse struct {
-	Error string `json:"error"`
-}
-
-// status maps an error to its HTTP status.
-func status(err error) int {
-	switch {
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errUnsupported):
-		return http.StatusUnsupportedMediaType
-	case errors.Is(err, errBadRequest), errors.Is(err, ErrNotCanonicalizable), errors.Is(err, ErrMismatch):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoEntry):
-		return http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		return http.StatusConflict
-	case errors.Is(err, errBusy), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
+// statuses maps the link store's outcomes to HTTP statuses.
+var statuses = httpapi.Statuses{
+	{Code: http.StatusRequestEntityTooLarge, Errs: []error{errTooLarge}},
+	{Code: http.StatusUnsupportedMediaType, Errs: []error{errUnsupported}},
+	{Code: http.StatusBadRequest, Errs: []error{errBadRequest, ErrNotCanonicalizable, ErrMismatch}},
+	{Code: http.StatusNotFound, Errs: []error{ErrNotFound, ErrNoEntry}},
+	{Code: http.StatusConflict, Errs: []error{ErrConflict}},
+	{Code: http.StatusServiceUnavailable, Errs: []error{errBusy, context.Canceled, context.DeadlineExceeded}},
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
+	code := statuses.Of(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		h.Logger.Error("link store request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -370,16 +357,5 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, code, errorResponse{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("linkstore: encoding a response: %v", err))
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	httpapi.WriteError(w, msg, code)
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/evident-dev/evident/internal/httpapi"
 )
 
 // API paths, relative to the server root. The tlog-tiles read API lives
@@ -45,11 +47,6 @@ type ProofResponse struct {
 	Hashes [][]byte `json:"hashes"`
 }
 
-// errorResponse is the JSON body of every 4xx and 5xx.
-type errorResponse struct {
-	Error string `json:"error"`
-}
-
 // errBadRequest marks malformed query parameters.
 var errBadRequest = errors.New("bad request")
 
@@ -63,7 +60,7 @@ var errBadRequest = errors.New("bad request")
 //	GET  /log/tile/<L>/<N>[.p/<W>]              tlog-tiles hash tiles
 //	GET  /log/tile/entries/<N>[.p/<W>]          tlog-tiles entry bundles
 //
-// Errors are JSON {"error": "..."}: 400 for malformed input or out-of-range
+// Errors are the JSON of package internal/httpapi, {"error": "...", "code": "..."}: 400 for malformed input or out-of-range
 // numbers, 404 for what does not exist, 413 for a body over Config.MaxBodySize,
 // 415 for a compressed body, 503 with Retry-After when overloaded.
 func Handler(l *Log, logger *slog.Logger) http.Handler {
@@ -269,7 +266,7 @@ func (h *handler) inclusion(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, &ProofResponse{Index: idx, Size: size, Hashes: nonNil(p)})
+	httpapi.WriteJSON(w, http.StatusOK, &ProofResponse{Index: idx, Size: size, Hashes: nonNil(p)})
 }
 
 func (h *handler) consistency(w http.ResponseWriter, r *http.Request) {
@@ -289,7 +286,7 @@ func (h *handler) consistency(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, &ProofResponse{From: from, To: to, Hashes: nonNil(p)})
+	httpapi.WriteJSON(w, http.StatusOK, &ProofResponse{From: from, To: to, Hashes: nonNil(p)})
 }
 
 func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
@@ -347,31 +344,20 @@ func parseHash(s string) ([]byte, error) {
 	return nil, fmt.Errorf("%w: hash must be %d bytes in hex or base64", errBadRequest, HashSize)
 }
 
-// status maps an error to its HTTP status: the one place where outcomes
-// become statuses.
-func status(err error) int {
-	switch {
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errUnsupportedMedia):
-		return http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrInvalidEntry), errors.Is(err, errBadRequest),
-		errors.Is(err, ErrOutOfRange), errors.Is(err, ErrBadTilePath):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrStorageFull):
-		return http.StatusInsufficientStorage
-	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed), errors.Is(err, ErrClockBackwards), errors.Is(err, ErrUnavailable),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
+// statuses maps the log's outcomes to HTTP statuses: the one place where
+// outcomes become statuses.
+var statuses = httpapi.Statuses{
+	{Code: http.StatusRequestEntityTooLarge, Errs: []error{errTooLarge}},
+	{Code: http.StatusUnsupportedMediaType, Errs: []error{errUnsupportedMedia}},
+	{Code: http.StatusBadRequest, Errs: []error{ErrInvalidEntry, errBadRequest, ErrOutOfRange, ErrBadTilePath}},
+	{Code: http.StatusNotFound, Errs: []error{ErrNotFound}},
+	{Code: http.StatusInsufficientStorage, Errs: []error{ErrStorageFull}},
+	{Code: http.StatusServiceUnavailable, Errs: []error{ErrOverloaded, ErrClosed, ErrClockBackwards, ErrUnavailable,
+		context.Canceled, context.DeadlineExceeded}},
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := status(err)
+	code := statuses.Of(err)
 	msg := err.Error()
 	switch code {
 	case http.StatusInternalServerError:
@@ -385,16 +371,5 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, code, &errorResponse{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("log: encoding a response: %v", err))
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	httpapi.WriteError(w, msg, code)
 }

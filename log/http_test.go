@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 )
 
 func newHTTPLog(t *testing.T, n int) (*log.Log, testKey, *httptest.Server) {
@@ -128,7 +130,7 @@ func TestHandlerAdd(t *testing.T) {
 		t.Errorf("size = %d, want 2", l.Head().Size)
 	}
 	// The client verifies what the server says, and names a lie.
-	c := &log.Client{URL: srv.URL, Origin: testOrigin, Verifier: k.verifier}
+	c := &logclient.Client{URL: srv.URL, Origin: testOrigin, Verifier: k.verifier}
 	if _, err := c.Add(context.Background(), entry(3)); err != nil {
 		t.Errorf("Client.Add = %v", err)
 	}
@@ -137,7 +139,7 @@ func TestHandlerAdd(t *testing.T) {
 	}
 }
 
-func mustCheckpoint(t *testing.T, c *log.Client) log.Checkpoint {
+func mustCheckpoint(t *testing.T, c *logclient.Client) log.Checkpoint {
 	cp, _, err := c.Checkpoint(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +152,7 @@ func mustCheckpoint(t *testing.T, c *log.Client) log.Checkpoint {
 // the log's edge).
 func TestClientRejectsLies(t *testing.T) {
 	_, k, honest := newHTTPLog(t, 10)
-	lie := func(rewrite func(path string, body []byte) []byte) *log.Client {
+	lie := func(rewrite func(path string, body []byte) []byte) *logclient.Client {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			resp, err := http.Get(honest.URL + r.URL.RequestURI())
 			if err != nil {
@@ -163,7 +165,7 @@ func TestClientRejectsLies(t *testing.T) {
 			w.Write(rewrite(r.URL.Path, b))
 		}))
 		t.Cleanup(srv.Close)
-		return &log.Client{URL: srv.URL, Origin: testOrigin, Verifier: k.verifier}
+		return &logclient.Client{URL: srv.URL, Origin: testOrigin, Verifier: k.verifier}
 	}
 	// Entry 3 served for index 4.
 	swapped := lie(func(path string, b []byte) []byte {
@@ -258,14 +260,14 @@ func TestClientAddRetries(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	c := &log.Client{URL: srv.URL, Origin: testOrigin, Verifier: k.verifier}
+	c := &logclient.Client{URL: srv.URL, Origin: testOrigin, Verifier: k.verifier}
 	res, err := c.Add(context.Background(), entry(3))
 	if err != nil || res.Index != 3 {
 		t.Fatalf("Add through two 503s = %+v, %v, want index 3", res, err)
 	}
 	unavailable.Store(2)
 	c.AddRetries = 1
-	var he *log.HTTPError
+	var he *logclient.HTTPError
 	if _, err := c.Add(context.Background(), entry(4)); !errors.As(err, &he) || he.Status != 503 {
 		t.Fatalf("Add through two 503s with one retry = %v, want the 503", err)
 	}
@@ -276,18 +278,22 @@ func TestClientAddRetries(t *testing.T) {
 	}
 }
 
-// TestClientTimesOut covers threat model A2 at the client: a server that
-// accepts a request and never answers fails it after the client's default
-// timeout, instead of holding a CI job (evident run, bundle fetch) forever.
+// TestClientTimesOut covers threat model A2 at the client: a Client
+// without its own HTTP client uses httpapi's default, whose requests time
+// out, so a server that accepts a request and never answers cannot hold a
+// CI job (evident run, bundle fetch) forever; with a client of its own, the
+// timeout is that client's.
 func TestClientTimesOut(t *testing.T) {
+	if d := httpapi.Client(nil).Timeout; d <= 0 {
+		t.Fatalf("the default client has no timeout (%v)", d)
+	}
 	release := make(chan struct{})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
 	defer ts.Close()
 	defer close(release)
-	defer log.SetDefaultTimeout(300 * time.Millisecond)()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := (&log.Client{URL: ts.URL}).Checkpoint(context.Background())
+		_, _, err := (&logclient.Client{URL: ts.URL, HTTP: &http.Client{Timeout: 300 * time.Millisecond}}).Checkpoint(context.Background())
 		done <- err
 	}()
 	select {

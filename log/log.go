@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/evident-dev/evident/tlog"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -41,8 +42,9 @@ import (
 // Errors returned by [Log] that callers branch on. [Handler] maps them to
 // HTTP statuses.
 var (
-	// ErrInvalidEntry wraps every rejection by the validator.
-	ErrInvalidEntry = errors.New("invalid entry")
+	// ErrInvalidEntry wraps every rejection by the validator; it is
+	// [tlog.ErrInvalidEntry], which the entry format wraps too.
+	ErrInvalidEntry = tlog.ErrInvalidEntry
 	// ErrOverloaded: too many entries are waiting to be sequenced.
 	ErrOverloaded = errors.New("too many pending entries")
 	// ErrClosed: the log was closed.
@@ -112,9 +114,16 @@ type Config struct {
 	Now func() time.Time
 }
 
-// MaxEntrySize is the largest entry the log accepts: tlog-tiles entry bundles
-// prefix each entry with a 16-bit length.
-const MaxEntrySize = 65535
+// Defaults of the group commit (see Config): the one definition, which
+// evident serve's flags show.
+const (
+	DefaultBatchSize   = 4096
+	DefaultBatchPeriod = 2 * time.Millisecond
+	DefaultMaxPending  = 65536
+)
+
+// MaxEntrySize is the largest entry the log accepts: [tlog.MaxEntrySize].
+const MaxEntrySize = tlog.MaxEntrySize
 
 // Log is a Merkle transparency log over a [Store]. It is safe for concurrent use.
 type Log struct {
@@ -181,16 +190,16 @@ func Open(store Store, cfg Config) (*Log, error) {
 		return nil, errors.New("log: Signer and Verifier are not one key")
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 4096
+		cfg.BatchSize = DefaultBatchSize
 	}
 	if cfg.BatchPeriod < 0 || cfg.BatchPeriod > time.Second {
 		return nil, fmt.Errorf("log: BatchPeriod %v is outside [0, 1s]", cfg.BatchPeriod)
 	}
 	if cfg.BatchPeriod == 0 {
-		cfg.BatchPeriod = 2 * time.Millisecond
+		cfg.BatchPeriod = DefaultBatchPeriod
 	}
 	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 65536
+		cfg.MaxPending = DefaultMaxPending
 	}
 	cfg.MaxBodySize = max(cfg.MaxBodySize, MaxEntrySize)
 	if cfg.LargeBody == nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/log/storetest"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -75,7 +76,7 @@ func TestStores(t *testing.T) {
 	})
 	t.Run("Bolt", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) log.Store {
-			s, err := log.OpenBoltStore(filepath.Join(t.TempDir(), "log.db"))
+			s, err := boltstore.Open(filepath.Join(t.TempDir(), "log.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +222,7 @@ func TestValidatorRejects(t *testing.T) {
 func TestReopenBolt(t *testing.T) {
 	k := newKey(t)
 	path := filepath.Join(t.TempDir(), "log.db")
-	s, err := log.OpenBoltStore(path)
+	s, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestReopenBolt(t *testing.T) {
 	l.Close()
 	s.Close()
 
-	s, err = log.OpenBoltStore(path)
+	s, err = boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +303,7 @@ func TestStoreFailures(t *testing.T) {
 	for _, mode := range []string{"before", "after"} {
 		t.Run(mode, func(t *testing.T) {
 			k := newKey(t)
-			bolt, err := log.OpenBoltStore(filepath.Join(t.TempDir(), "log.db"))
+			bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "log.db"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,12 +2,8 @@ package log
 
 import (
 	"bytes"
-	"encoding/binary"
-	"fmt"
 	"sort"
 	"sync"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // WitnessedStore is an optional extension of [Store] that keeps the
@@ -29,57 +25,6 @@ type WitnessedStore interface {
 	// LatestWitnessed returns the stored note of the largest size, or
 	// ErrNotFound.
 	LatestWitnessed() (uint64, []byte, error)
-}
-
-var bucketWitnessed = []byte("witnessed")
-
-// PutWitnessed implements [WitnessedStore]: bucket "witnessed" maps an
-// 8-byte big-endian size to the note.
-func (s *BoltStore) PutWitnessed(size uint64, signed []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketWitnessed)
-		if err != nil {
-			return err
-		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, size), bytes.Clone(signed))
-	})
-}
-
-// Witnessed implements [WitnessedStore].
-func (s *BoltStore) Witnessed(min uint64, fn func(uint64, []byte) bool) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWitnessed)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, min)); k != nil; k, v = c.Next() {
-			if len(k) != 8 {
-				return fmt.Errorf("malformed witnessed key %x", k)
-			}
-			if !fn(binary.BigEndian.Uint64(k), v) {
-				return nil
-			}
-		}
-		return nil
-	})
-}
-
-// LatestWitnessed implements [WitnessedStore].
-func (s *BoltStore) LatestWitnessed() (size uint64, signed []byte, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWitnessed)
-		if b == nil {
-			return ErrNotFound
-		}
-		k, v := b.Cursor().Last()
-		if k == nil || len(k) != 8 {
-			return ErrNotFound
-		}
-		size, signed = binary.BigEndian.Uint64(k), bytes.Clone(v)
-		return nil
-	})
-	return size, signed, err
 }
 
 // WitnessedMemory is a [WitnessedStore] in memory, for stores without one of

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/log/storetest"
 )
 
@@ -13,7 +14,7 @@ import (
 // order, replacement, the latest, and (bbolt) durability across reopening.
 func TestWitnessedStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.db")
-	bs, err := log.OpenBoltStore(path)
+	bs, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +22,7 @@ func TestWitnessedStore(t *testing.T) {
 		t.Run(name, func(t *testing.T) { storetest.RunWitnessed(t, s) })
 	}
 	bs.Close()
-	bs, err = log.OpenBoltStore(path)
+	bs, err = boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

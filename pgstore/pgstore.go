@@ -77,7 +77,7 @@ var (
 
 // migrations[i] brings the schema from version i to i+1. Never edit one
 // that has been released: append another.
-var migrations = []string{
+var migrations = [...]string{
 	`CREATE TABLE evident_log_head (
 		one         boolean PRIMARY KEY DEFAULT true CHECK (one),
 		size        bigint NOT NULL CHECK (size >= 0),
@@ -120,7 +120,7 @@ var migrations = []string{
 }
 
 // SchemaVersion is the schema version this build migrates to.
-var SchemaVersion = len(migrations)
+const SchemaVersion = len(migrations)
 
 // migrationLock is the advisory lock key migrations hold ("evident" in ASCII).
 const migrationLock = 0x65766964656e74

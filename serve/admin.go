@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/linkstore"
 )
 
@@ -96,7 +97,7 @@ const BackupDigestHeader = "Repr-Digest"
 const backupReserve = 64 << 20
 
 // backupChunk is how much of a backup is written under one write deadline:
-// a client that takes longer than WriteTimeout to accept a chunk is cut.
+// a client that takes longer than httpapi.WriteTimeout to accept a chunk is cut.
 const backupChunk = 256 << 10
 
 // errNoSpace: the data directory's file system is (nearly) full.
@@ -109,26 +110,26 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Query().Get("db") {
 	case "", "log":
 		if s.store == nil {
-			http.Error(w, "the log is in PostgreSQL: back it up with PostgreSQL's tools (pg_dump)", http.StatusNotImplemented)
+			httpapi.WriteError(w, "the log is in PostgreSQL: back it up with PostgreSQL's tools (pg_dump)", http.StatusNotImplemented)
 			return
 		}
-		name = "log.db"
+		name = logDBName
 		write = func(w io.Writer) error { _, err := s.store.Backup(w); return err }
 	case "links":
-		name = "links.db"
+		name = linksDBName
 		b, ok := s.links.(linkstore.Backuper)
 		if !ok {
-			http.Error(w, "this link store is backed up by its own tools", http.StatusNotImplemented)
+			httpapi.WriteError(w, "this link store is backed up by its own tools", http.StatusNotImplemented)
 			return
 		}
 		write = func(w io.Writer) error { _, err := b.Backup(w); return err }
 	default:
-		http.Error(w, "db must be log or links", http.StatusBadRequest)
+		httpapi.WriteError(w, "db must be log or links", http.StatusBadRequest)
 		return
 	}
 	if !s.backups.TryLock() {
 		w.Header().Set("Retry-After", "10")
-		http.Error(w, "another backup is in progress", http.StatusServiceUnavailable)
+		httpapi.WriteError(w, "another backup is in progress", http.StatusServiceUnavailable)
 		return
 	}
 	defer s.backups.Unlock()
@@ -137,12 +138,12 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, errNoSpace) {
 		s.cfg.Logger.Warn("backup refused: the data directory's file system is nearly full", "db", name)
 		w.Header().Set("Retry-After", "60")
-		http.Error(w, "not enough free disk space on the server for a backup snapshot", http.StatusInsufficientStorage)
+		httpapi.WriteError(w, "not enough free disk space on the server for a backup snapshot", http.StatusInsufficientStorage)
 		return
 	}
 	if err != nil {
 		s.cfg.Logger.Error("backup snapshot failed", "db", name, "err", err)
-		http.Error(w, "backup snapshot failed", http.StatusInternalServerError)
+		httpapi.WriteError(w, "backup snapshot failed", http.StatusInternalServerError)
 		return
 	}
 	defer f.Close()
@@ -157,7 +158,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	for {
 		n, rerr := f.Read(buf)
 		if n > 0 {
-			rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+			rc.SetWriteDeadline(time.Now().Add(httpapi.WriteTimeout))
 			if _, err := w.Write(buf[:n]); err != nil {
 				s.cfg.Logger.Warn("backup cut: the client stopped reading", "db", name, "err", err)
 				return

@@ -7,17 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/internal/pemfile"
 )
 
 // DevCA is the development functionary CA: a root that issues short-lived
@@ -32,13 +29,13 @@ type DevCA struct {
 // LoadOrCreateDevCA loads dev-ca.pem and dev-ca.key from dir, creating them
 // on first use (ECDSA P-256, ten years).
 func LoadOrCreateDevCA(dir string, now time.Time) (*DevCA, error) {
-	certPath, keyPath := filepath.Join(dir, "dev-ca.pem"), filepath.Join(dir, "dev-ca.key")
+	certPath, keyPath := DataDir(dir).DevCACert(), DataDir(dir).DevCAKey()
 	if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, err
 		}
-		tmpl := &x509.Certificate{SerialNumber: randomSerial(),
+		tmpl := &x509.Certificate{SerialNumber: pemfile.RandomSerial(),
 			Subject:   pkix.Name{CommonName: "evident development SPIFFE CA", Organization: []string{"evident (development)"}},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
 			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -47,18 +44,15 @@ func LoadOrCreateDevCA(dir string, now time.Time) (*DevCA, error) {
 		if err != nil {
 			return nil, err
 		}
-		kder, err := x509.MarshalPKCS8PrivateKey(key)
+		cert, err := x509.ParseCertificate(der)
 		if err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		if err := pemfile.WriteKeyAndChain(keyPath, certPath, key, []*x509.Certificate{cert}); err != nil {
 			return nil, err
 		}
 	}
-	key, chain, err := tsa.LoadFiles(keyPath, certPath)
+	key, chain, err := pemfile.LoadKeyAndChain(keyPath, certPath)
 	if err != nil {
 		return nil, fmt.Errorf("development CA: %w", err)
 	}
@@ -69,7 +63,7 @@ func LoadOrCreateDevCA(dir string, now time.Time) (*DevCA, error) {
 // lifetime, as SPIRE shapes them (one URI SAN, subject O=SPIRE, serverAuth
 // and clientAuth), for pub.
 func (ca *DevCA) IssueSVID(id *url.URL, pub crypto.PublicKey, now time.Time, ttl time.Duration) (*x509.Certificate, error) {
-	tmpl := &x509.Certificate{SerialNumber: randomSerial(),
+	tmpl := &x509.Certificate{SerialNumber: pemfile.RandomSerial(),
 		Subject:   pkix.Name{Organization: []string{"SPIRE"}, Country: []string{"US"}},
 		NotBefore: now.Add(-10 * time.Second), NotAfter: now.Add(ttl), BasicConstraintsValid: true,
 		URIs:        []*url.URL{id},
@@ -80,12 +74,4 @@ func (ca *DevCA) IssueSVID(id *url.URL, pub crypto.PublicKey, now time.Time, ttl
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
-}
-
-func randomSerial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err)
-	}
-	return n
 }

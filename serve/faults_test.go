@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/evident-dev/evident"
 	"io"
 	"log/slog"
 	"net"
@@ -26,9 +25,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tsa"
 )
 
@@ -74,7 +78,7 @@ func TestBackupOnAdminListener(t *testing.T) {
 		}
 		p := filepath.Join(t.TempDir(), "log.db")
 		os.WriteFile(p, b, 0o600)
-		store, err := log.OpenBoltStore(p)
+		store, err := boltstore.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +97,7 @@ func TestBackupOnAdminListener(t *testing.T) {
 // development CA.
 func TestDevSVIDOptIn(t *testing.T) {
 	s := startTest(t)
-	if _, err := link.FromDevServer(context.Background(), s.URL(), "spiffe://evident.dev/ci/x"); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := identity.FromDevServer(context.Background(), s.URL(), "spiffe://evident.dev/ci/x"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("dev SVID without --dev-svid = %v, want 404", err)
 	}
 	dir := t.TempDir()
@@ -105,14 +109,14 @@ func TestDevSVIDOptIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer on.Close(context.Background())
-	if _, err := link.FromDevServer(context.Background(), on.URL(), "spiffe://evident.dev/ci/x"); err != nil {
+	if _, err := identity.FromDevServer(context.Background(), on.URL(), "spiffe://evident.dev/ci/x"); err != nil {
 		t.Errorf("dev SVID with DevSVID: %v", err)
 	}
 	if on.AdminURL() != "" {
 		t.Errorf("an admin listener nobody asked for: %s", on.AdminURL())
 	}
 	pem := filepath.Join(t.TempDir(), "roots.pem")
-	os.WriteFile(pem, tsa.EncodeCertificatesPEM([]*x509.Certificate{on.DevCA.Cert}), 0o600)
+	os.WriteFile(pem, pemfile.EncodeCertificates([]*x509.Certificate{on.DevCA.Cert}), 0o600)
 	if _, err := Open(Config{DataDir: t.TempDir(), DevSVID: true, FunctionaryRootsFile: pem, Logger: slog.New(slog.DiscardHandler)}); err == nil ||
 		!strings.Contains(err.Error(), "need the development CA") {
 		t.Errorf("DevSVID with production roots = %v, want a refusal", err)
@@ -144,7 +148,7 @@ func TestOpenRefusesTruncatedStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = Open(Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
-			if !errors.Is(err, log.ErrStoreDamaged) || !strings.Contains(err.Error(), "corrupt or truncated") {
+			if !errors.Is(err, boltstore.ErrDamaged) || !strings.Contains(err.Error(), "corrupt or truncated") {
 				t.Errorf("%s cut at %d%%: Open = %v, want corrupt or truncated", name, pct, err)
 			}
 		}
@@ -188,7 +192,7 @@ func (m *minter) entry(t *testing.T) []byte {
 func TestStatusFloodDoesNoStoreWork(t *testing.T) {
 	s := statusFixture(t)
 	m := newMinter(t, s)
-	lc := &log.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
 	start := time.Now()
 	done := make(chan struct{})
 	var pages, failed atomic.Int64
@@ -370,7 +374,7 @@ func TestStorageFull(t *testing.T) {
 		t.Errorf("the full disk was logged %d times, want once:\n%s", n, logs.String())
 	}
 	os.Remove(filler)
-	lc := &log.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
 	for _, e := range entries[20:] {
 		if _, err := lc.Add(context.Background(), e); err != nil {
 			t.Fatalf("add once space is freed: %v", err)

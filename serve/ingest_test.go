@@ -19,6 +19,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tsa"
 )
 
@@ -102,7 +103,7 @@ func post(t *testing.T, s *Server, body []byte) (int, string) {
 func TestIngestChecksEverySignature(t *testing.T) {
 	s := startTest(t)
 	f := newIngestFixture(t, s)
-	lc := &log.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	rk, _ := rsa.GenerateKey(rand.Reader, 2048)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/evident-dev/evident/internal/httpapi"
 )
 
 // Connection cap (threat model S1). Every connection costs a file descriptor;
@@ -178,7 +180,7 @@ func (s *Server) reserveOnly(next http.Handler) http.Handler {
 			(r.URL.Path == "/healthz" || r.URL.Path == "/log/checkpoint" || r.URL.Path == "/metrics")
 		if !cheap {
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, "the server is at its connection limit; retry later", http.StatusServiceUnavailable)
+			httpapi.WriteError(w, "the server is at its connection limit; retry later", http.StatusServiceUnavailable)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,8 +31,8 @@ func (s *Server) loggedEntry(_ context.Context, index uint64) (linkstore.LoggedE
 		return linkstore.LoggedEntry{}, fmt.Errorf("logged entry %d: %w", index, err)
 	}
 	le := linkstore.LoggedEntry{PayloadType: e.PayloadType}
-	if n, err := hex.Decode(le.PayloadSHA256[:], []byte(e.PayloadSHA256)); err != nil || n != len(le.PayloadSHA256) {
-		return linkstore.LoggedEntry{}, fmt.Errorf("logged entry %d: payload_sha256 is not a SHA-256", index)
+	if le.PayloadSHA256, err = e.PayloadSum(); err != nil {
+		return linkstore.LoggedEntry{}, fmt.Errorf("logged entry %d: %w", index, err)
 	}
 	return le, nil
 }

@@ -1,9 +1,12 @@
-// Package serve assembles evident's server: the transparency log (and, as
-// they are added, the timestamp authority and TUF repository) behind one
-// hardened HTTP server, with keys and data kept in one directory.
+// Package serve assembles evident's server: the transparency log, the link
+// store beside it, the RFC 3161 timestamp authority, the TUF repository,
+// witnessing and the development CA behind one hardened HTTP server (limits
+// and the JSON error dialect of internal/httpapi), with keys and data kept
+// in one directory ([DataDir]) or the log and links in PostgreSQL.
 //
 // On first start in an empty data directory it generates development keys;
-// every later start reuses them. The data directory holds:
+// every later start reuses them. The data directory holds ([DataDir] is
+// the one place that knows these names):
 //
 //	log.db         the bbolt store of the log
 //	links.db       the links beside it, by payload digest, and an artifact index
@@ -28,7 +31,6 @@ package serve
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
@@ -47,9 +49,13 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/identity"
+	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
@@ -117,7 +123,7 @@ type Config struct {
 	// listen, apart from the public API; both empty: no admin endpoints.
 	AdminSocket, AdminAddr string
 	// StoreMmapSize is log.db's initial memory map (default
-	// log.DefaultInitialMmapSize).
+	// boltstore.DefaultInitialMmapSize).
 	StoreMmapSize int
 	// MaxConns caps the public listener's concurrent connections; ConnReserve
 	// more are kept for health and checkpoint reads (see connLimits for the
@@ -129,8 +135,19 @@ type Config struct {
 	WitnessPeriod time.Duration
 }
 
-// DefaultOrigin is the origin of a log created without --origin.
-const DefaultOrigin = "localhost/evident"
+// Defaults of Config: the one definition, which evident serve's flags and
+// the client commands' --server show.
+const (
+	// DefaultOrigin is the origin of a log created without --origin.
+	DefaultOrigin = "localhost/evident"
+	// DefaultAddr is the listen address.
+	DefaultAddr = "127.0.0.1:8080"
+	// DefaultURL is the server's URL at DefaultAddr: what clients reach
+	// without --server or $EVIDENT_SERVER.
+	DefaultURL = "http://" + DefaultAddr
+	// DefaultDevSVIDTTL is the lifetime of development SVIDs.
+	DefaultDevSVIDTTL = 5 * time.Minute
+)
 
 // Server is a running evident server.
 type Server struct {
@@ -146,8 +163,8 @@ type Server struct {
 
 	cfg      Config
 	logStore log.Store
-	store    *log.BoltStore // nil with PostgreSQL
-	cluster  *cluster       // nil with bbolt
+	store    *boltstore.Store // nil with PostgreSQL
+	cluster  *cluster         // nil with bbolt
 	links    linkstore.Store
 	stopTUF  chan struct{}
 	tufDone  chan struct{}
@@ -167,10 +184,10 @@ type Server struct {
 // log, but does not listen yet: see [Server.Start].
 func Open(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
-		cfg.DataDir = "evident-data"
+		cfg.DataDir = string(DefaultDataDir)
 	}
 	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:8080"
+		cfg.Addr = DefaultAddr
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -189,7 +206,7 @@ func Open(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	signer, vkey, err := loadOrCreateNoteKey(cfg.DataDir, cfg.Origin)
+	signer, vkey, err := loadOrCreateNoteKey(DataDir(cfg.DataDir), cfg.Origin)
 	if err != nil {
 		return nil, err
 	}
@@ -268,15 +285,15 @@ func (s *Server) TUFDir() string { return s.cfg.TUFDir }
 func (s *Server) openTUF() error {
 	cfg := &s.cfg
 	if cfg.TUFDir == "" {
-		cfg.TUFDir = filepath.Join(cfg.DataDir, "tuf")
+		cfg.TUFDir = DataDir(cfg.DataDir).TUF()
 	}
 	if cfg.TUFKeysDir == "" {
-		cfg.TUFKeysDir = filepath.Join(cfg.DataDir, "tuf-keys")
+		cfg.TUFKeysDir = DataDir(cfg.DataDir).TUFKeys()
 	}
 	if cfg.TUFRefresh <= 0 {
 		cfg.TUFRefresh = 10 * time.Minute
 	}
-	if _, err := os.Stat(filepath.Join(cfg.TUFDir, "metadata", "1.root.json")); err == nil {
+	if _, err := os.Stat(TUFRoot(cfg.TUFDir)); err == nil {
 		return nil
 	}
 	r, err := tufrepo.Init(cfg.TUFDir, cfg.TUFKeysDir, tufrepo.InitOptions{Now: cfg.Now})
@@ -294,14 +311,14 @@ func (s *Server) openTUF() error {
 	return r.EditTrustRoot(func(tr *evident.TrustRoot) error {
 		chain := s.TSA.Chain()
 		root := chain[len(chain)-1]
-		if err := tr.Add(evident.KindTSA, "evident-dev-tsa", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{root})), root.NotBefore); err != nil {
+		if err := tr.Add(evident.KindTSA, "evident-dev-tsa", string(pemfile.EncodeCertificates([]*x509.Certificate{root})), root.NotBefore); err != nil {
 			return err
 		}
 		if err := tr.Add(evident.KindLog, s.cfg.Origin, s.VerifierKey, now); err != nil {
 			return err
 		}
 		if s.DevCA != nil {
-			if err := tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{s.DevCA.Cert})), s.DevCA.Cert.NotBefore); err != nil {
+			if err := tr.Add(evident.KindFunctionaryCA, "evident-dev-ca", string(pemfile.EncodeCertificates([]*x509.Certificate{s.DevCA.Cert})), s.DevCA.Cert.NotBefore); err != nil {
 				return err
 			}
 			// The development CA vouches for its own trust domain only.
@@ -349,16 +366,9 @@ func validator(ev *verify.EntryVerifier) log.Validator {
 
 // openTSA loads the production TSA or the development one.
 func openTSA(cfg Config) (*tsa.Server, error) {
-	var key crypto.Signer
-	var chain []*x509.Certificate
-	var err error
-	switch {
-	case cfg.TSAKeyFile != "" && cfg.TSAChainFile != "":
-		key, chain, err = tsa.LoadFiles(cfg.TSAKeyFile, cfg.TSAChainFile)
-	case cfg.TSAKeyFile != "" || cfg.TSAChainFile != "":
-		return nil, errors.New("--tsa-key and --tsa-chain go together")
-	default:
-		key, chain, err = tsa.LoadOrCreateDev(cfg.DataDir, cfg.Now())
+	key, chain, err := DataDir(cfg.DataDir).LoadTSA(cfg.TSAKeyFile, cfg.TSAChainFile, cfg.Now())
+	if errors.Is(err, ErrTSAKeyPair) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TSA: %w", err)
@@ -372,9 +382,9 @@ func openTSA(cfg Config) (*tsa.Server, error) {
 
 // entryVerifier builds the ingest verifier from the configured roots.
 func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, error) {
-	ev := &verify.EntryVerifier{Cache: verify.NewChainCache(4096), TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool()}
+	ev := &verify.EntryVerifier{Cache: rfc3161.NewChainCache(4096), TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool()}
 	if cfg.TSARootsFile != "" {
-		if err := addPEM(ev.TSARoots, cfg.TSARootsFile); err != nil {
+		if err := pemfile.AddCertificates(ev.TSARoots, cfg.TSARootsFile); err != nil {
 			return nil, nil, err
 		}
 	} else {
@@ -383,7 +393,7 @@ func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, e
 	}
 	ev.TSACertificates = ts.Chain()[:1]
 	if cfg.FunctionaryRootsFile != "" {
-		return ev, nil, addPEM(ev.FunctionaryRoots, cfg.FunctionaryRootsFile)
+		return ev, nil, pemfile.AddCertificates(ev.FunctionaryRoots, cfg.FunctionaryRootsFile)
 	}
 	dev, err := LoadOrCreateDevCA(cfg.DataDir, cfg.Now())
 	if err != nil {
@@ -391,17 +401,6 @@ func entryVerifier(cfg Config, ts *tsa.Server) (*verify.EntryVerifier, *DevCA, e
 	}
 	ev.FunctionaryRoots.AddCert(dev.Cert)
 	return ev, dev, nil
-}
-
-func addPEM(pool *x509.CertPool, path string) error {
-	certs, err := tsa.LoadCertificatesFile(path)
-	if err != nil {
-		return err
-	}
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return nil
 }
 
 // Origin returns the log's origin.
@@ -418,7 +417,7 @@ func (s *Server) Handler() http.Handler {
 	files := http.StripPrefix("/tuf", http.FileServer(http.Dir(s.cfg.TUFDir)))
 	mux.Handle("GET /tuf/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/") || strings.Contains(r.URL.Path, "/.") {
-			http.NotFound(w, r) // no listings, no lock or temporary files
+			httpapi.WriteError(w, "no such file", http.StatusNotFound) // no listings, no lock or temporary files
 			return
 		}
 		files.ServeHTTP(w, r)
@@ -434,15 +433,6 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", healthz)
 	return recoverer(s.cfg.Logger, s.reserveOnly(s.timeAdds(mux)))
 }
-
-// Limits of the HTTP server (threat model S1, L7).
-const (
-	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 30 * time.Second
-	WriteTimeout      = 60 * time.Second
-	IdleTimeout       = 120 * time.Second
-	MaxHeaderBytes    = 16 << 10
-)
 
 // Start listens on the configured addresses and serves in the background.
 func (s *Server) Start() error {
@@ -481,19 +471,7 @@ func (s *Server) Start() error {
 }
 
 func (s *Server) httpServer(h http.Handler) *http.Server {
-	rht := s.cfg.ReadHeaderTimeout
-	if rht <= 0 {
-		rht = ReadHeaderTimeout
-	}
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: rht,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
-	}
+	return httpapi.NewServer(h, s.cfg.Logger, s.cfg.ReadHeaderTimeout)
 }
 
 // URL is the server's base URL, e.g. http://127.0.0.1:8080.
@@ -543,8 +521,8 @@ func (s *Server) Close(ctx context.Context) error {
 
 // loadOrCreateNoteKey reads log.key from dir, or generates it (and log.vkey)
 // for origin on first use. An existing key for another origin is an error.
-func loadOrCreateNoteKey(dir, origin string) (note.Signer, string, error) {
-	keyPath, vkeyPath := filepath.Join(dir, "log.key"), filepath.Join(dir, "log.vkey")
+func loadOrCreateNoteKey(dir DataDir, origin string) (note.Signer, string, error) {
+	keyPath, vkeyPath := dir.LogKey(), dir.LogVerifierKey()
 	skey, err := os.ReadFile(keyPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		if origin == "" {
@@ -587,9 +565,7 @@ func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusInternalServerError)
-				fmt.Fprintln(w, `{"error":"internal error"}`)
+				httpapi.WriteError(w, "internal error", http.StatusInternalServerError)
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -601,36 +577,36 @@ func recoverer(logger *slog.Logger, next http.Handler) http.Handler {
 func (s *Server) devSVID(w http.ResponseWriter, r *http.Request) {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		http.Error(w, "development SVIDs are for local callers only", http.StatusForbidden)
+		httpapi.WriteError(w, "development SVIDs are for local callers only", http.StatusForbidden)
 		return
 	}
-	var req link.DevSVIDRequest
+	var req identity.DevSVIDRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&req); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		httpapi.WriteError(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	id, err := url.Parse(req.SPIFFEID)
 	if err != nil || id.Scheme != "spiffe" || id.Host != DevTrustDomain || id.Path == "" || id.RawQuery != "" || id.Fragment != "" {
-		http.Error(w, "spiffe_id must be spiffe://"+DevTrustDomain+"/<path>", http.StatusBadRequest)
+		httpapi.WriteError(w, "spiffe_id must be spiffe://"+DevTrustDomain+"/<path>", http.StatusBadRequest)
 		return
 	}
 	pub, err := x509.ParsePKIXPublicKey(req.PublicKey)
 	if err != nil {
-		http.Error(w, "public_key: "+err.Error(), http.StatusBadRequest)
+		httpapi.WriteError(w, "public_key: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	ttl := s.cfg.DevSVIDTTL
 	if ttl <= 0 {
-		ttl = 5 * time.Minute
+		ttl = DefaultDevSVIDTTL
 	}
 	cert, err := s.DevCA.IssueSVID(id, pub, s.cfg.Now(), ttl)
 	if err != nil {
-		http.Error(w, "couldn't issue: "+err.Error(), http.StatusBadRequest)
+		httpapi.WriteError(w, "couldn't issue: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	s.cfg.Logger.Info("issued a development SVID", "spiffe_id", id.String(), "ttl", ttl)
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
-	w.Write(tsa.EncodeCertificatesPEM([]*x509.Certificate{cert}))
+	w.Write(pemfile.EncodeCertificates([]*x509.Certificate{cert}))
 }
 
 // DevTrustDomain is the trust domain of development SVIDs.

@@ -22,7 +22,7 @@ import (
 
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tsa"
 )
 
@@ -136,7 +136,7 @@ func statusFixture(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	canonical, _ := e.Marshal()
-	lc := &log.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Origin(), Verifier: s.Verifier}
 	res, err := lc.Add(context.Background(), canonical)
 	if err != nil {
 		t.Fatal(err)

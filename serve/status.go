@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
@@ -193,8 +193,7 @@ func (s *Server) recent(n int, size uint64, prev []recentEntry) []recentEntry {
 			// The link, when stored, gives the step and the payload that
 			// an Ed25519 signature is checked over.
 			var payload []byte
-			var d [32]byte
-			if _, err := hex.Decode(d[:], []byte(e.PayloadSHA256)); err == nil {
+			if d, err := e.PayloadSum(); err == nil {
 				if v, err := s.links.Get(context.Background(), d); err == nil {
 					if mb, p, err := verify.ParseLink(v); err == nil {
 						re.Step, payload = linkName(mb), p
@@ -239,7 +238,7 @@ td,th{padding:.25rem .75rem;border-bottom:1px solid #ddd;text-align:left}pre{bac
 // statusPage serves the page at /: the log at a glance, from the cache.
 func (s *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		http.NotFound(w, r)
+		httpapi.WriteError(w, "no such page", http.StatusNotFound)
 		return
 	}
 	size, checkpoint, recent, roles := s.page()

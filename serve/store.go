@@ -11,7 +11,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +18,10 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/pgstore"
 )
 
@@ -35,10 +36,10 @@ func IsPostgresURL(store string) bool {
 // the sequencer lease and returns the cluster membership. With PostgreSQL
 // it returns once the log has a checkpoint to load, or once this frontend
 // leads and can sign the first one.
-func openLogStore(cfg Config) (log.Store, *log.BoltStore, *cluster, error) {
+func openLogStore(cfg Config) (log.Store, *boltstore.Store, *cluster, error) {
 	if cfg.Store == "" {
-		bolt, err := log.OpenBoltStoreOptions(filepath.Join(cfg.DataDir, "log.db"), log.BoltOptions{InitialMmapSize: cfg.StoreMmapSize})
-		if errors.Is(err, log.ErrStoreDamaged) {
+		bolt, err := boltstore.OpenOptions(DataDir(cfg.DataDir).LogDB(), boltstore.Options{InitialMmapSize: cfg.StoreMmapSize})
+		if errors.Is(err, boltstore.ErrDamaged) {
 			return nil, nil, nil, fmt.Errorf("%w: restore it from a backup (evident log fsck --data %s checks a copy)", err, cfg.DataDir)
 		}
 		if err != nil {
@@ -71,7 +72,7 @@ func openLinks(cfg Config) (linkstore.Store, error) {
 		defer cancel()
 		return pgstore.OpenLinks(ctx, cfg.Store)
 	}
-	linksPath := filepath.Join(cfg.DataDir, "links.db")
+	linksPath := DataDir(cfg.DataDir).LinksDB()
 	if err := boltfile.Check(linksPath); err != nil {
 		return nil, fmt.Errorf("%w: restore it from a backup", err)
 	}
@@ -118,7 +119,7 @@ func newCluster(pg *pgstore.LogStore, cfg Config) *cluster {
 		store:  pg,
 		id:     fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(r[:])),
 		logger: cfg.Logger,
-		client: &http.Client{Timeout: WriteTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: IdleTimeout}},
+		client: &http.Client{Timeout: httpapi.WriteTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: httpapi.IdleTimeout}},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness"
@@ -451,13 +452,13 @@ const maxWitnessWait = 30 * time.Second
 
 func (w *witnessing) serveWitnessed(rw http.ResponseWriter, r *http.Request) {
 	if len(w.workers) == 0 {
-		http.Error(rw, "this log has no witnesses", http.StatusNotFound)
+		httpapi.WriteError(rw, "this log has no witnesses", http.StatusNotFound)
 		return
 	}
 	q := r.URL.Query()
 	index, k := int64(-1), 1
 	var wait time.Duration
-	bad := func(msg string) { http.Error(rw, msg, http.StatusBadRequest) }
+	bad := func(msg string) { httpapi.WriteError(rw, msg, http.StatusBadRequest) }
 	if s := q.Get("index"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 63)
 		if err != nil {
@@ -500,7 +501,7 @@ func (w *witnessing) serveWitnessed(rw http.ResponseWriter, r *http.Request) {
 		case <-changed:
 		case <-recheck.C:
 		case <-deadline.C:
-			http.Error(rw, "no cosigned checkpoint yet", http.StatusNotFound)
+			httpapi.WriteError(rw, "no cosigned checkpoint yet", http.StatusNotFound)
 			return
 		case <-r.Context().Done():
 			return

@@ -34,7 +34,7 @@ type witnessedServer struct {
 // know, submitting to them every 5ms. Entries are real and verified at ingest.
 func openWitnessed(t *testing.T, dir string, ws []*witnesstest.Witness, urls []string) *witnessedServer {
 	t.Helper()
-	_, vkey, err := loadOrCreateNoteKey(dir, "")
+	_, vkey, err := loadOrCreateNoteKey(DataDir(dir), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestIdleLogWitnessedAtOnce(t *testing.T) {
 	srv := httptest.NewServer(w)
 	defer srv.Close()
 	dir := t.TempDir()
-	_, vkey, err := loadOrCreateNoteKey(dir, "")
+	_, vkey, err := loadOrCreateNoteKey(DataDir(dir), "")
 	if err != nil {
 		t.Fatal(err)
 	}

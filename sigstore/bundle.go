@@ -29,7 +29,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,7 +134,7 @@ func messageSignature(link []byte, e *evident.Entry, leaf *x509.Certificate) (*p
 		return nil, fmt.Errorf("%w: the link: %v", ErrInconsistent, err)
 	}
 	digest := sha256.Sum256(payload)
-	if hex.EncodeToString(digest[:]) != e.PayloadSHA256 {
+	if !e.IsPayload(payload) {
 		return nil, fmt.Errorf("%w: the link is not the entry's payload (SHA-256 %x, entry %s)", ErrInconsistent, digest, e.PayloadSHA256)
 	}
 	if err := checkSigstoreSignature(leaf.PublicKey, digest[:], e.Signature); err != nil {

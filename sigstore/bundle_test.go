@@ -81,7 +81,7 @@ func (f *fixture) leaf(t testing.TB, key crypto.Signer, eku ...x509.ExtKeyUsage)
 func (f *fixture) token(t testing.TB, digest []byte) []byte {
 	t.Helper()
 	ts := timestamp.Timestamp{HashAlgorithm: crypto.SHA256, HashedMessage: digest, Time: t0, Accuracy: time.Second,
-		Policy: tsa.DefaultPolicy, AddTSACertificate: true}
+		Policy: tsa.DefaultPolicy(), AddTSACertificate: true}
 	resp, err := ts.CreateResponseWithOpts(f.tsaCert, f.tsaKey, crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/internal/pemfile"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -150,7 +150,7 @@ func pathTo(chain []*x509.Certificate, anchor *x509.Certificate) ([]*x509.Certif
 }
 
 func itemCertificates(kind string, it evident.Trusted) ([]*x509.Certificate, error) {
-	certs, err := tsa.ParseCertificatesPEM([]byte(it.Value))
+	certs, err := pemfile.ParseCertificates([]byte(it.Value))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %q: %v", ErrInconsistent, kind, it.Name, err)
 	}

@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/sigstore"
-	"github.com/evident-dev/evident/tsa"
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-func pemOf(certs ...*x509.Certificate) string { return string(tsa.EncodeCertificatesPEM(certs)) }
+func pemOf(certs ...*x509.Certificate) string { return string(pemfile.EncodeCertificates(certs)) }
 
 func (f *fixture) trustRoot(t testing.TB) *evident.TrustRoot {
 	t.Helper()

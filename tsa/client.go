@@ -15,11 +15,12 @@ import (
 	"strings"
 
 	"github.com/digitorus/timestamp"
-	"github.com/evident-dev/evident/verify"
+	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // Client requests timestamps from an RFC 3161 TSA over HTTP and verifies
-// every token it gets with [verify.Timestamp] against Roots, which the
+// every token it gets with [rfc3161.Timestamp] against Roots, which the
 // caller supplies: trust never comes from the token or the server.
 type Client struct {
 	// URL is the TSA endpoint, e.g. http://127.0.0.1:8080/tsa.
@@ -30,7 +31,7 @@ type Client struct {
 	Policies []asn1.ObjectIdentifier
 	HTTP     *http.Client
 	// Cache remembers verified TSA chains between calls.
-	Cache *verify.ChainCache
+	Cache *rfc3161.ChainCache
 }
 
 // ErrStatus reports a TimeStampResp whose status is not granted.
@@ -51,7 +52,7 @@ type timeStampResp struct {
 // Timestamp asks for a token over digest (a hash of kind h) with a random
 // 64-bit nonce and certReq set, and verifies the answer. It returns the
 // verified token and its DER.
-func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error) {
+func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error) {
 	nonce, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	if err != nil {
 		return nil, nil, err
@@ -65,11 +66,7 @@ func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", QueryType)
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := httpapi.Client(c.HTTP).Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +82,7 @@ func (c *Client) Timestamp(ctx context.Context, h crypto.Hash, digest []byte) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := verify.Timestamp(token, verify.TimestampOptions{Roots: c.Roots, Hash: h, Digest: digest,
+	tok, err := rfc3161.Verify(token, rfc3161.Options{Roots: c.Roots, Hash: h, Digest: digest,
 		Nonce: nonce, Policies: c.Policies, Cache: c.Cache})
 	if err != nil {
 		return nil, nil, err
@@ -116,7 +113,7 @@ func ParseResponse(der []byte) ([]byte, error) {
 	var r timeStampResp
 	rest, err := asn1.Unmarshal(der, &r)
 	if err != nil || len(rest) > 0 {
-		return nil, fmt.Errorf("%w: malformed TimeStampResp", verify.ErrTokenMalformed)
+		return nil, fmt.Errorf("%w: malformed TimeStampResp", rfc3161.ErrTokenMalformed)
 	}
 	if r.Status.Status != 0 && r.Status.Status != 1 { // granted, grantedWithMods
 		e := &StatusError{Status: r.Status.Status, Text: strings.Join(r.Status.StatusString, " ")}
@@ -128,7 +125,7 @@ func ParseResponse(der []byte) ([]byte, error) {
 		return nil, e
 	}
 	if len(r.Token.FullBytes) == 0 {
-		return nil, fmt.Errorf("%w: granted without a token", verify.ErrTokenMalformed)
+		return nil, fmt.Errorf("%w: granted without a token", rfc3161.ErrTokenMalformed)
 	}
 	return r.Token.FullBytes, nil
 }

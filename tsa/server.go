@@ -1,7 +1,7 @@
 // Package tsa is evident's RFC 3161 time-stamp authority: a server that
 // issues tokens (with the RFC 5816 ESSCertIDv2 signing-certificate
 // attribute) over HTTP as RFC 3161 §3.4 describes, and a client that
-// requests tokens and verifies them fully with package verify.
+// requests tokens and verifies them fully with package rfc3161.
 //
 // The server answers POST /tsa (application/timestamp-query in,
 // application/timestamp-reply out) and GET /tsa/certchain (PEM). It accepts
@@ -24,18 +24,21 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/digitorus/timestamp"
-	"github.com/evident-dev/evident/verify"
+	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/internal/pemfile"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // DefaultPolicy is the policy of tokens when none is configured: the
 // example policy of OpenSSL's TSA configuration. Production deployments set
 // their own.
-var DefaultPolicy = asn1.ObjectIdentifier{1, 2, 3, 4, 1}
+func DefaultPolicy() asn1.ObjectIdentifier { return asn1.ObjectIdentifier{1, 2, 3, 4, 1} }
 
 // Limits on requests (threat model T1).
 const (
@@ -86,7 +89,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Policy == nil {
-		cfg.Policy = DefaultPolicy
+		cfg.Policy = DefaultPolicy()
 	}
 	if len(cfg.Policies) == 0 {
 		cfg.Policies = []asn1.ObjectIdentifier{cfg.Policy}
@@ -154,7 +157,7 @@ func (s *Server) parseRequest(der []byte) (*timeStampReq, crypto.Hash, error) {
 	if req.Version != 1 {
 		return nil, 0, reject(timestamp.BadDataFormat, "version %d, want 1", req.Version)
 	}
-	h := verify.HashFromOID(req.MessageImprint.HashAlgorithm.Algorithm)
+	h := rfc3161.HashFromOID(req.MessageImprint.HashAlgorithm.Algorithm)
 	if h == 0 {
 		return nil, 0, reject(timestamp.BadAlgorithm, "imprint algorithm %v is not SHA-256, SHA-384 or SHA-512", req.MessageImprint.HashAlgorithm.Algorithm)
 	}
@@ -167,19 +170,10 @@ func (s *Server) parseRequest(der []byte) (*timeStampReq, crypto.Hash, error) {
 	if len(req.Extensions) > 0 {
 		return nil, 0, reject(timestamp.UnacceptedExtension, "extension %v is not supported", req.Extensions[0].Id)
 	}
-	if req.ReqPolicy != nil && !containsOID(s.cfg.Policies, req.ReqPolicy) {
+	if req.ReqPolicy != nil && !slices.ContainsFunc(s.cfg.Policies, req.ReqPolicy.Equal) {
 		return nil, 0, reject(timestamp.UnacceptedPolicy, "policy %v is not offered", req.ReqPolicy)
 	}
 	return &req, h, nil
-}
-
-func containsOID(list []asn1.ObjectIdentifier, oid asn1.ObjectIdentifier) bool {
-	for _, o := range list {
-		if o.Equal(oid) {
-			return true
-		}
-	}
-	return false
 }
 
 // Respond answers one DER TimeStampReq with a DER TimeStampResp. A
@@ -230,27 +224,27 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /tsa", s.serveQuery)
 	mux.HandleFunc("GET /tsa/certchain", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/pem-certificate-chain")
-		w.Write(EncodeCertificatesPEM(s.cfg.Chain))
+		w.Write(pemfile.EncodeCertificates(s.cfg.Chain))
 	})
 	return mux
 }
 
 func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Values("Content-Type"); len(ct) != 1 || ct[0] != QueryType {
-		http.Error(w, "Content-Type must be exactly "+QueryType, http.StatusUnsupportedMediaType)
+		httpapi.WriteError(w, "Content-Type must be exactly "+QueryType, http.StatusUnsupportedMediaType)
 		return
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && ce != "identity" {
-		http.Error(w, "Content-Encoding is not accepted", http.StatusUnsupportedMediaType)
+		httpapi.WriteError(w, "Content-Encoding is not accepted", http.StatusUnsupportedMediaType)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestSize+1))
 	if err != nil {
-		http.Error(w, "couldn't read the request", http.StatusBadRequest)
+		httpapi.WriteError(w, "couldn't read the request", http.StatusBadRequest)
 		return
 	}
 	if len(body) > MaxRequestSize {
-		http.Error(w, "request over "+strconv.Itoa(MaxRequestSize)+" bytes", http.StatusRequestEntityTooLarge)
+		httpapi.WriteError(w, "request over "+strconv.Itoa(MaxRequestSize)+" bytes", http.StatusRequestEntityTooLarge)
 		return
 	}
 	resp, err := s.Respond(body)

@@ -27,9 +27,10 @@ import (
 	"time"
 
 	"github.com/digitorus/timestamp"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/tsa"
-	"github.com/evident-dev/evident/verify"
 )
 
 var now = time.Now()
@@ -40,7 +41,7 @@ func devServer(t testing.TB) (*tsa.Server, *x509.CertPool) {
 		t.Fatal(err)
 	}
 	s, err := tsa.NewServer(tsa.Config{Signer: key, Chain: chain,
-		Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy, {1, 2, 3, 4, 2}}})
+		Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy(), {1, 2, 3, 4, 2}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", h, err)
 		}
-		if tok.Accuracy != time.Second || !tok.Policy.Equal(tsa.DefaultPolicy) || tok.GenTime.Sub(time.Now()).Abs() > 5*time.Second || len(der) == 0 {
+		if tok.Accuracy != time.Second || !tok.Policy.Equal(tsa.DefaultPolicy()) || tok.GenTime.Sub(time.Now()).Abs() > 5*time.Second || len(der) == 0 {
 			t.Errorf("%v token = %+v", h, tok)
 		}
 	}
@@ -81,7 +82,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	pemChain, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if chain, err := tsa.ParseCertificatesPEM(pemChain); err != nil || len(chain) != 2 {
+	if chain, err := pemfile.ParseCertificates(pemChain); err != nil || len(chain) != 2 {
 		t.Errorf("certchain = %d certificates, %v", len(chain), err)
 	}
 }
@@ -204,7 +205,7 @@ func TestSerialsUniqueAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	seen := map[string]bool{}
 	for restart := 0; restart < 3; restart++ {
-		key, chain, err := tsa.LoadOrCreateDev(dir, now)
+		key, chain, err := tsa.LoadOrCreateDev(filepath.Join(dir, "tsa.key"), filepath.Join(dir, "tsa-chain.pem"), now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,8 +343,8 @@ func TestOpenSSLInterop(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	write("data", []byte("evidence\n"))
-	write("root.pem", tsa.EncodeCertificatesPEM(s.Chain()[1:]))
-	write("tsa.pem", tsa.EncodeCertificatesPEM(s.Chain()[:1]))
+	write("root.pem", pemfile.EncodeCertificates(s.Chain()[1:]))
+	write("tsa.pem", pemfile.EncodeCertificates(s.Chain()[:1]))
 	run("ts", "-query", "-data", "data", "-sha256", "-cert", "-out", "req.tsq")
 	q, _ := os.ReadFile(filepath.Join(dir, "req.tsq"))
 	resp, err := http.Post(srv.URL+"/tsa", tsa.QueryType, bytes.NewReader(q))
@@ -361,8 +362,8 @@ func TestOpenSSLInterop(t *testing.T) {
 	ca := pkitest.NewCA(t, "openssl-tsa-root", now.Add(-time.Hour), now.Add(time.Hour))
 	cert, key := ca.TSA(t, now.Add(-time.Hour), now.Add(time.Hour), pkitest.TSAOptions{})
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	write("osslroot.pem", tsa.EncodeCertificatesPEM([]*x509.Certificate{ca.Cert}))
-	write("ossltsa.pem", tsa.EncodeCertificatesPEM([]*x509.Certificate{cert}))
+	write("osslroot.pem", pemfile.EncodeCertificates([]*x509.Certificate{ca.Cert}))
+	write("ossltsa.pem", pemfile.EncodeCertificates([]*x509.Certificate{cert}))
 	write("ossltsa.key", pemBlock("PRIVATE KEY", der))
 	write("serial", []byte("01\n"))
 	write("tsa.cnf", []byte(`[ tsa ]
@@ -385,15 +386,15 @@ ess_cert_id_chain = no
 		t.Fatal(err)
 	}
 	d := sha256Of("evidence\n")
-	tok, err := verify.Timestamp(token, verify.TimestampOptions{Roots: ca.Pool(), Hash: crypto.SHA256, Digest: d})
+	tok, err := rfc3161.Verify(token, rfc3161.Options{Roots: ca.Pool(), Hash: crypto.SHA256, Digest: d})
 	if err != nil {
-		t.Fatalf("verify.Timestamp(OpenSSL's token) = %v", err)
+		t.Fatalf("rfc3161.Verify(OpenSSL's token) = %v", err)
 	}
 	if !tok.Chain[0].Equal(cert) {
 		t.Error("the verified chain does not start at OpenSSL's TSA certificate")
 	}
 	// And OpenSSL's token does not verify against evident's dev root.
-	if _, err := verify.Timestamp(token, verify.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: d}); !errors.Is(err, verify.ErrTokenUntrusted) {
+	if _, err := rfc3161.Verify(token, rfc3161.Options{Roots: roots, Hash: crypto.SHA256, Digest: d}); !errors.Is(err, rfc3161.ErrTokenUntrusted) {
 		t.Errorf("OpenSSL's token under another root = %v, want ErrTokenUntrusted", err)
 	}
 }

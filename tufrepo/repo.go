@@ -25,16 +25,11 @@ package tufrepo
 
 import (
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/evident-dev/evident/atomicfile"
 	"io/fs"
 	"os"
 	"path"
@@ -44,6 +39,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/atomicfile"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -58,11 +55,27 @@ const (
 
 // Expiries of freshly signed metadata. The server re-signs snapshot and
 // timestamp (the online roles) before they expire.
-var Expiry = map[string]time.Duration{
-	Root:      365 * 24 * time.Hour,
-	Targets:   180 * 24 * time.Hour,
-	Snapshot:  7 * 24 * time.Hour,
-	Timestamp: 24 * time.Hour,
+const (
+	RootExpiry      = 365 * 24 * time.Hour
+	TargetsExpiry   = 180 * 24 * time.Hour
+	SnapshotExpiry  = 7 * 24 * time.Hour
+	TimestampExpiry = 24 * time.Hour
+)
+
+// Expiry is the expiry of freshly signed metadata of the top-level role
+// (Root, Targets, Snapshot or Timestamp); 0 for any other name.
+func Expiry(role string) time.Duration {
+	switch role {
+	case Root:
+		return RootExpiry
+	case Targets:
+		return TargetsExpiry
+	case Snapshot:
+		return SnapshotExpiry
+	case Timestamp:
+		return TimestampExpiry
+	}
+	return 0
 }
 
 // DelegatedExpiry is the expiry of delegated targets roles.
@@ -123,11 +136,11 @@ func Init(dir, keysDir string, o InitOptions) (*Repo, error) {
 	}
 	now := o.Now()
 	r := &Repo{dir: dir, now: o.Now, targets: map[string]*metadata.Metadata[metadata.TargetsType]{}, dirty: map[string]bool{}}
-	r.root = metadata.Root(now.Add(Expiry[Root]))
+	r.root = metadata.Root(now.Add(Expiry(Root)))
 	r.root.Signed.Roles[Root].Threshold = o.RootThreshold
 	signers := Signers{}
 	for i := 1; i <= o.RootKeys; i++ {
-		s, err := newKeyFile(filepath.Join(keysDir, fmt.Sprintf("root-%d.pem", i)))
+		s, err := writeKeyFile(filepath.Join(keysDir, keyFileName(Root, i)))
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +150,7 @@ func Init(dir, keysDir string, o InitOptions) (*Repo, error) {
 		signers[Root] = append(signers[Root], s)
 	}
 	for _, role := range []string{Targets, Snapshot, Timestamp} {
-		s, err := newKeyFile(filepath.Join(keysDir, role+".pem"))
+		s, err := writeKeyFile(filepath.Join(keysDir, keyFileName(role, 1)))
 		if err != nil {
 			return nil, err
 		}
@@ -214,75 +227,18 @@ func Open(dir string, now func() time.Time) (*Repo, error) {
 // Signers are the keys at hand, by role name.
 type Signers map[string][]signature.Signer
 
-// LoadKeys loads the keys of the given roles from keysDir, as Init names
-// them; a role whose key file is absent is skipped (offline keys).
-func LoadKeys(keysDir string, roles ...string) (Signers, error) {
-	out := Signers{}
-	for _, role := range roles {
-		names := []string{role + ".pem"}
-		if role == Root {
-			matches, _ := filepath.Glob(filepath.Join(keysDir, "root-*.pem"))
-			names = nil
-			for _, m := range matches {
-				names = append(names, filepath.Base(m))
-			}
-		}
-		for _, n := range names {
-			s, err := LoadKeyFile(filepath.Join(keysDir, n))
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			out[role] = append(out[role], s)
-		}
-	}
-	return out, nil
-}
-
 // LoadKeyFile loads an Ed25519 private key from a PKCS #8 PEM file.
 func LoadKeyFile(p string) (signature.Signer, error) {
-	b, err := os.ReadFile(p)
+	k, err := pemfile.LoadPrivateKey(p)
 	if err != nil {
 		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("%s: no PEM block", p)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return signature.LoadSigner(k, crypto.Hash(0))
 }
 
-// NewKeyFile generates an Ed25519 key into a new PEM file (mode 0600).
-func NewKeyFile(p string) (signature.Signer, error) { return newKeyFile(p) }
-
-func newKeyFile(p string) (signature.Signer, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := f.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	return signature.LoadSigner(priv, crypto.Hash(0))
-}
+// NewKeyFile generates an Ed25519 key into a new PEM file (mode 0600),
+// durably; an existing file is an error.
+func NewKeyFile(p string) (signature.Signer, error) { return writeKeyFile(p) }
 
 // PublicKeyPEM returns s's public key as a PKIX PEM block.
 func PublicKeyPEM(s signature.Signer) ([]byte, error) {
@@ -290,11 +246,7 @@ func PublicKeyPEM(s signature.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+	return pemfile.EncodePublicKey(pub)
 }
 
 func tufKey(s signature.Signer) (*metadata.Key, error) {
@@ -511,7 +463,7 @@ func (r *Repo) Publish(signers Signers) (err error) {
 		t.Signed.Version = r.freeVersion(role, t.Signed.Version+1)
 		exp := DelegatedExpiry
 		if role == Targets {
-			exp = Expiry[Targets]
+			exp = Expiry(Targets)
 		}
 		t.Signed.Expires = now.Add(exp).UTC().Truncate(time.Second)
 		if err := r.signTargets(role, signers[role]); err != nil {
@@ -563,7 +515,7 @@ func (r *Repo) signTargets(role string, signers []signature.Signer) error {
 // publishOnline writes a new snapshot, then a new timestamp.
 func (r *Repo) publishOnline(signers Signers, now time.Time) error {
 	r.snap.Signed.Version = r.freeVersion(Snapshot, r.snap.Signed.Version+1)
-	r.snap.Signed.Expires = now.Add(Expiry[Snapshot]).UTC().Truncate(time.Second)
+	r.snap.Signed.Expires = now.Add(Expiry(Snapshot)).UTC().Truncate(time.Second)
 	r.snap.ClearSignatures()
 	for _, s := range signers[Snapshot] {
 		if _, err := r.snap.Sign(s); err != nil {
@@ -578,7 +530,7 @@ func (r *Repo) publishOnline(signers Signers, now time.Time) error {
 	}
 	r.ts.Signed.Meta["snapshot.json"] = metadata.MetaFile(r.snap.Signed.Version)
 	r.ts.Signed.Version++
-	r.ts.Signed.Expires = now.Add(Expiry[Timestamp]).UTC().Truncate(time.Second)
+	r.ts.Signed.Expires = now.Add(Expiry(Timestamp)).UTC().Truncate(time.Second)
 	r.ts.ClearSignatures()
 	for _, s := range signers[Timestamp] {
 		if _, err := r.ts.Sign(s); err != nil {
@@ -648,7 +600,7 @@ func (r *Repo) RotateKey(role string, next []signature.Signer, threshold int, ro
 	}
 	r.root.Signed.Roles[role].Threshold = threshold
 	r.root.Signed.Version++
-	r.root.Signed.Expires = r.now().Add(Expiry[Root]).UTC().Truncate(time.Second)
+	r.root.Signed.Expires = r.now().Add(Expiry(Root)).UTC().Truncate(time.Second)
 	signers := rootSigners
 	if role == Root {
 		signers = append(append([]signature.Signer(nil), rootSigners...), next...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // Errors from [EntryVerifier.Verify] besides the ErrToken… ones.
@@ -51,7 +52,7 @@ type EntryVerifier struct {
 	// TSACertificates are candidates for tokens that carry no certificate.
 	TSACertificates  []*x509.Certificate
 	FunctionaryRoots *x509.CertPool
-	Cache            *ChainCache
+	Cache            *rfc3161.ChainCache
 	// TSAThreshold is how many tokens must verify, each from a distinct
 	// TSA; 0 means 1.
 	TSAThreshold int
@@ -71,10 +72,10 @@ type EntryVerifier struct {
 // VerifiedEntry is what an entry proves once verified.
 type VerifiedEntry struct {
 	// Timestamp is the counted token with the earliest genTime.
-	Timestamp *TimestampToken
+	Timestamp *rfc3161.Token
 	// Timestamps are the tokens that counted, earliest first, one per TSA,
 	// and TSAs the names of their TSAs, in the same order.
-	Timestamps []*TimestampToken
+	Timestamps []*rfc3161.Token
 	TSAs       []string
 	// Ignored says, for each token that did not count, why
 	// ("timestamps[2]: …").
@@ -145,7 +146,7 @@ func (v *EntryVerifier) VerifyPayload(e *evident.Entry, payload []byte) (*Verifi
 		}
 		// The validity window is an interval: it holds every counted
 		// token's window if and only if it holds their hull.
-		path, err := v.Cache.verify(chain[0], chain[1:], v.FunctionaryRoots, x509.ExtKeyUsageAny, first, last)
+		path, err := v.Cache.Verify(chain[0], chain[1:], v.FunctionaryRoots, x509.ExtKeyUsageAny, first, last)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSignerUntrusted, err)
 		}

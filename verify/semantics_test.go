@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/internal/strictjson"
-	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -298,7 +298,7 @@ func TestTrustDomains(t *testing.T) {
 		tr := *f.trust
 		tr.FunctionaryCAs = append([]evident.Trusted(nil), f.trust.FunctionaryCAs...)
 		tr.FunctionaryCAs[0].TrustDomains = domainsA
-		tr.FunctionaryCAs = append(tr.FunctionaryCAs, evident.Trusted{Name: "ca-b", Value: string(tsa.EncodeCertificatesPEM([]*x509.Certificate{caB.Cert})),
+		tr.FunctionaryCAs = append(tr.FunctionaryCAs, evident.Trusted{Name: "ca-b", Value: string(pemfile.EncodeCertificates([]*x509.Certificate{caB.Cert})),
 			ValidFor: f.trust.FunctionaryCAs[0].ValidFor, TrustDomains: domainsB})
 		return &tr
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -22,9 +21,9 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/artifact"
 	"github.com/evident-dev/evident/dsse"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/in-toto/in-toto-golang/in_toto"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // Errors of supply-chain verification, one per kind of check.
@@ -401,19 +400,8 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 	}
 	r.pass(name+": timestamp and signer", "%s; signer valid then", tokenReport(ve, tv.ev.TSAThreshold))
 	// The log proof, with a log key valid at genTime.
-	logs, _ := in.TrustRoot.At(evident.KindLog, gt)
-	var cp tlog.Checkpoint
-	for _, t := range logs {
-		v, err := note.NewVerifier(t.Value)
-		if err != nil {
-			continue
-		}
-		if c, err := tlog.OpenCheckpoint([]byte(b.Checkpoint), v.Name(), v); err == nil {
-			cp, err = c, nil
-			break
-		}
-	}
-	if cp.Origin == "" {
+	cp, _, err := in.TrustRoot.OpenCheckpoint([]byte(b.Checkpoint), gt)
+	if err != nil {
 		return fail("checkpoint", fmt.Errorf("%w: not signed by a log key of the trust root", ErrLogProof))
 	}
 	if err := tlog.VerifyInclusion(b.LogIndex, cp, tlog.LeafHash(canonical), b.InclusionProof); err != nil {
@@ -479,7 +467,7 @@ func readBundlePayload(b *evident.Bundle) bundlePayload {
 	} else {
 		bp.mb, bp.payload, err = ParseLink(b.Link)
 	}
-	if d := sha256.Sum256(bp.payload); err == nil && hex.EncodeToString(d[:]) != b.Entry.PayloadSHA256 {
+	if err == nil && !b.Entry.IsPayload(bp.payload) {
 		err = fmt.Errorf("%w: its payload's digest is not the entry's payload_sha256", evident.ErrPayloadMismatch)
 	}
 	if err != nil {
@@ -578,7 +566,7 @@ type trustView struct {
 }
 
 func newTrustView(tr *evident.TrustRoot, layout in_toto.Layout) *trustView {
-	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: NewChainCache(1024)},
+	tv := &trustView{ev: &EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: x509.NewCertPool(), Cache: rfc3161.NewChainCache(1024)},
 		roots: map[string]evident.Trusted{}, tsas: map[string][]evident.Trusted{}, fnCAs: map[string]evident.Trusted{},
 		claimed: map[string]string{}, layoutRoots: map[string]string{}}
 	tv.ev.TSAThreshold, tv.ev.MaxTSASkew = tr.TSAPolicy()

@@ -20,10 +20,11 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"golang.org/x/mod/sumdb/note"
@@ -70,8 +71,8 @@ func newChain(t *testing.T) *chainFixture {
 	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
 	f.trust = &evident.TrustRoot{}
 	long := t0.AddDate(-1, 0, 0)
-	f.trust.Add(evident.KindTSA, "tsa", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{f.tsa.root.Cert})), long)
-	f.trust.Add(evident.KindFunctionaryCA, "spire", string(tsa.EncodeCertificatesPEM([]*x509.Certificate{f.spiffe.Cert})), long)
+	f.trust.Add(evident.KindTSA, "tsa", string(pemfile.EncodeCertificates([]*x509.Certificate{f.tsa.root.Cert})), long)
+	f.trust.Add(evident.KindFunctionaryCA, "spire", string(pemfile.EncodeCertificates([]*x509.Certificate{f.spiffe.Cert})), long)
 	f.trust.Add(evident.KindLog, "log", vkey, long)
 	f.trust.Add(evident.KindLayoutKey, "release", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})), long)
 	return f
@@ -107,7 +108,7 @@ func (f *chainFixture) layout(mod func(*in_toto.Layout)) []byte {
 // at timestamps through the fixture's TSA at the fixture's genTime.
 type at struct{ f *chainFixture }
 
-func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error) {
+func (a at) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error) {
 	return nil, a.f.tsa.token(a.f.t, digest, a.f.genTime, nil), nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/digitorus/timestamp"
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pkitest"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
 )
@@ -43,7 +44,7 @@ func newTSA(t testing.TB, o pkitest.TSAOptions) tsaFixture {
 func (f tsaFixture) token(t testing.TB, digest []byte, at time.Time, mod func(*timestamp.Timestamp)) []byte {
 	t.Helper()
 	ts := timestamp.Timestamp{HashAlgorithm: crypto.SHA256, HashedMessage: digest, Time: at, Accuracy: time.Second,
-		Policy: tsa.DefaultPolicy, AddTSACertificate: true}
+		Policy: tsa.DefaultPolicy(), AddTSACertificate: true}
 	if mod != nil {
 		mod(&ts)
 	}
@@ -63,9 +64,9 @@ func digestOf(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
 func TestTimestampAccepts(t *testing.T) {
 	f := newTSA(t, pkitest.TSAOptions{})
 	d := digestOf("sig")
-	tok, err := verify.Timestamp(f.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Nonce = big.NewInt(42) }),
-		verify.TimestampOptions{Roots: f.root.Pool(), Hash: crypto.SHA256, Digest: d, Nonce: big.NewInt(42),
-			Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy}})
+	tok, err := rfc3161.Verify(f.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Nonce = big.NewInt(42) }),
+		rfc3161.Options{Roots: f.root.Pool(), Hash: crypto.SHA256, Digest: d, Nonce: big.NewInt(42),
+			Policies: []asn1.ObjectIdentifier{tsa.DefaultPolicy()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +84,8 @@ func TestTimestampAccepts(t *testing.T) {
 func TestTimestampRejects(t *testing.T) {
 	good := newTSA(t, pkitest.TSAOptions{})
 	d := digestOf("sig")
-	opts := func(mod func(*verify.TimestampOptions)) verify.TimestampOptions {
-		o := verify.TimestampOptions{Roots: good.root.Pool(), Hash: crypto.SHA256, Digest: d}
+	opts := func(mod func(*rfc3161.Options)) rfc3161.Options {
+		o := rfc3161.Options{Roots: good.root.Pool(), Hash: crypto.SHA256, Digest: d}
 		if mod != nil {
 			mod(&o)
 		}
@@ -115,48 +116,48 @@ func TestTimestampRejects(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		token []byte
-		opts  verify.TimestampOptions
+		opts  rfc3161.Options
 		want  error
 		msg   string
 	}{
 		// V1
-		{"self-signed token with injected root", injected, opts(nil), verify.ErrTokenUntrusted, "unknown authority"},
-		{"no certificate in the token, none configured", certless, opts(nil), verify.ErrTokenSignature, "no certificate for the signer"},
-		{"no TSA root trusted", plain, opts(func(o *verify.TimestampOptions) { o.Roots = nil }), verify.ErrNoTSARoots, ""},
-		{"twin certificate", certless, opts(func(o *verify.TimestampOptions) { o.TSACertificates = []*x509.Certificate{twinCert} }), verify.ErrTokenESSCertID, "certificate hash differs"},
+		{"self-signed token with injected root", injected, opts(nil), rfc3161.ErrTokenUntrusted, "unknown authority"},
+		{"no certificate in the token, none configured", certless, opts(nil), rfc3161.ErrTokenSignature, "no certificate for the signer"},
+		{"no TSA root trusted", plain, opts(func(o *rfc3161.Options) { o.Roots = nil }), rfc3161.ErrNoTSARoots, ""},
+		{"twin certificate", certless, opts(func(o *rfc3161.Options) { o.TSACertificates = []*x509.Certificate{twinCert} }), rfc3161.ErrTokenESSCertID, "certificate hash differs"},
 		// V2
-		{"EKU not critical", newTSA(t, pkitest.TSAOptions{NonCriticalEKU: true}).tokenUnder(t, d, good), opts(nil), verify.ErrTokenSignerCert, "not critical"},
-		{"extra EKU", newTSA(t, pkitest.TSAOptions{ExtraEKU: true}).tokenUnder(t, d, good), opts(nil), verify.ErrTokenSignerCert, "timeStamping only"},
-		{"CA TSA certificate", newTSA(t, pkitest.TSAOptions{IsCA: true}).tokenUnder(t, d, good), opts(nil), verify.ErrTokenSignerCert, "CA certificate"},
+		{"EKU not critical", newTSA(t, pkitest.TSAOptions{NonCriticalEKU: true}).tokenUnder(t, d, good), opts(nil), rfc3161.ErrTokenSignerCert, "not critical"},
+		{"extra EKU", newTSA(t, pkitest.TSAOptions{ExtraEKU: true}).tokenUnder(t, d, good), opts(nil), rfc3161.ErrTokenSignerCert, "timeStamping only"},
+		{"CA TSA certificate", newTSA(t, pkitest.TSAOptions{IsCA: true}).tokenUnder(t, d, good), opts(nil), rfc3161.ErrTokenSignerCert, "CA certificate"},
 		// V3
-		{"nonce missing", plain, opts(func(o *verify.TimestampOptions) { o.Nonce = big.NewInt(7) }), verify.ErrTokenNonce, ""},
+		{"nonce missing", plain, opts(func(o *rfc3161.Options) { o.Nonce = big.NewInt(7) }), rfc3161.ErrTokenNonce, ""},
 		{"nonce different", good.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Nonce = big.NewInt(8) }),
-			opts(func(o *verify.TimestampOptions) { o.Nonce = big.NewInt(7) }), verify.ErrTokenNonce, ""},
-		{"policy mismatch", plain, opts(func(o *verify.TimestampOptions) { o.Policies = []asn1.ObjectIdentifier{{1, 2, 3}} }), verify.ErrTokenPolicy, ""},
-		{"imprint over another signature", plain, opts(func(o *verify.TimestampOptions) { o.Digest = digestOf("other sig") }), verify.ErrTokenImprint, ""},
-		{"imprint algorithm", plain, opts(func(o *verify.TimestampOptions) { o.Hash = crypto.SHA512 }), verify.ErrTokenImprint, ""},
-		{"wrong eContentType", badContentType, opts(nil), verify.ErrTokenMalformed, "eContentType"},
-		{"trailing bytes", append(bytes.Clone(plain), 0), opts(nil), verify.ErrTokenMalformed, "trailing"},
-		{"truncated", plain[:len(plain)-10], opts(nil), verify.ErrTokenMalformed, ""},
-		{"huge", make([]byte, verify.MaxTokenSize+1), opts(nil), verify.ErrTokenMalformed, "over the limit"},
+			opts(func(o *rfc3161.Options) { o.Nonce = big.NewInt(7) }), rfc3161.ErrTokenNonce, ""},
+		{"policy mismatch", plain, opts(func(o *rfc3161.Options) { o.Policies = []asn1.ObjectIdentifier{{1, 2, 3}} }), rfc3161.ErrTokenPolicy, ""},
+		{"imprint over another signature", plain, opts(func(o *rfc3161.Options) { o.Digest = digestOf("other sig") }), rfc3161.ErrTokenImprint, ""},
+		{"imprint algorithm", plain, opts(func(o *rfc3161.Options) { o.Hash = crypto.SHA512 }), rfc3161.ErrTokenImprint, ""},
+		{"wrong eContentType", badContentType, opts(nil), rfc3161.ErrTokenMalformed, "eContentType"},
+		{"trailing bytes", append(bytes.Clone(plain), 0), opts(nil), rfc3161.ErrTokenMalformed, "trailing"},
+		{"truncated", plain[:len(plain)-10], opts(nil), rfc3161.ErrTokenMalformed, ""},
+		{"huge", make([]byte, rfc3161.MaxTokenSize+1), opts(nil), rfc3161.ErrTokenMalformed, "over the limit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := verify.Timestamp(c.token, c.opts)
+			_, err := rfc3161.Verify(c.token, c.opts)
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("Timestamp = %v, want %v containing %q", err, c.want, c.msg)
 			}
 		})
 	}
 	// The same certless token verifies when the real certificate is configured.
-	if _, err := verify.Timestamp(certless, opts(func(o *verify.TimestampOptions) { o.TSACertificates = []*x509.Certificate{good.cert} })); err != nil {
+	if _, err := rfc3161.Verify(certless, opts(func(o *rfc3161.Options) { o.TSACertificates = []*x509.Certificate{good.cert} })); err != nil {
 		t.Errorf("certless token with the TSA certificate configured = %v", err)
 	}
 	// A token that carries its root verifies only where that root is trusted.
 	withRoot := good.token(t, d, t0, func(ts *timestamp.Timestamp) { ts.Certificates = []*x509.Certificate{good.root.Cert} })
-	if _, err := verify.Timestamp(withRoot, opts(nil)); err != nil {
+	if _, err := rfc3161.Verify(withRoot, opts(nil)); err != nil {
 		t.Errorf("token carrying its root = %v", err)
 	}
-	if _, err := verify.Timestamp(withRoot, opts(func(o *verify.TimestampOptions) { o.Roots = attacker.root.Pool() })); !errors.Is(err, verify.ErrTokenUntrusted) {
+	if _, err := rfc3161.Verify(withRoot, opts(func(o *rfc3161.Options) { o.Roots = attacker.root.Pool() })); !errors.Is(err, rfc3161.ErrTokenUntrusted) {
 		t.Errorf("token carrying its root, under another root = %v, want ErrTokenUntrusted", err)
 	}
 }
@@ -193,7 +194,7 @@ func newEntryFixture(t testing.TB) entryFixture {
 }
 
 func (f entryFixture) verifier() *verify.EntryVerifier {
-	return &verify.EntryVerifier{TSARoots: f.tsa.root.Pool(), FunctionaryRoots: f.spiffe.Pool(), Cache: verify.NewChainCache(100)}
+	return &verify.EntryVerifier{TSARoots: f.tsa.root.Pool(), FunctionaryRoots: f.spiffe.Pool(), Cache: rfc3161.NewChainCache(100)}
 }
 
 func (f entryFixture) entry(t testing.TB, from, to, genTime time.Time, payload string) *evident.Entry {
@@ -255,14 +256,14 @@ func TestEntryRejects(t *testing.T) {
 		want error
 	}{
 		{"payload digest changed", func(e *evident.Entry) { e.PayloadSHA256 = hex.EncodeToString(digestOf("other")) }, verify.ErrEntrySignature},
-		{"token over another signature", func(e *evident.Entry) { e.Signature = append(e.Signature[:len(e.Signature):len(e.Signature)], 0) }, verify.ErrTokenImprint},
+		{"token over another signature", func(e *evident.Entry) { e.Signature = append(e.Signature[:len(e.Signature):len(e.Signature)], 0) }, rfc3161.ErrTokenImprint},
 		{"CA from another trust domain", func(e *evident.Entry) { e.CertChain = [][]byte{foreignCert.Raw} }, verify.ErrSignerUntrusted},
 		{"CA-flagged signer", func(e *evident.Entry) { e.CertChain = [][]byte{f.spiffe.Cert.Raw} }, verify.ErrSignerKey},
 		{"garbage certificate", func(e *evident.Entry) { e.CertChain = [][]byte{{1, 2, 3}} }, verify.ErrSignerKey},
 		{"Ed25519 key-only", func(e *evident.Entry) {
 			e.CertChain, e.PublicKey = nil, edDER
 			e.Signature = ed25519.Sign(edKey, []byte("link"))
-		}, verify.ErrTokenImprint},
+		}, rfc3161.ErrTokenImprint},
 		{"ECDSA key-only with a signature by another key", func(e *evident.Entry) { e.CertChain, e.PublicKey = nil, ecDER }, verify.ErrEntrySignature},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -300,7 +301,7 @@ func FuzzTimestamp(f *testing.F) {
 	f.Add(fx.token(f, d, t0, func(ts *timestamp.Timestamp) { ts.AddTSACertificate = false; ts.Nonce = big.NewInt(1) }))
 	roots := fx.root.Pool()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tok, err := verify.Timestamp(b, verify.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: d})
+		tok, err := rfc3161.Verify(b, rfc3161.Options{Roots: roots, Hash: crypto.SHA256, Digest: d})
 		if err == nil && (tok == nil || len(tok.Chain) == 0) {
 			t.Fatal("accepted without a chain")
 		}

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/rfc3161"
 )
 
 // countedToken is a token that verified, and the TSA it is from.
 type countedToken struct {
 	where string // "timestamp" or "timestamps[i]"
 	tsa   string
-	tok   *TimestampToken
+	tok   *rfc3161.Token
 }
 
 // timestamps verifies e's tokens and picks those that count: each valid
@@ -36,14 +37,14 @@ func (v *EntryVerifier) timestamps(e *evident.Entry) (*VerifiedEntry, error) {
 		if e.Version != evident.Version1 {
 			where = fmt.Sprintf("timestamps[%d]", i)
 		}
-		tok, err := Timestamp(der, TimestampOptions{Roots: v.TSARoots, TSACertificates: v.TSACertificates,
+		tok, err := rfc3161.Verify(der, rfc3161.Options{Roots: v.TSARoots, TSACertificates: v.TSACertificates,
 			Hash: crypto.SHA256, Digest: sigDigest[:], Cache: v.Cache})
 		var name string
 		if err == nil {
 			var ok bool
 			if name, ok = v.tsaName(tok); !ok {
 				root := tok.Chain[len(tok.Chain)-1]
-				err = fmt.Errorf("%w: root %q is not a TSA of the trust root at genTime %s", ErrTokenUntrusted,
+				err = fmt.Errorf("%w: root %q is not a TSA of the trust root at genTime %s", rfc3161.ErrTokenUntrusted,
 					root.Subject, tok.GenTime.UTC().Format(time.RFC3339))
 			}
 		}
@@ -71,7 +72,7 @@ func (v *EntryVerifier) timestamps(e *evident.Entry) (*VerifiedEntry, error) {
 }
 
 // tsaName names the TSA of a verified token; see EntryVerifier.TSAName.
-func (v *EntryVerifier) tsaName(tok *TimestampToken) (string, bool) {
+func (v *EntryVerifier) tsaName(tok *rfc3161.Token) (string, bool) {
 	root := tok.Chain[len(tok.Chain)-1]
 	if v.TSAName != nil {
 		return v.TSAName(root, tok.GenTime)
@@ -103,7 +104,7 @@ func pickTokens(good []countedToken, skew time.Duration) (chosen []countedToken,
 			chosen = set
 		}
 	}
-	in := map[*TimestampToken]bool{}
+	in := map[*rfc3161.Token]bool{}
 	byTSA := map[string]countedToken{}
 	for _, c := range chosen {
 		in[c.tok], byTSA[c.tsa] = true, c

@@ -20,9 +20,10 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/link"
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -53,7 +54,7 @@ func multiTSAChain(t *testing.T, threshold int, skew time.Duration) (f *chainFix
 	f = newChain(t)
 	b, c = newTSA(t, pkitest.TSAOptions{}), newTSA(t, pkitest.TSAOptions{})
 	for name, fx := range map[string]tsaFixture{"tsa-b": b, "tsa-c": c} {
-		if err := f.trust.Add(evident.KindTSA, name, string(tsa.EncodeCertificatesPEM([]*x509.Certificate{fx.root.Cert})), t0.AddDate(-1, 0, 0)); err != nil {
+		if err := f.trust.Add(evident.KindTSA, name, string(pemfile.EncodeCertificates([]*x509.Certificate{fx.root.Cert})), t0.AddDate(-1, 0, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,7 +107,7 @@ func TestUntrustedTSADoesNotCount(t *testing.T) {
 	f, b, _ := multiTSAChain(t, 2, 0)
 	attacker := newTSA(t, pkitest.TSAOptions{})
 	_, err := f.verifyWith(stamp{f.tsa, f.genTime}, stamp{attacker, f.genTime})
-	if !errors.Is(err, verify.ErrTSAThreshold) || !errors.Is(err, verify.ErrTokenUntrusted) || !strings.Contains(err.Error(), "timestamps[1]") {
+	if !errors.Is(err, verify.ErrTSAThreshold) || !errors.Is(err, rfc3161.ErrTokenUntrusted) || !strings.Contains(err.Error(), "timestamps[1]") {
 		t.Errorf("trusted + untrusted TSA = %v, want ErrTSAThreshold wrapping ErrTokenUntrusted for timestamps[1]", err)
 	}
 	rep, err := f.verifyWith(stamp{attacker, f.genTime.Add(-time.Hour)}, stamp{f.tsa, f.genTime}, stamp{b, f.genTime})

@@ -9,7 +9,6 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/tlog"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // Errors of the witness checks.
@@ -41,19 +40,8 @@ func checkWitnessed(r *Report, tr *evident.TrustRoot, name string, b *evident.Bu
 	if b.Witnessed != nil {
 		signed, proof = []byte(b.Witnessed.Checkpoint), b.Witnessed.InclusionProof
 	}
-	logs, _ := tr.At(evident.KindLog, genTime)
-	var cp tlog.Checkpoint
-	for _, t := range logs {
-		v, err := note.NewVerifier(t.Value)
-		if err != nil {
-			continue
-		}
-		if c, err := tlog.OpenCheckpoint(signed, v.Name(), v); err == nil {
-			cp = c
-			break
-		}
-	}
-	if cp.Origin == "" {
+	cp, _, err := tr.OpenCheckpoint(signed, genTime)
+	if err != nil {
 		return &bundleError{check: check, err: fmt.Errorf("%w: the witnessed checkpoint is not signed by a log key of the trust root", ErrWitness)}
 	}
 	if err := tlog.VerifyInclusion(b.LogIndex, cp, tlog.LeafHash(canonical), proof); err != nil {

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/tlog"
 )
 
@@ -124,11 +125,7 @@ func (c *Client) AddCheckpoint(ctx context.Context, oldSize uint64, proof [][]by
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := httpapi.Client(c.HTTP).Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/internal/pgtest"
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 )
 
 // shapeOpts configures runs of the shape-only log.
@@ -135,7 +135,7 @@ func shapeRun(o shapeOpts, pgURL string, ph phases) (figures, error) {
 		}
 		readers = append(readers, fl.url)
 	}
-	lc := &log.Client{URL: sl.url, Origin: sl.verifier.Name(), Verifier: sl.verifier, HTTP: newHTTPClient(ph.conc)}
+	lc := &logclient.Client{URL: sl.url, Origin: sl.verifier.Name(), Verifier: sl.verifier, HTTP: newHTTPClient(ph.conc)}
 	spread, err := proofPhase(lc, readers, sl.log.Head().Size, ph)
 	f.spread = spread.proofs
 	return f, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -54,7 +55,7 @@ func (f figures) String() string {
 func measure(tg target, ph phases) (figures, error) {
 	url, verifier, local, minted := tg.url, tg.verifier, tg.local, ph.minted
 	client := newHTTPClient(ph.conc)
-	lc := &log.Client{URL: url, Origin: verifier.Name(), Verifier: verifier, HTTP: client}
+	lc := &logclient.Client{URL: url, Origin: verifier.Name(), Verifier: verifier, HTTP: client}
 
 	// Append phase.
 	var before log.Stats
@@ -165,7 +166,7 @@ func measure(tg target, ph phases) (figures, error) {
 // proofPhase runs ph.conc clients reading inclusion proofs of random
 // entries in the tree of the given size for ph.proofDur, spread over
 // readers (default lc.URL). It fills in the proof figures.
-func proofPhase(lc *log.Client, readers []string, size uint64, ph phases) (figures, error) {
+func proofPhase(lc *logclient.Client, readers []string, size uint64, ph phases) (figures, error) {
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup

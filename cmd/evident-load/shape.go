@@ -9,16 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/identity"
+	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/pgstore"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
-	"github.com/evident-dev/evident/verify"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -83,8 +86,7 @@ func serveShape(store log.Store, signer note.Signer, verifier note.Verifier, cfg
 	}
 	mux := http.NewServeMux()
 	mux.Handle(log.TilesPrefix, log.Handler(l, cfg.Logger))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: serve.ReadHeaderTimeout, ReadTimeout: serve.ReadTimeout,
-		WriteTimeout: serve.WriteTimeout, IdleTimeout: serve.IdleTimeout, MaxHeaderBytes: serve.MaxHeaderBytes}
+	hs := httpapi.NewServer(mux, cfg.Logger, 0)
 	go hs.Serve(ln)
 	return &shapeOnly{log: l, signer: signer, verifier: verifier, url: "http://" + ln.Addr().String(), close: func() {
 		// Requests still being answered finish before the store closes.
@@ -102,7 +104,7 @@ func serveShape(store log.Store, signer note.Signer, verifier note.Verifier, cfg
 // root of the chain the server publishes).
 func mintRemote(url string, n int) ([][]byte, error) {
 	ctx := context.Background()
-	signer, err := link.FromDevServer(ctx, url, "spiffe://"+serve.DevTrustDomain+"/ci/load")
+	signer, err := identity.FromDevServer(ctx, url, "spiffe://"+serve.DevTrustDomain+"/ci/load")
 	if err != nil {
 		return nil, fmt.Errorf("%w (the server must issue development SVIDs: a development data directory, or --dev-svid)", err)
 	}
@@ -115,13 +117,13 @@ func mintRemote(url string, n int) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain, err := tsa.ParseCertificatesPEM(pemChain)
+	chain, err := pemfile.ParseCertificates(pemChain)
 	if err != nil || len(chain) == 0 {
 		return nil, fmt.Errorf("the server's TSA chain: %v", err)
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(chain[len(chain)-1])
-	ts := &tsa.Client{URL: url + "/tsa", Roots: roots, Cache: verify.NewChainCache(16),
+	ts := &tsa.Client{URL: url + "/tsa", Roots: roots, Cache: rfc3161.NewChainCache(16),
 		HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	out := make([][]byte, n)
 	err = parallel(n, 32, func(i int) error {
@@ -139,7 +141,7 @@ func mintRemote(url string, n int) ([][]byte, error) {
 // pgURL, leading it as the one sequencer.
 func openShapeStore(dir, pgURL string, logger *slog.Logger) (log.Store, error) {
 	if pgURL == "" {
-		return log.OpenBoltStore(filepath.Join(dir, "log.db"))
+		return boltstore.Open(serve.DataDir(dir).LogDB())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -28,10 +28,11 @@ import (
 	"github.com/digitorus/timestamp"
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/dsse"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/link"
+	"github.com/evident-dev/evident/rfc3161"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
-	"github.com/evident-dev/evident/verify"
 )
 
 // benchTSA requests timestamps over HTTP at each concurrency.
@@ -92,7 +93,7 @@ func benchTSA(s *serve.Server, concs string, d time.Duration, cpuprofile string)
 					if n%100 == 0 { // verify a sample fully
 						token, err := tsa.ParseResponse(body)
 						if err == nil {
-							_, err = verify.Timestamp(token, verify.TimestampOptions{Roots: roots, Hash: crypto.SHA256, Digest: digest[:], Nonce: nonce})
+							_, err = rfc3161.Verify(token, rfc3161.Options{Roots: roots, Hash: crypto.SHA256, Digest: digest[:], Nonce: nonce})
 						}
 						if err != nil {
 							failures.Add(1)
@@ -203,7 +204,7 @@ func extraTSAs(dir string, n int) ([]*tsa.Server, string, error) {
 				return nil, "", err
 			}
 		}
-		key, chain, err := tsa.LoadOrCreateDev(d, time.Now())
+		key, chain, err := serve.DataDir(d).LoadTSA("", "", time.Now())
 		if err != nil {
 			return nil, "", err
 		}
@@ -217,13 +218,13 @@ func extraTSAs(dir string, n int) ([]*tsa.Server, string, error) {
 		}
 	}
 	f := filepath.Join(dir, "tsa-roots.pem")
-	return out, f, os.WriteFile(f, tsa.EncodeCertificatesPEM(roots), 0o644)
+	return out, f, os.WriteFile(f, pemfile.EncodeCertificates(roots), 0o644)
 }
 
 // inProcessTSA timestamps through the server's TSA without HTTP.
 type inProcessTSA struct{ s *tsa.Server }
 
-func (t inProcessTSA) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*verify.TimestampToken, []byte, error) {
+func (t inProcessTSA) Timestamp(_ context.Context, h crypto.Hash, digest []byte) (*rfc3161.Token, []byte, error) {
 	req, err := (&timestamp.Request{HashAlgorithm: h, HashedMessage: digest, Certificates: true}).Marshal()
 	if err != nil {
 		return nil, nil, err

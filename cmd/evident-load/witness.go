@@ -20,6 +20,7 @@ import (
 
 	"github.com/evident-dev/evident/internal/litewitness"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tlog"
 	"golang.org/x/mod/sumdb/note"
@@ -177,7 +178,7 @@ func (b *witnessBench) witnessedPhase(round int) (float64, []time.Duration, []ti
 		return 0, nil, nil, err
 	}
 	defer s.Close(context.Background())
-	lc := &log.Client{URL: s.URL(), Origin: s.Verifier.Name(), Verifier: s.Verifier, HTTP: b.client}
+	lc := &logclient.Client{URL: s.URL(), Origin: s.Verifier.Name(), Verifier: s.Verifier, HTTP: b.client}
 	defer b.profile(round, "witnessed")()
 	var mu sync.Mutex
 	var adds []time.Duration
@@ -198,7 +199,7 @@ func (b *witnessBench) witnessedPhase(round int) (float64, []time.Duration, []ti
 // witnessedBundle adds e and returns how long it took until a checkpoint
 // cosigned by every verifier covered it, with its inclusion proof verified
 // (what evident run waits for), and how long the add alone took.
-func witnessedBundle(ctx context.Context, client *http.Client, lc *log.Client, verifiers []*tlog.CosignatureVerifier, e []byte) (total, add time.Duration, err error) {
+func witnessedBundle(ctx context.Context, client *http.Client, lc *logclient.Client, verifiers []*tlog.CosignatureVerifier, e []byte) (total, add time.Duration, err error) {
 	t0 := time.Now()
 	res, err := lc.Add(ctx, e)
 	if err != nil {

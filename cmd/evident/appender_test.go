@@ -13,6 +13,7 @@ import (
 
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tlog"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -44,10 +45,10 @@ func TestAppendUnverified(t *testing.T) {
 			}))
 			defer srv.Close()
 			out := t.TempDir()
-			a := &appender{log: &log.Client{URL: srv.URL, Origin: verifier.Name(), Verifier: verifier}, out: out}
+			a := &appender{log: &logclient.Client{URL: srv.URL, Origin: verifier.Name(), Verifier: verifier}, out: out}
 			entry := &evident.Entry{PayloadType: evident.PayloadTypeLink, PayloadSHA256: strings.Repeat("0", 64)}
 			_, _, err := a.append(context.Background(), entry, []byte("payload"), []byte("{}"), "build.12345678.link")
-			var ue *log.UnverifiedAddError
+			var ue *logclient.UnverifiedAddError
 			if !errors.As(err, &ue) || ue.Index != 7 || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "no bundle was written") {
 				t.Errorf("append = %v, want an UnverifiedAddError at index 7 saying %q and that no bundle was written", err, tc.want)
 			}

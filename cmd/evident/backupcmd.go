@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/serve"
 )
 
@@ -37,7 +38,7 @@ Examples:
 
 func runBackup(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "backup", backupUsage)
-	admin := fs.String("admin", "unix:"+filepath.Join("evident-data", "admin.sock"), "the server's admin listener: unix:`SOCKET` or http://HOST:PORT")
+	admin := fs.String("admin", "unix:"+serve.DefaultDataDir.AdminSocket(), "the server's admin listener: unix:`SOCKET` or http://HOST:PORT")
 	db := fs.String("db", "log", "which store: log or links")
 	out := fs.String("out", "", "write the backup to this `file`")
 	if err := parse(fs, args); err != nil {
@@ -71,10 +72,10 @@ func adminClient(admin string) (*http.Client, string, error) {
 		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}
-		return &http.Client{Transport: tr}, "http://admin", nil
+		return &http.Client{Transport: tr}, "http://admin", nil // a backup takes as long as it takes; the server cuts a stalled one
 	}
 	if strings.HasPrefix(admin, "http://") || strings.HasPrefix(admin, "https://") {
-		return http.DefaultClient, strings.TrimSuffix(admin, "/"), nil
+		return &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: httpapi.ClientTimeout}}, strings.TrimSuffix(admin, "/"), nil
 	}
 	return nil, "", usagef("--admin must be unix:SOCKET or http://HOST:PORT, not %q", admin)
 }
@@ -99,7 +100,7 @@ func fetchBackup(ctx context.Context, c *http.Client, url, out string) (int64, [
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return 0, nil, fmt.Errorf("the server refused the backup: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return 0, nil, fmt.Errorf("the server refused the backup: %s: %s", resp.Status, httpapi.ErrorMessage(msg))
 	}
 	want, err := parseReprDigest(resp.Header.Get(serve.BackupDigestHeader))
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/linkstore"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/verify"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -197,7 +198,7 @@ func artifactDigest(v string) ([32]byte, error) {
 // bundleFetcher fetches and writes bundles proved against one checkpoint.
 type bundleFetcher struct {
 	e          *env
-	log        *log.Client
+	log        *logclient.Client
 	links      *linkstore.Client
 	cp         log.Checkpoint
 	checkpoint []byte
@@ -237,9 +238,9 @@ func (f *bundleFetcher) load(ctx context.Context, idx uint64) (*fetchedEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("entry %d: %w", idx, err)
 	}
-	digest, ok := sha256Hex(entry.PayloadSHA256)
-	if !ok {
-		return nil, fmt.Errorf("entry %d: payload_sha256 is not a SHA-256", idx)
+	digest, err := entry.PayloadSum()
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", idx, err)
 	}
 	lb, err := f.links.Link(ctx, digest)
 	if err != nil {

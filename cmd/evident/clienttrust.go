@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/log"
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/internal/pemfile"
+	"github.com/evident-dev/evident/log/logclient"
+	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tufrepo"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // clientTrust is what a client checks a server's answers with: the log's
@@ -43,7 +43,7 @@ func serverURL(e *env, server string) string {
 		server = e.getenv("EVIDENT_SERVER")
 	}
 	if server == "" {
-		server = "http://127.0.0.1:8080"
+		server = serve.DefaultURL
 	}
 	return strings.TrimSuffix(server, "/")
 }
@@ -78,7 +78,7 @@ func (t *clientTrust) trustRoot() (*evident.TrustRoot, error) {
 }
 
 // logClient is a client of the server's log that checks what it answers.
-func (t *clientTrust) logClient(ctx context.Context) (*log.Client, error) {
+func (t *clientTrust) logClient(ctx context.Context) (*logclient.Client, error) {
 	if t.logKey != "" || t.tufRoot == "" {
 		return newLogClient(t.e, t.server, t.logKey)
 	}
@@ -86,14 +86,13 @@ func (t *clientTrust) logClient(ctx context.Context) (*log.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs, _ := tr.At(evident.KindLog, time.Now())
-	var clients []*log.Client
-	for _, it := range logs {
-		v, err := note.NewVerifier(it.Value)
-		if err != nil {
-			return nil, fmt.Errorf("the trust root's log key %q: %w", it.Name, err)
-		}
-		clients = append(clients, &log.Client{URL: serverURL(t.e, t.server), Origin: v.Name(), Verifier: v})
+	verifiers, err := tr.LogVerifiers(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var clients []*logclient.Client
+	for _, v := range verifiers {
+		clients = append(clients, &logclient.Client{URL: serverURL(t.e, t.server), Origin: v.Name(), Verifier: v})
 	}
 	switch len(clients) {
 	case 0:
@@ -128,7 +127,7 @@ func (t *clientTrust) roots() (*x509.CertPool, error) {
 	}
 	pool := x509.NewCertPool()
 	for _, it := range items {
-		certs, err := tsa.ParseCertificatesPEM([]byte(it.Value))
+		certs, err := pemfile.ParseCertificates([]byte(it.Value))
 		if err != nil {
 			return nil, fmt.Errorf("the trust root's TSA %q: %w", it.Name, err)
 		}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/serve"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
@@ -105,7 +104,7 @@ func (d *demo) chapter(title string) {
 // and returns its output; want is the exit status expected.
 func (d *demo) cli(want int, args ...string) (string, error) {
 	var out bytes.Buffer
-	env := &env{stdout: &out, stderr: &out, getenv: func(k string) string {
+	env := &env{stdin: d.e.stdin, stdout: &out, stderr: &out, getenv: func(k string) string {
 		switch k {
 		case "EVIDENT_SERVER":
 			return d.srv.URL()
@@ -131,7 +130,8 @@ func (d *demo) cli(want int, args ...string) (string, error) {
 
 func (d *demo) story() error {
 	d.chapter("The operator starts evident serve on embedded defaults")
-	srv, err := serve.Open(serve.Config{DataDir: filepath.Join(d.dir, "server"), Addr: "127.0.0.1:0", DevSVID: true, DevSVIDTTL: d.ttl,
+	data := serve.DataDir(filepath.Join(d.dir, "server"))
+	srv, err := serve.Open(serve.Config{DataDir: string(data), Addr: "127.0.0.1:0", DevSVID: true, DevSVIDTTL: d.ttl,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
@@ -141,9 +141,9 @@ func (d *demo) story() error {
 		return err
 	}
 	d.srv = srv
-	d.repo, d.keys = srv.TUFDir(), filepath.Join(d.dir, "server", "tuf-keys")
-	d.root = filepath.Join(d.repo, "metadata", "1.root.json")
-	d.tsa = filepath.Join(d.dir, "server", "tsa-chain.pem")
+	d.repo, d.keys = srv.TUFDir(), data.TUFKeys()
+	d.root = serve.TUFRoot(d.repo)
+	d.tsa = data.TSAChain()
 	d.addr = strings.TrimPrefix(srv.URL(), "http://")
 	d.say("   log, RFC 3161 TSA, TUF repository and a development SPIFFE CA at %s", srv.URL())
 	d.say("   the commands below find the server and its log key in the environment:")
@@ -154,13 +154,13 @@ func (d *demo) story() error {
 	rm := filepath.Join(d.dir, "release-manager")
 	os.MkdirAll(rm, 0o755)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	keyPEM, _ := pemfile.EncodePrivateKey(priv)
 	d.lkey = filepath.Join(rm, "layout-key.pem")
-	if err := os.WriteFile(d.lkey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(d.lkey, keyPEM, 0o600); err != nil {
 		return err
 	}
-	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
-	os.WriteFile(filepath.Join(rm, "layout-key.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	pubPEM, _ := pemfile.EncodePublicKey(priv.Public())
+	os.WriteFile(filepath.Join(rm, "layout-key.pub"), pubPEM, 0o644)
 	d.say("   (its layout key: %s, made like openssl genpkey -algorithm ed25519)", shellQuote(d.lkey))
 	if _, err := d.cli(0, "tuf", "trust", "add", "--repo", d.repo, "--keys", d.keys, "--kind", "layout-key", "--name", "release-manager",
 		"--file", filepath.Join(rm, "layout-key.pub")); err != nil {

@@ -31,10 +31,13 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/internal/spiffetest"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/serve"
 	"github.com/evident-dev/evident/tsa"
 	"github.com/evident-dev/evident/verify"
@@ -146,8 +149,8 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	return s
 }
 
-func (s *server) client() *log.Client {
-	return &log.Client{URL: s.url, Origin: s.verifier.Name(), Verifier: s.verifier}
+func (s *server) client() *logclient.Client {
+	return &logclient.Client{URL: s.url, Origin: s.verifier.Name(), Verifier: s.verifier}
 }
 
 func (s *server) kill9(t *testing.T) {
@@ -178,7 +181,7 @@ func newMinter(t *testing.T, dataDir, url string) *minter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tsaChain, err := tsa.LoadCertificatesFile(filepath.Join(dataDir, "tsa-chain.pem"))
+	tsaChain, err := pemfile.LoadCertificates(filepath.Join(dataDir, "tsa-chain.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +283,7 @@ func TestKill9DuringAppends(t *testing.T) {
 		close(stop)
 		wg.Wait()
 
-		store, err := log.OpenBoltStore(filepath.Join(dir, "log.db"))
+		store, err := boltstore.Open(filepath.Join(dir, "log.db"))
 		if err != nil {
 			t.Fatalf("round %d: reopening the store after kill -9: %v", round, err)
 		}
@@ -538,7 +541,7 @@ func TestIngestRejects(t *testing.T) {
 		{"payload digest changed", tampered, "signature does not verify over the payload: checked over its digest"},
 	} {
 		_, err := s.client().Add(context.Background(), c.entry)
-		var he *log.HTTPError
+		var he *logclient.HTTPError
 		if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, c.want) {
 			t.Errorf("%s: Add = %v, want 400 naming %q", c.name, err, c.want)
 		}
@@ -570,7 +573,7 @@ func TestTUFJourney(t *testing.T) {
 		t.Errorf("publish-layout --force = %s", out)
 	}
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, tsa.EncodeCertificatesPEM([]*x509.Certificate{pkitest.NewCA(t, "upstream", time.Now(), time.Now().Add(time.Hour)).Cert}), 0o644)
+	os.WriteFile(ca, pemfile.EncodeCertificates([]*x509.Certificate{pkitest.NewCA(t, "upstream", time.Now(), time.Now().Add(time.Hour)).Cert}), 0o644)
 	run(0, "tuf", "trust", "rotate", "--repo", repo, "--keys", keys, "--kind", "functionary-ca", "--name", "evident-dev-ca", "--new-name", "spire-upstream", "--file", ca)
 	run(0, "tuf", "rotate-key", "root", "--repo", repo, "--keys", keys)
 	run(0, "tuf", "rotate-key", "timestamp", "--repo", repo, "--keys", keys)
@@ -611,7 +614,7 @@ func TestRunWithWorkloadAPI(t *testing.T) {
 	dir := t.TempDir()
 	ca := pkitest.NewCA(t, "spire upstream", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	roots := filepath.Join(t.TempDir(), "roots.pem")
-	os.WriteFile(roots, tsa.EncodeCertificatesPEM([]*x509.Certificate{ca.Cert}), 0o644)
+	os.WriteFile(roots, pemfile.EncodeCertificates([]*x509.Certificate{ca.Cert}), 0o644)
 	s := startServer(t, dir, "--functionary-roots", roots)
 	api := spiffetest.Start(t)
 	const id = "spiffe://example.org/ci/build"
@@ -976,7 +979,7 @@ func TestDemo(t *testing.T) {
 // under a checkpoint signed by the log key.
 func verifyBundle(b *evident.Bundle, functionaryRoots *x509.CertPool, tsaChainFile string, logKey note.Verifier) error {
 	ev := &verify.EntryVerifier{TSARoots: x509.NewCertPool(), FunctionaryRoots: functionaryRoots}
-	tsaChain, err := tsa.LoadCertificatesFile(tsaChainFile)
+	tsaChain, err := pemfile.LoadCertificates(tsaChainFile)
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 )
 
 // envFlags are the flags every command reads from the environment when
@@ -169,7 +170,7 @@ var (
 // words, and a context repeated by several layers is said once. A split
 // view keeps both checkpoints, which are the evidence.
 func humanize(err error) string {
-	var split *log.SplitViewError
+	var split *logclient.SplitViewError
 	if errors.As(err, &split) {
 		return err.Error()
 	}
@@ -213,4 +214,30 @@ func subUsage(full, cmd, sub string) string {
 		return full
 	}
 	return "\n" + strings.Join(lines, "\n") + "\n\n(evident help " + cmd + " tells the whole story.)\n"
+}
+
+// listFlag collects a repeated flag, in order.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseTime parses an RFC 3339 flag value; empty is def.
+func parseTime(s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, usagef("bad time %q: want RFC 3339, e.g. 2026-11-25T10:00:00Z", s)
+	}
+	return t, nil
+}
+
+// deref is *p, or "" for a flag the subcommand does not have.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

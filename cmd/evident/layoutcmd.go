@@ -92,7 +92,7 @@ func runLayoutCheck(_ context.Context, e *env, args []string) error {
 	if *trustFile != "" && *root != "" || *root != "" && (*url == "") == (*mirror == "") || *root == "" && (*url != "" || *mirror != "") {
 		return usagef("give --trust-root FILE, or --tuf-root with one of --tuf and --tuf-mirror, or neither")
 	}
-	at, err := parseOptionalTime(*atFlag)
+	at, err := parseTime(*atFlag, time.Time{})
 	if err != nil {
 		return err
 	}

@@ -7,14 +7,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/pgstore"
 	"github.com/evident-dev/evident/serve"
 	"github.com/transparency-dev/formats/proof"
@@ -58,6 +60,17 @@ Examples:
   evident log watch --state checkpoint.state --interval 30s
 `
 
+// logSubcommands are the subcommands of evident log, each with its own
+// flags (fsck reads a store, the others a server).
+var logSubcommands = map[string]func(ctx context.Context, e *env, sub string, args []string) error{
+	"checkpoint":  logCheckpoint,
+	"get":         logGetOrProof,
+	"proof":       logGetOrProof,
+	"consistency": logConsistency,
+	"watch":       logWatch,
+	"fsck":        func(_ context.Context, e *env, _ string, args []string) error { return runFsck(e, args) },
+}
+
 func runLog(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		return &usageError{msg: "log needs a subcommand", usage: shortUsage(logUsage), cmd: "log"}
@@ -67,158 +80,209 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	if sub == "fsck" {
-		return runFsck(e, args)
-	}
-	fs := newFlags(e, "log "+sub, subUsage(logUsage, "log", sub))
-	server := fs.String("server", "", "server `URL`")
-	key := fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)")
-	alias(fs, "key", "log-key")
-	asJSON := fs.Bool("json", false, "machine-readable output")
-	tufRoot, tufURL := addTrustFlags(fs)
-	var old, state *string
-	var interval *time.Duration
-	var once *bool
-	switch sub {
-	case "consistency":
-		old = fs.String("old", "", "`file` holding an earlier signed checkpoint")
-	case "watch":
-		state = fs.String("state", "", "state `file` keeping the last verified checkpoint")
-		interval = fs.Duration("interval", time.Minute, "time between checks")
-		once = fs.Bool("once", false, "check once and exit")
-	case "checkpoint", "get", "proof":
-	default:
+	run, ok := logSubcommands[sub]
+	if !ok {
 		return usagef("unknown log subcommand %q (run evident log -h)", sub)
 	}
-	if err := parse(fs, args); err != nil {
-		return err
+	return run(ctx, e, sub, args)
+}
+
+// logClientFlags are the client flags every subcommand but fsck has.
+type logClientFlags struct {
+	fs              *flag.FlagSet
+	server, key     *string
+	tufRoot, tufURL *string
+	asJSON          *bool
+}
+
+func newLogClientFlags(e *env, sub string) logClientFlags {
+	fs := newFlags(e, "log "+sub, subUsage(logUsage, "log", sub))
+	f := logClientFlags{fs: fs,
+		server: fs.String("server", "", "server `URL`"),
+		key:    fs.String("log-key", "", "the log's note verifier `key`, or a file holding it (default ./evident-data/log.vkey if present)"),
 	}
-	c, err := (&clientTrust{e: e, server: *server, logKey: *key, tufRoot: *tufRoot, tufURL: *tufURL}).logClient(ctx)
+	alias(fs, "key", "log-key")
+	f.asJSON = fs.Bool("json", false, "machine-readable output")
+	f.tufRoot, f.tufURL = addTrustFlags(fs)
+	return f
+}
+
+// parse parses args and makes the client.
+func (f logClientFlags) parse(ctx context.Context, e *env, args []string) (*logclient.Client, error) {
+	if err := parse(f.fs, args); err != nil {
+		return nil, err
+	}
+	return (&clientTrust{e: e, server: *f.server, logKey: *f.key, tufRoot: *f.tufRoot, tufURL: *f.tufURL}).logClient(ctx)
+}
+
+func logCheckpoint(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	c, err := f.parse(ctx, e, args)
 	if err != nil {
 		return err
 	}
-	switch sub {
-	case "checkpoint":
-		if fs.NArg() != 0 {
-			return usagef("log checkpoint takes no arguments")
-		}
-		cp, signed, err := c.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(e, checkpointJSON(cp))
-		}
-		_, err = e.stdout.Write(signed)
+	if f.fs.NArg() != 0 {
+		return usagef("log checkpoint takes no arguments")
+	}
+	cp, signed, err := c.Checkpoint(ctx)
+	if err != nil {
 		return err
-	case "get", "proof":
-		if fs.NArg() != 1 {
-			return usagef("log %s takes one INDEX", sub)
-		}
-		idx, err := strconv.ParseUint(fs.Arg(0), 10, 64)
-		if err != nil {
-			return usagef("INDEX %q is not a non-negative number", fs.Arg(0))
-		}
-		cp, signed, err := c.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		entry, p, err := c.ProveEntry(ctx, idx, cp)
-		if err != nil {
-			return err
-		}
-		if sub == "get" {
-			if *asJSON {
-				return printJSON(e, map[string]any{"index": idx, "entry": json.RawMessage(entry),
-					"leaf_hash": hex.EncodeToString(log.LeafHash(entry)), "checkpoint": checkpointJSON(cp)})
-			}
-			fmt.Fprintf(e.stdout, "%s\n", entry)
-			return nil
-		}
-		tp := proof.TLogProof{Index: idx, Checkpoint: signed, Hashes: make([][sha256.Size]byte, len(p))}
-		for i, h := range p {
-			copy(tp.Hashes[i][:], h)
-		}
-		if *asJSON {
-			return printJSON(e, map[string]any{"index": idx, "size": cp.Size, "leaf_hash": hex.EncodeToString(log.LeafHash(entry)),
-				"hashes": p, "checkpoint": string(signed)})
-		}
-		_, err = e.stdout.Write(tp.Marshal())
+	}
+	if *f.asJSON {
+		return printJSON(e, checkpointJSON(cp))
+	}
+	_, err = e.stdout.Write(signed)
+	return err
+}
+
+// logGetOrProof is log get and log proof: the entry at INDEX, or its
+// inclusion proof, once proved.
+func logGetOrProof(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	c, err := f.parse(ctx, e, args)
+	if err != nil {
 		return err
-	case "consistency":
-		if *old == "" || fs.NArg() != 0 {
-			return usagef("log consistency needs --old CHECKPOINT and no arguments")
+	}
+	if f.fs.NArg() != 1 {
+		return usagef("log %s takes one INDEX", sub)
+	}
+	idx, err := strconv.ParseUint(f.fs.Arg(0), 10, 64)
+	if err != nil {
+		return usagef("INDEX %q is not a non-negative number", f.fs.Arg(0))
+	}
+	cp, signed, err := c.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	entry, p, err := c.ProveEntry(ctx, idx, cp)
+	if err != nil {
+		return err
+	}
+	if sub == "get" {
+		if *f.asJSON {
+			return printJSON(e, map[string]any{"index": idx, "entry": json.RawMessage(entry),
+				"leaf_hash": hex.EncodeToString(log.LeafHash(entry)), "checkpoint": checkpointJSON(cp)})
 		}
-		oldSigned, err := os.ReadFile(*old)
-		if err != nil {
-			return err
-		}
-		prev, err := log.OpenCheckpoint(oldSigned, c.Origin, c.Verifier)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *old, err)
-		}
-		cp, signed, err := c.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		if err := c.Consistent(ctx, prev, cp); err != nil {
-			if errors.Is(err, log.ErrInconsistent) {
-				return &log.SplitViewError{Old: oldSigned, New: signed, Err: err}
-			}
-			return err
-		}
-		if *asJSON {
-			return printJSON(e, map[string]any{"consistent": true, "old": checkpointJSON(prev), "new": checkpointJSON(cp)})
-		}
-		fmt.Fprintf(e.stdout, "ok: size %d extends size %d\n", cp.Size, prev.Size)
+		fmt.Fprintf(e.stdout, "%s\n", entry)
 		return nil
-	case "watch":
-		if *state == "" || fs.NArg() != 0 {
-			return usagef("log watch needs --state FILE and no arguments")
+	}
+	tp := proof.TLogProof{Index: idx, Checkpoint: signed, Hashes: make([][sha256.Size]byte, len(p))}
+	for i, h := range p {
+		copy(tp.Hashes[i][:], h)
+	}
+	if *f.asJSON {
+		return printJSON(e, map[string]any{"index": idx, "size": cp.Size, "leaf_hash": hex.EncodeToString(log.LeafHash(entry)),
+			"hashes": p, "checkpoint": string(signed)})
+	}
+	_, err = e.stdout.Write(tp.Marshal())
+	return err
+}
+
+func logConsistency(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	old := f.fs.String("old", "", "`file` holding an earlier signed checkpoint")
+	c, err := f.parse(ctx, e, args)
+	if err != nil {
+		return err
+	}
+	if *old == "" || f.fs.NArg() != 0 {
+		return usagef("log consistency needs --old CHECKPOINT and no arguments")
+	}
+	oldSigned, err := os.ReadFile(*old)
+	if err != nil {
+		return err
+	}
+	prev, err := log.OpenCheckpoint(oldSigned, c.Origin, c.Verifier)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *old, err)
+	}
+	cp, signed, err := c.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Consistent(ctx, prev, cp); err != nil {
+		if errors.Is(err, log.ErrInconsistent) {
+			return &logclient.SplitViewError{Old: oldSigned, New: signed, Err: err}
 		}
-		if *interval <= 0 {
-			return usagef("--interval must be positive")
-		}
-		m := &log.Monitor{Client: c, StatePath: *state}
-		if *tufURL == "" {
-			*tufURL = strings.TrimSuffix(c.URL, "/") + "/tuf"
-		}
-		policy, err := loadWitnessPolicy(*tufRoot, *tufURL)
-		if err != nil {
+		return err
+	}
+	if *f.asJSON {
+		return printJSON(e, map[string]any{"consistent": true, "old": checkpointJSON(prev), "new": checkpointJSON(cp)})
+	}
+	fmt.Fprintf(e.stdout, "ok: size %d extends size %d\n", cp.Size, prev.Size)
+	return nil
+}
+
+func logWatch(ctx context.Context, e *env, sub string, args []string) error {
+	f := newLogClientFlags(e, sub)
+	state := f.fs.String("state", "", "state `file` keeping the last verified checkpoint")
+	interval := f.fs.Duration("interval", time.Minute, "time between checks")
+	once := f.fs.Bool("once", false, "check once and exit")
+	tufRoot, tufURL := f.tufRoot, f.tufURL
+	c, err := f.parse(ctx, e, args)
+	if err != nil {
+		return err
+	}
+	if *state == "" || f.fs.NArg() != 0 {
+		return usagef("log watch needs --state FILE and no arguments")
+	}
+	if *interval <= 0 {
+		return usagef("--interval must be positive")
+	}
+	if *tufURL == "" {
+		*tufURL = strings.TrimSuffix(c.URL, "/") + "/tuf"
+	}
+	policy, err := loadWitnessPolicy(*tufRoot, *tufURL)
+	if err != nil {
+		return err
+	}
+	w := &watcher{e: e, c: c, m: &logclient.Monitor{Client: c, StatePath: *state}, policy: policy, asJSON: *f.asJSON}
+	for {
+		done, err := w.check(ctx, *once)
+		if done || err != nil {
 			return err
 		}
-		for {
-			prev, cp, err := m.Check(ctx)
-			if err == nil && policy != nil && policy.threshold > 0 {
-				err = checkWitnessedHead(ctx, e, c, policy, cp)
-			}
-			var split *log.SplitViewError
-			switch {
-			case errors.As(err, &split):
-				fmt.Fprintf(e.stderr, "evident: ALERT: the log at %s is inconsistent\n", c.URL)
-				return err
-			case err != nil && *once:
-				return err
-			case err != nil:
-				fmt.Fprintf(e.stderr, "evident: warning: %v\n", err)
-			case *asJSON:
-				printJSON(e, map[string]any{"time": time.Now().UTC(), "checkpoint": checkpointJSON(cp), "consistent_with_previous": prev != nil})
-			case prev == nil:
-				fmt.Fprintf(e.stdout, "%s first checkpoint: size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size)
-			default:
-				fmt.Fprintf(e.stdout, "%s ok: size %d extends size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size, prev.Size)
-			}
-			if *once {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(*interval):
-			}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*interval):
 		}
 	}
-	return nil
+}
+
+// watcher is one log watch: each check verifies the log grew from the
+// last checkpoint seen and, with a witness policy, the witnessed head.
+type watcher struct {
+	e      *env
+	c      *logclient.Client
+	m      *logclient.Monitor
+	policy *witnessPolicy
+	asJSON bool
+}
+
+// check checks once; done says to stop (a split view, or once).
+func (w *watcher) check(ctx context.Context, once bool) (done bool, err error) {
+	prev, cp, err := w.m.Check(ctx)
+	if err == nil && w.policy != nil && w.policy.threshold > 0 {
+		err = checkWitnessedHead(ctx, w.e, w.c, w.policy, cp)
+	}
+	var split *logclient.SplitViewError
+	switch {
+	case errors.As(err, &split):
+		fmt.Fprintf(w.e.stderr, "evident: ALERT: the log at %s is inconsistent\n", w.c.URL)
+		return true, err
+	case err != nil && once:
+		return true, err
+	case err != nil:
+		fmt.Fprintf(w.e.stderr, "evident: warning: %v\n", err)
+	case w.asJSON:
+		printJSON(w.e, map[string]any{"time": time.Now().UTC(), "checkpoint": checkpointJSON(cp), "consistent_with_previous": prev != nil})
+	case prev == nil:
+		fmt.Fprintf(w.e.stdout, "%s first checkpoint: size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size)
+	default:
+		fmt.Fprintf(w.e.stdout, "%s ok: size %d extends size %d\n", time.Now().UTC().Format(time.RFC3339), cp.Size, prev.Size)
+	}
+	return once, nil
 }
 
 func checkpointJSON(cp log.Checkpoint) map[string]any {
@@ -232,19 +296,14 @@ func printJSON(e *env, v any) error {
 }
 
 // newLogClient builds a client from --server and --key, with their defaults.
-func newLogClient(e *env, server, key string) (*log.Client, error) {
-	if server == "" {
-		server = e.getenv("EVIDENT_SERVER")
-	}
-	if server == "" {
-		server = "http://127.0.0.1:8080"
-	}
+func newLogClient(e *env, server, key string) (*logclient.Client, error) {
+	server = serverURL(e, server)
 	if key == "" {
 		key = e.getenv("EVIDENT_LOG_KEY")
 	}
 	if key == "" {
-		if _, err := os.Stat(filepath.Join("evident-data", "log.vkey")); err == nil {
-			key = filepath.Join("evident-data", "log.vkey")
+		if p := serve.DefaultDataDir.LogVerifierKey(); statOK(p) {
+			key = p
 		}
 	}
 	if key == "" {
@@ -254,7 +313,7 @@ func newLogClient(e *env, server, key string) (*log.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &log.Client{URL: server, Origin: v.Name(), Verifier: v}, nil
+	return &logclient.Client{URL: server, Origin: v.Name(), Verifier: v}, nil
 }
 
 // parseVerifierKey accepts a note verifier key or the path of a file holding one.
@@ -275,7 +334,7 @@ func parseVerifierKey(s string) (note.Verifier, error) {
 
 func runFsck(e *env, args []string) error {
 	fs := newFlags(e, "log fsck", subUsage(logUsage, "log", "fsck"))
-	data := fs.String("data", "evident-data", "data `directory` of a stopped server")
+	data := fs.String("data", string(serve.DefaultDataDir), "data `directory` of a stopped server")
 	store := fs.String("store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` of the log (default $EVIDENT_STORE)")
 	key := fs.String("log-key", "", "the log's note verifier `key` or file (default DIR/log.vkey)")
 	alias(fs, "key", "log-key")
@@ -283,7 +342,7 @@ func runFsck(e *env, args []string) error {
 		return err
 	}
 	if *key == "" {
-		*key = filepath.Join(*data, "log.vkey")
+		*key = serve.DataDir(*data).LogVerifierKey()
 	}
 	vk, err := parseVerifierKey(*key)
 	if err != nil {
@@ -309,8 +368,8 @@ func runFsck(e *env, args []string) error {
 		defer snap.Close()
 		s = snap
 	} else {
-		bolt, err := log.OpenBoltStore(filepath.Join(*data, "log.db"))
-		if errors.Is(err, log.ErrStoreDamaged) {
+		bolt, err := boltstore.Open(serve.DataDir(*data).LogDB())
+		if errors.Is(err, boltstore.ErrDamaged) {
 			return err
 		}
 		if err != nil {
@@ -332,8 +391,14 @@ func runFsck(e *env, args []string) error {
 func checkStore(s log.Store, vk note.Verifier) (h log.Head, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("the store is %w: %v", log.ErrStoreDamaged, v)
+			err = fmt.Errorf("the store is %w: %v", boltstore.ErrDamaged, v)
 		}
 	}()
 	return log.Check(s, vk.Name(), vk)
+}
+
+// statOK reports whether path exists.
+func statOK(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

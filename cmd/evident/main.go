@@ -26,6 +26,7 @@ type command struct {
 
 // env is what a command may touch: its output streams and environment.
 type env struct {
+	stdin          io.Reader // what evident run's command reads
 	stdout, stderr io.Writer
 	getenv         func(string) string
 }
@@ -78,7 +79,7 @@ func main() { os.Exit(evidentMain()) }
 func evidentMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	return run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
 }
 
 func run(ctx context.Context, e *env, args []string) int {

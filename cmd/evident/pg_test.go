@@ -26,6 +26,7 @@ import (
 	"github.com/evident-dev/evident"
 	"github.com/evident-dev/evident/internal/pgtest"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/pgstore"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness/witnesstest"
@@ -237,7 +238,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 					c.HTTP = httpc
 					res, err := c.Add(context.Background(), e)
 					if err != nil {
-						var he *log.HTTPError
+						var he *logclient.HTTPError
 						if errors.As(err, &he) && he.Status < 500 {
 							t.Errorf("append answered %v", err)
 							return

@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/boltstore"
 	"github.com/evident-dev/evident/serve"
 )
 
@@ -67,25 +67,25 @@ Examples:
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", serveUsage)
 	var cfg serve.Config
-	fs.StringVar(&cfg.DataDir, "data", "evident-data", "data `directory`: store and keys")
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen `address`; port 0 picks a free one")
+	fs.StringVar(&cfg.DataDir, "data", string(serve.DefaultDataDir), "data `directory`: store and keys")
+	fs.StringVar(&cfg.Addr, "addr", serve.DefaultAddr, "listen `address`; port 0 picks a free one")
 	fs.StringVar(&cfg.Store, "store", os.Getenv("EVIDENT_STORE"), "PostgreSQL `URL` (postgres://…) to keep the log in, shared by several frontends (default $EVIDENT_STORE, else bbolt in --data)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "with --store: the `URL` other frontends forward appends to while this one sequences (default http://ADDR)")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 3*time.Second, "with --store: the sequencer lease's lifetime, 1s to 1m (a killed sequencer is replaced after about this long)")
 	fs.StringVar(&cfg.Origin, "origin", "", "log origin (schema-less URL) for a new data directory (default "+serve.DefaultOrigin+")")
-	fs.IntVar(&cfg.BatchSize, "batch-size", 4096, "most entries in one group commit")
-	fs.DurationVar(&cfg.BatchPeriod, "batch-period", 2*time.Millisecond, "longest wait for a batch to fill, at most 1s")
-	fs.IntVar(&cfg.MaxPending, "max-pending", 65536, "entries waiting to be committed before adds get 503")
+	fs.IntVar(&cfg.BatchSize, "batch-size", log.DefaultBatchSize, "most entries in one group commit")
+	fs.DurationVar(&cfg.BatchPeriod, "batch-period", log.DefaultBatchPeriod, "longest wait for a batch to fill, at most 1s")
+	fs.IntVar(&cfg.MaxPending, "max-pending", log.DefaultMaxPending, "entries waiting to be committed before adds get 503")
 	fs.StringVar(&cfg.TSAKeyFile, "tsa-key", "", "production TSA private key `file` (PEM); default: the development TSA")
 	fs.StringVar(&cfg.TSAChainFile, "tsa-chain", "", "production TSA chain `file` (PEM, TSA certificate first, root last)")
 	fs.StringVar(&cfg.TSARootsFile, "tsa-roots", "", "TSA roots `file` (PEM) entries' timestamps must chain to (default: the serving TSA's root)")
-	fs.DurationVar(&cfg.DevSVIDTTL, "dev-svid-ttl", 5*time.Minute, "lifetime of development SVIDs (POST /dev/svid)")
+	fs.DurationVar(&cfg.DevSVIDTTL, "dev-svid-ttl", serve.DefaultDevSVIDTTL, "lifetime of development SVIDs (POST /dev/svid)")
 	fs.BoolVar(&cfg.DevSVID, "dev-svid", false, "serve POST /dev/svid (default: on in a development data directory)")
 	fs.StringVar(&cfg.AdminSocket, "admin-socket", "", "admin endpoints (backups) on this unix `socket` (default: DIR/admin.sock in a development data directory; \"off\" for none)")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "admin endpoints (backups) on this listen `address` instead of a socket")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most concurrent connections (default: under the file descriptor limit, at most 16384)")
 	fs.IntVar(&cfg.ConnReserve, "conn-reserve", serve.DefaultConnReserve, "connections beyond --max-conns kept for /healthz, /log/checkpoint and /metrics")
-	fs.IntVar(&cfg.StoreMmapSize, "store-mmap-size", log.DefaultInitialMmapSize, "initial memory map of log.db in `bytes`; larger maps are grown less often")
+	fs.IntVar(&cfg.StoreMmapSize, "store-mmap-size", boltstore.DefaultInitialMmapSize, "initial memory map of log.db in `bytes`; larger maps are grown less often")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long requests in flight may take to finish at shutdown")
 	fs.StringVar(&cfg.FunctionaryRootsFile, "functionary-roots", "", "functionary roots `file` (PEM) signers must chain to (default: the development CA)")
 	var witnesses listFlag
@@ -141,7 +141,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	case cfg.AdminSocket == "off":
 		cfg.AdminSocket = ""
 	case !set["admin-socket"] && cfg.AdminAddr == "" && development:
-		cfg.AdminSocket = filepath.Join(cfg.DataDir, "admin.sock")
+		cfg.AdminSocket = serve.DataDir(cfg.DataDir).AdminSocket()
 		if len(cfg.AdminSocket) > maxSocketPath {
 			fmt.Fprintf(e.stderr, "evident: %s is too long a path for a unix socket: no admin listener (give --admin-socket or --admin-addr)\n", cfg.AdminSocket)
 			cfg.AdminSocket = ""
@@ -161,7 +161,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  log entries:    POST %s/log/v1/entries\n", u)
 	fmt.Fprintf(e.stdout, "  log tiles:      %s/log/tile/\n", u)
 	fmt.Fprintf(e.stdout, "  timestamps:     POST %s/tsa (chain at %s/tsa/certchain)\n", u, u)
-	fmt.Fprintf(e.stdout, "  TUF repository: %s/tuf/ (clients start from %s)\n", u, filepath.Join(s.TUFDir(), "metadata", "1.root.json"))
+	fmt.Fprintf(e.stdout, "  TUF repository: %s/tuf/ (clients start from %s)\n", u, serve.TUFRoot(s.TUFDir()))
 	fmt.Fprintf(e.stdout, "  log origin:     %s\n", s.Origin())
 	fmt.Fprintf(e.stdout, "  log key:        %s\n", s.VerifierKey)
 	fmt.Fprintf(e.stdout, "  tree size:      %d\n", s.Log.Head().Size)
@@ -176,7 +176,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "  log store:      PostgreSQL, frontend %s (sequencer now: %v)\n", id, leading)
 	}
 	if s.DevCA != nil {
-		fmt.Fprintf(e.stdout, "  development functionary CA in %s/dev-ca.pem: for development only\n", cfg.DataDir)
+		fmt.Fprintf(e.stdout, "  development functionary CA in %s: for development only\n", serve.DataDir(cfg.DataDir).DevCACert())
 	}
 	if cfg.DevSVID {
 		fmt.Fprintf(e.stdout, "  development SVIDs: POST %s/dev/svid (any local caller; for development only)\n", u)

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/identity"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
-	"github.com/evident-dev/evident/link"
-	"github.com/evident-dev/evident/tsa"
 )
 
 // spireBin finds spire-server and spire-agent (built by tools/spire; see
@@ -81,7 +81,7 @@ func TestSPIRE(t *testing.T) {
 	upstream := pkitest.NewCA(t, "evident test SPIRE upstream", time.Now().Add(-time.Hour), time.Now().Add(72*time.Hour))
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(upstream.Key)
 	os.WriteFile(filepath.Join(dir, "upstream.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	os.WriteFile(filepath.Join(dir, "upstream.pem"), tsa.EncodeCertificatesPEM([]*x509.Certificate{upstream.Cert}), 0o644)
+	os.WriteFile(filepath.Join(dir, "upstream.pem"), pemfile.EncodeCertificates([]*x509.Certificate{upstream.Cert}), 0o644)
 	port := freePort(t)
 	serverSock, agentSock := filepath.Join(dir, "server.sock"), filepath.Join(dir, "agent.sock")
 	os.WriteFile(filepath.Join(dir, "server.conf"), []byte(fmt.Sprintf(`
@@ -166,7 +166,7 @@ plugins {
 	waitFor(t, "the workload's SVID", 60*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, got, err := link.FromWorkloadAPI(ctx, agentSock)
+		s, got, err := identity.FromWorkloadAPI(ctx, agentSock)
 		if err == nil && (got != id || len(s.Chain) < 2) {
 			err = fmt.Errorf("SVID %s with %d certificates", got, len(s.Chain))
 		}

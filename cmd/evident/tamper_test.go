@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/evident-dev/evident/internal/pkitest"
-	"github.com/evident-dev/evident/log"
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -115,7 +115,7 @@ func TestTamperedEvidenceCLI(t *testing.T) {
 		t.Errorf("layout check without a trust root =\n%s", out)
 	}
 	// K3/I1: trust domains are set for functionary CAs only, and published.
-	caPEM := write("ca-b.pem", tsa.EncodeCertificatesPEM([]*x509.Certificate{pkitest.NewCA(t, "CA B", time.Now(), time.Now().Add(time.Hour)).Cert}))
+	caPEM := write("ca-b.pem", pemfile.EncodeCertificates([]*x509.Certificate{pkitest.NewCA(t, "CA B", time.Now(), time.Now().Add(time.Hour)).Cert}))
 	run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "functionary-ca", "--name", "ca-b", "--file", caPEM, "--trust-domain", "b.example")
 	if _, errOut := run(2, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "tsa", "--name", "t", "--file", caPEM, "--trust-domain", "b.example"); !strings.Contains(errOut, "--trust-domain is for --kind functionary-ca only") {
 		t.Errorf("trust add --kind tsa --trust-domain: %s", errOut)
@@ -226,7 +226,7 @@ func TestIngestRefusesAmbiguousEntries(t *testing.T) {
 		{"unknown payload type", strings.Replace(good, `"payload_type":"application/vnd.in-toto.link+json"`, `"payload_type":"text/plain"`, 1), `payload_type "text/plain" is unknown`},
 	} {
 		_, err := s.client().Add(context.Background(), []byte(c.entry))
-		var he *log.HTTPError
+		var he *logclient.HTTPError
 		if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Message, c.want) {
 			t.Errorf("%s: Add = %v, want 400 naming %q", c.name, err, c.want)
 		}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evident-dev/evident/tsa"
+	"github.com/evident-dev/evident/internal/pemfile"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -58,12 +58,12 @@ func startTSA(t *testing.T, dir string) *tsaProcess {
 	case <-time.After(30 * time.Second):
 		t.Fatal("evident tsa serve did not print its URL within 30s")
 	}
-	chain, err := tsa.LoadCertificatesFile(filepath.Join(dir, "tsa-chain.pem"))
+	chain, err := pemfile.LoadCertificates(filepath.Join(dir, "tsa-chain.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.root = filepath.Join(dir, "root.pem")
-	if err := os.WriteFile(p.root, tsa.EncodeCertificatesPEM(chain[len(chain)-1:]), 0o644); err != nil {
+	if err := os.WriteFile(p.root, pemfile.EncodeCertificates(chain[len(chain)-1:]), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -13,10 +13,9 @@ import (
 	"unicode"
 
 	"github.com/evident-dev/evident"
-	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tufrepo"
 	"github.com/evident-dev/evident/verify"
-	"golang.org/x/mod/sumdb/note"
 )
 
 const verifyUsage = `
@@ -59,15 +58,11 @@ Example (air-gapped, with a mirror made by "evident tuf mirror"):
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "verify", verifyUsage)
-	root := fs.String("tuf-root", "", "trusted TUF root.json `file`, obtained out of band")
-	url := fs.String("tuf", "", "TUF repository `URL`")
-	mirror := fs.String("tuf-mirror", "", "TUF mirror `directory`")
+	rd := addReaderFlags(fs)
 	layoutName := fs.String("layout", "", "layout PROJECT/NAME")
 	bundles := fs.String("bundles", "", "`directory` of *.bundle.json")
 	atFlag := fs.String("at", "", "verify as of this RFC 3339 time (layout version and expiry)")
-	tufAt := fs.String("tuf-at", "", "judge TUF metadata expiry at this RFC 3339 time (for an expired mirror)")
 	asJSON := fs.Bool("json", false, "machine-readable report")
-	tufCache := addTUFCacheFlag(fs)
 	logURL := fs.String("server", "", "also check each bundle's checkpoint is consistent with the current one of this server's log (online; `URL`)")
 	alias(fs, "log", "server")
 	// Verifying is offline unless a flag on the command line says otherwise.
@@ -92,30 +87,20 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return usagef("--require-predicate needs the --artifact files the attestation must cover")
 	}
 	project, name, ok := strings.Cut(*layoutName, "/")
-	if *root == "" || (*url == "") == (*mirror == "") || !ok || *bundles == "" || fs.NArg() > 0 {
+	if *rd.root == "" || (*rd.url == "") == (*rd.mirror == "") || !ok || *bundles == "" || fs.NArg() > 0 {
 		return usagef("verify needs --tuf-root, one of --tuf and --tuf-mirror, --layout PROJECT/NAME and --bundles (see evident verify -h)")
 	}
 	named, err := readBundles(*bundles)
 	if err != nil {
 		return err
 	}
-	at, err := parseOptionalTime(*atFlag)
+	at, err := parseTime(*atFlag, time.Time{})
 	if err != nil {
 		return err
 	}
-	rootJSON, err := os.ReadFile(*root)
+	o, err := rd.options(e)
 	if err != nil {
 		return err
-	}
-	o := tufrepo.ClientOptions{Root: rootJSON, URL: *url, MirrorDir: *mirror}
-	if o.CacheDir, err = tufCacheDir(*tufCache, rootJSON); err != nil {
-		return err
-	}
-	if *tufAt != "" {
-		if o.At, err = parseOptionalTime(*tufAt); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stderr, "evident: note: TUF metadata expiry judged at %s, not now (--tuf-at)\n", o.At.UTC().Format(time.RFC3339))
 	}
 	c, err := tufrepo.NewClient(o)
 	if err != nil {
@@ -199,7 +184,6 @@ func artifactPath(file string) string {
 // checkFreshness checks every bundle's checkpoint against the log's current
 // one with a consistency proof (online; --server), adding a line per bundle.
 func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.TrustRoot, bundles []verify.NamedBundle, url string) error {
-	logs, _ := trust.At(evident.KindLog, time.Now())
 	ignored := map[string]bool{}
 	for _, ch := range rep.Checks {
 		if ch.Ignored {
@@ -211,17 +195,9 @@ func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.Trus
 			continue
 		}
 		check := nb.Name + ": fresh"
-		var err error = fmt.Errorf("no log key of the trust root signed it")
-		for _, t := range logs {
-			v, verr := note.NewVerifier(t.Value)
-			if verr != nil {
-				continue
-			}
-			old, oerr := log.OpenCheckpoint([]byte(nb.Bundle.Checkpoint), v.Name(), v)
-			if oerr != nil {
-				continue
-			}
-			c := &log.Client{URL: url, Origin: v.Name(), Verifier: v}
+		err := fmt.Errorf("no log key of the trust root signed it")
+		if old, v, oerr := trust.OpenCheckpoint([]byte(nb.Bundle.Checkpoint), time.Now()); oerr == nil {
+			c := &logclient.Client{URL: url, Origin: v.Name(), Verifier: v}
 			cur, _, cerr := c.Checkpoint(ctx)
 			if cerr == nil {
 				cerr = c.Consistent(ctx, old, cur)
@@ -230,7 +206,6 @@ func checkFreshness(ctx context.Context, rep *verify.Report, trust *evident.Trus
 				rep.Checks = append(rep.Checks, verify.Check{Check: check, OK: true,
 					Detail: fmt.Sprintf("checkpoint of size %d is consistent with the log's current size %d", old.Size, cur.Size)})
 			}
-			break
 		}
 		if err != nil {
 			rep.Checks = append(rep.Checks, verify.Check{Check: check, OK: false, Detail: err.Error()})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/evident-dev/evident/internal/logtest"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/witness/witnesstest"
 )
@@ -40,7 +41,7 @@ func TestWatchWitnessedHead(t *testing.T) {
 	mux.HandleFunc("GET "+pathWitnessed, func(w http.ResponseWriter, r *http.Request) { w.Write(witnessed) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	c := &log.Client{URL: srv.URL, Origin: "log.test/watched", Verifier: verifier}
+	c := &logclient.Client{URL: srv.URL, Origin: "log.test/watched", Verifier: verifier}
 	cur, _, err := c.Checkpoint(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +87,7 @@ func TestWatchWitnessedHead(t *testing.T) {
 	forked, _ := tlog.SignCheckpoint(fork, signer)
 	body = noteText(forked)
 	witnessed = cosign(forked, 0, 1)
-	var sv *log.SplitViewError
+	var sv *logclient.SplitViewError
 	if _, _, err := watch(); !errors.As(err, &sv) {
 		t.Errorf("witnessed fork: %v, want a SplitViewError", err)
 	}

@@ -293,7 +293,7 @@ func TestLitewitness(t *testing.T) {
 	logKeyFile := filepath.Join(dir, "log.vkey")
 	run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "log", "--name", "evident.test/witnessed-since-long",
 		"--file", logKeyFile, "--start", time.Now().Add(-2*time.Hour).UTC().Format(time.RFC3339))
-	tsaKey, tsaChain, err := tsa.LoadOrCreateDev(dir, time.Now())
+	tsaKey, tsaChain, err := serve.DataDir(dir).LoadTSA("", "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

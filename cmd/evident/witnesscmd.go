@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/log"
+	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tlog"
 	"github.com/evident-dev/evident/tufrepo"
 )
@@ -74,7 +76,7 @@ var errNotWitnessed = errors.New("no checkpoint cosigned by the witness threshol
 // verifies it: the log's signature, k distinct valid cosignatures by the
 // policy's witnesses (when p is set), the entry's inclusion. It returns the
 // signed note, the inclusion proof and the cosignatures.
-func fetchWitnessed(ctx context.Context, lc *log.Client, index uint64, entry []byte, p *witnessPolicy, k int, wait time.Duration) ([]byte, [][]byte, []tlog.Cosignature, error) {
+func fetchWitnessed(ctx context.Context, lc *logclient.Client, index uint64, entry []byte, p *witnessPolicy, k int, wait time.Duration) ([]byte, [][]byte, []tlog.Cosignature, error) {
 	q := url.Values{"index": {strconv.FormatUint(index, 10)}, "cosignatures": {strconv.Itoa(k)}, "wait": {wait.String()}}
 	ctx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
 	defer cancel()
@@ -82,7 +84,7 @@ func fetchWitnessed(ctx context.Context, lc *log.Client, index uint64, entry []b
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpapi.DefaultClient().Do(req)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -96,7 +98,7 @@ func fetchWitnessed(ctx context.Context, lc *log.Client, index uint64, entry []b
 	case http.StatusNotFound:
 		return nil, nil, nil, fmt.Errorf("%w after %v", errNotWitnessed, wait)
 	default:
-		return nil, nil, nil, fmt.Errorf("GET %s: %s: %s", pathWitnessed, resp.Status, strings.TrimSpace(string(signed)))
+		return nil, nil, nil, fmt.Errorf("GET %s: %s: %s", pathWitnessed, resp.Status, httpapi.ErrorMessage(signed))
 	}
 	cp, err := log.OpenCheckpoint(signed, lc.Origin, lc.Verifier)
 	if err != nil {
@@ -146,12 +148,12 @@ var errBadCosignature = errors.New("the log serves an invalid cosignature by a t
 // threshold of them, and the witnessed tree consistent with cur (the log's
 // latest checkpoint). Too few cosignatures is a warning (a witness may be
 // down); an invalid one or an inconsistent tree is an error.
-func checkWitnessedHead(ctx context.Context, e *env, c *log.Client, p *witnessPolicy, cur log.Checkpoint) error {
+func checkWitnessedHead(ctx context.Context, e *env, c *logclient.Client, p *witnessPolicy, cur log.Checkpoint) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.URL, "/")+pathWitnessed, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpapi.DefaultClient().Do(req)
 	if err != nil {
 		return err
 	}
@@ -176,11 +178,11 @@ func checkWitnessedHead(ctx context.Context, e *env, c *log.Client, p *witnessPo
 		return fmt.Errorf("%w: %s on size %d", errBadCosignature, strings.Join(invalid, ", "), wcp.Size)
 	}
 	if wcp.Size > cur.Size {
-		return &log.SplitViewError{Old: signed, New: nil, Err: fmt.Errorf("%w: witnessed size %d is beyond the served size %d", log.ErrInconsistent, wcp.Size, cur.Size)}
+		return &logclient.SplitViewError{Old: signed, New: nil, Err: fmt.Errorf("%w: witnessed size %d is beyond the served size %d", log.ErrInconsistent, wcp.Size, cur.Size)}
 	}
 	if err := c.Consistent(ctx, wcp, cur); err != nil {
 		if errors.Is(err, log.ErrInconsistent) {
-			return &log.SplitViewError{Old: signed, Err: err}
+			return &logclient.SplitViewError{Old: signed, Err: err}
 		}
 		return err
 	}

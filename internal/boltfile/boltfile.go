@@ -241,3 +241,34 @@ func UsedSize(path string) (int64, error) {
 	}
 	return int64(use.pgid) * int64(use.pageSize), nil
 }
+
+// Open opens (creating on first use) the bbolt file at path as evident's
+// stores do, and creates the buckets: a one-second lock timeout (another
+// process holding the file is an error, not a hang), no freelist sync (it
+// is rebuilt on open, so commits write less), the map freelist, and
+// initialMmapSize (0: bbolt's default) so that a store that is small yet
+// does not remap, which blocks readers. Errors name the file.
+func Open(path string, initialMmapSize int, buckets ...[]byte) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         time.Second,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't initialise %s: %w", path, err)
+	}
+	return db, nil
+}

@@ -1,4 +1,4 @@
-package verify
+package rfc3161
 
 import (
 	"math"

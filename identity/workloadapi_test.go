@@ -1,4 +1,4 @@
-package link_test
+package identity_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/pkitest"
 	"github.com/evident-dev/evident/internal/spiffetest"
 	"github.com/evident-dev/evident/link"
@@ -21,7 +22,7 @@ func TestWorkloadAPIRotation(t *testing.T) {
 	const id = "spiffe://example.org/ci/build"
 	c1, k1 := inter.SVID(t, id, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 	api.Set(id, []*x509.Certificate{c1, inter.Cert}, k1, []*x509.Certificate{ca.Cert})
-	s1, gotID, err := link.FromWorkloadAPI(context.Background(), api.Socket)
+	s1, gotID, err := identity.FromWorkloadAPI(context.Background(), api.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestWorkloadAPIRotation(t *testing.T) {
 	inter2 := ca.Intermediate(t, "rotated intermediate", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	c2, k2 := inter2.SVID(t, id, time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 	api.Set(id, []*x509.Certificate{c2, inter2.Cert}, k2, []*x509.Certificate{ca.Cert})
-	s2, _, err := link.FromWorkloadAPI(context.Background(), "unix://"+api.Socket)
+	s2, _, err := identity.FromWorkloadAPI(context.Background(), "unix://"+api.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}

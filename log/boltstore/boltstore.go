@@ -1,4 +1,8 @@
-package log
+// Package boltstore is the log's default storage: a [log.Store] (and
+// [log.WitnessedStore]) in one bbolt file, crash-safe by bbolt's
+// transactions. It lives apart from package log so that the log's clients
+// and its other stores do not import bbolt.
+package boltstore
 
 import (
 	"bytes"
@@ -7,14 +11,14 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/evident-dev/evident/internal/boltfile"
+	"github.com/evident-dev/evident/log"
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 )
 
-// BoltStore is the default [Store]: one bbolt file. Each Commit is one bbolt
+// Store is the default [log.Store]: one bbolt file. Each Commit is one bbolt
 // read-write transaction, so a batch is written entirely or not at all and is
 // durable (two fdatasyncs) when Commit returns.
 //
@@ -31,7 +35,7 @@ import (
 // Every hit is confirmed against the stored 32-byte hash. Writing a random-keyed
 // index instead would dirty one B+tree page per entry and slow commits as
 // the log grows.
-type BoltStore struct {
+type Store struct {
 	db *bolt.DB
 
 	// mu guards the index. It is never held while calling into bbolt by a
@@ -50,8 +54,8 @@ var (
 	keyHead       = []byte("head")
 )
 
-// BoltOptions tune a [BoltStore]; the zero value means the defaults.
-type BoltOptions struct {
+// Options tune a [Store]; the zero value means the defaults.
+type Options struct {
 	// InitialMmapSize is the size of the file's first memory map (default
 	// 1 GiB). bbolt grows the map, doubling it, when the file outgrows it,
 	// and growing it waits for every open read transaction: the larger the
@@ -60,50 +64,33 @@ type BoltOptions struct {
 	InitialMmapSize int
 }
 
-// DefaultInitialMmapSize is [BoltOptions.InitialMmapSize]'s default.
+// DefaultInitialMmapSize is [Options.InitialMmapSize]'s default.
 const DefaultInitialMmapSize = 1 << 30
 
-// OpenBoltStore opens (creating if needed) the bbolt file at path, with the
+// Open opens (creating if needed) the bbolt file at path, with the
 // default options. It fails after a second if another process holds the
-// file, and with an error wrapping ErrStoreDamaged if the file is shorter
+// file, and with an error wrapping ErrDamaged if the file is shorter
 // than its header says (a truncated copy), before mapping it.
-func OpenBoltStore(path string) (*BoltStore, error) {
-	return OpenBoltStoreOptions(path, BoltOptions{})
+func Open(path string) (*Store, error) {
+	return OpenOptions(path, Options{})
 }
 
-// ErrStoreDamaged: the store's file is corrupt or truncated.
-var ErrStoreDamaged = boltfile.ErrDamaged
+// ErrDamaged: the store's file is corrupt or truncated.
+var ErrDamaged = boltfile.ErrDamaged
 
-// OpenBoltStoreOptions is [OpenBoltStore] with options.
-func OpenBoltStoreOptions(path string, o BoltOptions) (*BoltStore, error) {
+// OpenOptions is [Open] with options.
+func OpenOptions(path string, o Options) (*Store, error) {
 	if o.InitialMmapSize <= 0 {
 		o.InitialMmapSize = DefaultInitialMmapSize
 	}
 	if err := boltfile.Check(path); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:         time.Second,
-		NoFreelistSync:  true, // the freelist is rebuilt on open; commits write less
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: o.InitialMmapSize, // avoid remapping (which blocks readers) while small
-	})
+	db, err := boltfile.Open(path, o.InitialMmapSize, bucketEntries, bucketNodes, bucketMeta)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+		return nil, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketNodes, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("couldn't initialise %s: %w", path, err)
-	}
-	s := &BoltStore{db: db, prefix: make(map[uint64]uint64), extra: make(map[[32]byte]uint64)}
+	s := &Store{db: db, prefix: make(map[uint64]uint64), extra: make(map[[32]byte]uint64)}
 	if err := s.catchUp(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't index %s: %w", path, err)
@@ -112,7 +99,7 @@ func OpenBoltStoreOptions(path string, o BoltOptions) (*BoltStore, error) {
 }
 
 // catchUp adds the leaves between the index's end and the head to the index.
-func (s *BoltStore) catchUp() error {
+func (s *Store) catchUp() error {
 	s.mu.RLock()
 	from := s.indexed
 	s.mu.RUnlock()
@@ -131,9 +118,9 @@ func (s *BoltStore) catchUp() error {
 		c := tx.Bucket(bucketNodes).Cursor()
 		var k [9]byte
 		putNodeKey(&k, compact.NewNodeID(0, from))
-		buf := make([]byte, 0, HashSize*(size-from))
+		buf := make([]byte, 0, log.HashSize*(size-from))
 		for key, v := c.Seek(k[:]); key != nil && key[0] == 0 && uint64(len(leaves)) < size-from; key, v = c.Next() {
-			if binary.BigEndian.Uint64(key[1:]) != from+uint64(len(leaves)) || len(v) != HashSize {
+			if binary.BigEndian.Uint64(key[1:]) != from+uint64(len(leaves)) || len(v) != log.HashSize {
 				return fmt.Errorf("leaf hash %d is missing or malformed", from+uint64(len(leaves)))
 			}
 			n := len(buf)
@@ -153,7 +140,7 @@ func (s *BoltStore) catchUp() error {
 }
 
 // index records leaves[i] at from+i, unless the index already covers it.
-func (s *BoltStore) index(from uint64, leaves [][]byte) {
+func (s *Store) index(from uint64, leaves [][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, h := range leaves {
@@ -172,8 +159,8 @@ func (s *BoltStore) index(from uint64, leaves [][]byte) {
 }
 
 // Head implements [Store].
-func (s *BoltStore) Head() (Head, error) {
-	var h Head
+func (s *Store) Head() (log.Head, error) {
+	var h log.Head
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
 		h, err = readHead(tx)
@@ -182,15 +169,15 @@ func (s *BoltStore) Head() (Head, error) {
 	return h, err
 }
 
-func readHead(tx *bolt.Tx) (Head, error) {
+func readHead(tx *bolt.Tx) (log.Head, error) {
 	v := tx.Bucket(bucketMeta).Get(keyHead)
 	if v == nil {
-		return Head{}, nil
+		return log.Head{}, nil
 	}
 	if len(v) < 16 {
-		return Head{}, fmt.Errorf("corrupt head record of %d bytes", len(v))
+		return log.Head{}, fmt.Errorf("corrupt head record of %d bytes", len(v))
 	}
-	return Head{
+	return log.Head{
 		Size:       binary.BigEndian.Uint64(v),
 		Time:       int64(binary.BigEndian.Uint64(v[8:])),
 		Checkpoint: clone(v[16:]),
@@ -198,7 +185,7 @@ func readHead(tx *bolt.Tx) (Head, error) {
 }
 
 // Commit implements [Store].
-func (s *BoltStore) Commit(b *Batch) error {
+func (s *Store) Commit(b *log.Batch) error {
 	// The index must cover everything before the batch, even after a commit
 	// that failed having written.
 	if err := s.catchUp(); err != nil {
@@ -210,7 +197,7 @@ func (s *BoltStore) Commit(b *Batch) error {
 			return err
 		}
 		if b.Start != head.Size {
-			return fmt.Errorf("%w: batch starts at %d, size is %d", ErrConflict, b.Start, head.Size)
+			return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, head.Size)
 		}
 		entries := tx.Bucket(bucketEntries)
 		entries.FillPercent = 1
@@ -252,7 +239,7 @@ func putNodeKey(k *[9]byte, id compact.NodeID) {
 }
 
 // Entries implements [Store].
-func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
+func (s *Store) Entries(start uint64, n int) ([][]byte, error) {
 	out := make([][]byte, 0, n)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var key [8]byte
@@ -267,7 +254,7 @@ func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
 			want++
 		}
 		if len(out) != n {
-			return fmt.Errorf("entries [%d, +%d): %w", start, n, ErrNotFound)
+			return fmt.Errorf("entries [%d, +%d): %w", start, n, log.ErrNotFound)
 		}
 		return nil
 	})
@@ -275,9 +262,9 @@ func (s *BoltStore) Entries(start uint64, n int) ([][]byte, error) {
 }
 
 // Nodes implements [Store]. The hashes share one allocation.
-func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
+func (s *Store) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
-	buf := make([]byte, 0, HashSize*len(ids))
+	buf := make([]byte, 0, log.HashSize*len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
 		nodes := tx.Bucket(bucketNodes)
 		var k [9]byte
@@ -285,7 +272,7 @@ func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 			putNodeKey(&k, id)
 			v := nodes.Get(k[:])
 			if v == nil {
-				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, ErrNotFound)
+				return fmt.Errorf("node %d/%d: %w", id.Level, id.Index, log.ErrNotFound)
 			}
 			n := len(buf)
 			buf = append(buf, v...)
@@ -298,7 +285,7 @@ func (s *BoltStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 
 // Lookup implements [Store]: an index probe per hash, confirmed by reading
 // the stored leaf hash.
-func (s *BoltStore) Lookup(leafHashes [][]byte) ([]int64, error) {
+func (s *Store) Lookup(leafHashes [][]byte) ([]int64, error) {
 	if err := s.catchUp(); err != nil {
 		return nil, err
 	}
@@ -306,7 +293,7 @@ func (s *BoltStore) Lookup(leafHashes [][]byte) ([]int64, error) {
 	s.mu.RLock()
 	for i, h := range leafHashes {
 		out[i] = -1
-		if len(h) != HashSize {
+		if len(h) != log.HashSize {
 			continue
 		}
 		if idx, ok := s.extra[[32]byte(h)]; ok {
@@ -334,7 +321,7 @@ func (s *BoltStore) Lookup(leafHashes [][]byte) ([]int64, error) {
 }
 
 // Close implements [Store].
-func (s *BoltStore) Close() error {
+func (s *Store) Close() error {
 	if s.db == nil {
 		return errors.New("store is closed")
 	}
@@ -343,7 +330,7 @@ func (s *BoltStore) Close() error {
 
 // Backup writes a consistent copy of the store's file to w while the store
 // is in use (a read transaction: appends go on meanwhile).
-func (s *BoltStore) Backup(w io.Writer) (int64, error) {
+func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -352,3 +339,5 @@ func (s *BoltStore) Backup(w io.Writer) (int64, error) {
 	})
 	return n, err
 }
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -1,12 +1,14 @@
-package log
+package logclient
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/evident-dev/evident/atomicfile"
 	"io/fs"
 	"os"
+
+	"github.com/evident-dev/evident/atomicfile"
+	"github.com/evident-dev/evident/log"
 )
 
 // Monitor keeps the last verified checkpoint of one log in a state file and
@@ -34,10 +36,10 @@ func (e *SplitViewError) Unwrap() error { return e.Err }
 // state file (if any), then records it. It returns the old and new
 // checkpoints. A misbehaving log gives a *SplitViewError, and the state file
 // is left as it was.
-func (m *Monitor) Check(ctx context.Context) (old *Checkpoint, now Checkpoint, err error) {
+func (m *Monitor) Check(ctx context.Context) (old *log.Checkpoint, now log.Checkpoint, err error) {
 	now, signed, err := m.Client.Checkpoint(ctx)
 	if err != nil {
-		return nil, Checkpoint{}, err
+		return nil, log.Checkpoint{}, err
 	}
 	prevSigned, err := os.ReadFile(m.StatePath)
 	switch {
@@ -45,13 +47,13 @@ func (m *Monitor) Check(ctx context.Context) (old *Checkpoint, now Checkpoint, e
 	case err != nil:
 		return nil, now, fmt.Errorf("couldn't read state: %w", err)
 	default:
-		prev, err := OpenCheckpoint(prevSigned, m.Client.Origin, m.Client.Verifier)
+		prev, err := log.OpenCheckpoint(prevSigned, m.Client.Origin, m.Client.Verifier)
 		if err != nil {
 			return nil, now, fmt.Errorf("state file %s: %w", m.StatePath, err)
 		}
 		old = &prev
 		if err := m.Client.Consistent(ctx, prev, now); err != nil {
-			if errors.Is(err, ErrInconsistent) {
+			if errors.Is(err, log.ErrInconsistent) {
 				return old, now, &SplitViewError{Old: prevSigned, New: signed, Err: err}
 			}
 			return old, now, err

@@ -1,4 +1,4 @@
-package verify
+package rfc3161
 
 import (
 	"crypto/x509"
@@ -33,9 +33,9 @@ func NewChainCache(max int) *ChainCache {
 	return &ChainCache{max: max, paths: make(map[chainKey][]*x509.Certificate)}
 }
 
-// verify returns a path from leaf to one of roots, with usage allowed along
+// Verify returns a path from leaf to one of roots, with usage allowed along
 // it, on which every certificate is valid over the whole window [from, to].
-func (c *ChainCache) verify(leaf *x509.Certificate, inters []*x509.Certificate, roots *x509.CertPool,
+func (c *ChainCache) Verify(leaf *x509.Certificate, inters []*x509.Certificate, roots *x509.CertPool,
 	usage x509.ExtKeyUsage, from, to time.Time) ([]*x509.Certificate, error) {
 	if to.Before(from) {
 		return nil, fmt.Errorf("empty time window %v to %v", from, to)

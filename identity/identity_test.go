@@ -1,4 +1,4 @@
-package link_test
+package identity_test
 
 import (
 	"crypto"
@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/identity"
 	"github.com/evident-dev/evident/internal/pkitest"
-	"github.com/evident-dev/evident/link"
 )
 
 // TestFromFilesKeyTypes: a key file and the certificate chain of that key
@@ -51,7 +51,7 @@ func TestFromFilesKeyTypes(t *testing.T) {
 	for name, k := range map[string]crypto.Signer{"ecdsa": ec, "rsa": rs, "ed25519": ed} {
 		kp, cp := write(name, k)
 		files[name] = [2]string{kp, cp}
-		s, err := link.FromFiles(kp, cp)
+		s, err := identity.FromFiles(kp, cp)
 		if err != nil {
 			t.Errorf("FromFiles(%s key, its certificate) = %v", name, err)
 			continue
@@ -60,7 +60,7 @@ func TestFromFilesKeyTypes(t *testing.T) {
 			t.Errorf("%s: chain of %d certificates, want 2", name, len(s.Chain))
 		}
 	}
-	if _, err := link.FromFiles(files["rsa"][0], files["ecdsa"][1]); err == nil || !strings.Contains(err.Error(), "does not hold the key of") {
+	if _, err := identity.FromFiles(files["rsa"][0], files["ecdsa"][1]); err == nil || !strings.Contains(err.Error(), "does not hold the key of") {
 		t.Errorf("FromFiles(RSA key, ECDSA certificate) = %v, want a key mismatch", err)
 	}
 }

@@ -1,4 +1,12 @@
-package log
+// Package logclient is the HTTP client of a log's API (package log's
+// Handler): it appends entries and reads checkpoints, entries and proofs,
+// verifying every checkpoint against the log's note verifier key and every
+// proof against a verified checkpoint; [Monitor] keeps watch on one log for
+// split views. It imports no storage code: package log's server side stays
+// out of a client's build but for the shared formats. It is named
+// logclient, not client, so that call sites read logclient.Client and keep
+// "client" for their variables.
+package logclient
 
 import (
 	"bytes"
@@ -13,16 +21,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
+	"github.com/evident-dev/evident/log"
 	"golang.org/x/mod/sumdb/note"
 )
-
-// DefaultTimeout bounds a request of a Client without HTTP, its answer
-// included (answers are small: at most a proof, a checkpoint or a tile): a
-// server that accepts a request and never answers must not hold a CI job
-// forever.
-const DefaultTimeout = 2 * time.Minute
-
-var defaultHTTP = &http.Client{Timeout: DefaultTimeout}
 
 // Client talks to a log's HTTP API and verifies everything it gets: every
 // checkpoint against the log's note verifier key, every proof against a
@@ -33,8 +35,8 @@ type Client struct {
 	// Origin is the log's checkpoint origin; Verifier its note key.
 	Origin   string
 	Verifier note.Verifier
-	// HTTP is the client to use (default: one whose requests time out
-	// after DefaultTimeout).
+	// HTTP is the client to use (default: one whose requests time out after
+	// httpapi.ClientTimeout).
 	HTTP *http.Client
 	// AddRetries is how often Add retries an append answered 503 — no
 	// sequencer at the moment, as during a failover, or overloaded —
@@ -51,7 +53,7 @@ const maxResponse = 1 << 20
 // the answer's Retry-After asks to wait (1s if absent, at most 10s).
 func (c *Client) doRetryAfter(ctx context.Context, entry []byte) ([]byte, time.Duration, error) {
 	var retryAfter string
-	b, err := c.doHeader(ctx, http.MethodPost, PathEntries, entry, func(h http.Header) { retryAfter = h.Get("Retry-After") })
+	b, err := c.doHeader(ctx, http.MethodPost, log.PathEntries, entry, func(h http.Header) { retryAfter = h.Get("Retry-After") })
 	wait := time.Second
 	if n, perr := strconv.Atoi(retryAfter); perr == nil && n >= 0 {
 		wait = min(time.Duration(n)*time.Second, 10*time.Second)
@@ -75,11 +77,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body []byte,
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = defaultHTTP
-	}
-	resp, err := hc.Do(req)
+	resp, err := httpapi.Client(c.HTTP).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -95,11 +93,7 @@ func (c *Client) doHeader(ctx context.Context, method, path string, body []byte,
 		return nil, fmt.Errorf("%s %s: response over %d bytes", method, path, maxResponse)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e errorResponse
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, &HTTPError{Status: resp.StatusCode, Message: e.Error}
-		}
-		return nil, &HTTPError{Status: resp.StatusCode, Message: strings.TrimSpace(string(b))}
+		return nil, &HTTPError{Status: resp.StatusCode, Message: httpapi.ErrorMessage(b)}
 	}
 	return b, nil
 }
@@ -116,24 +110,24 @@ func (e *HTTPError) Error() string {
 
 // Checkpoint fetches and verifies the latest checkpoint. It returns the
 // parsed body and the signed note.
-func (c *Client) Checkpoint(ctx context.Context) (Checkpoint, []byte, error) {
-	b, err := c.do(ctx, http.MethodGet, PathCheckpoint, nil)
+func (c *Client) Checkpoint(ctx context.Context) (log.Checkpoint, []byte, error) {
+	b, err := c.do(ctx, http.MethodGet, log.PathCheckpoint, nil)
 	if err != nil {
-		return Checkpoint{}, nil, err
+		return log.Checkpoint{}, nil, err
 	}
-	cp, err := OpenCheckpoint(b, c.Origin, c.Verifier)
+	cp, err := log.OpenCheckpoint(b, c.Origin, c.Verifier)
 	return cp, b, err
 }
 
 // Entry fetches the entry at index. The caller verifies it with
 // [Client.ProveEntry] or by its own means.
 func (c *Client) Entry(ctx context.Context, index uint64) ([]byte, error) {
-	return c.do(ctx, http.MethodGet, PathEntries+"/"+strconv.FormatUint(index, 10), nil)
+	return c.do(ctx, http.MethodGet, log.PathEntries+"/"+strconv.FormatUint(index, 10), nil)
 }
 
 // ProveEntry fetches the entry at index and its inclusion proof in cp, and
 // verifies the proof. It returns the entry and the proof.
-func (c *Client) ProveEntry(ctx context.Context, index uint64, cp Checkpoint) ([]byte, [][]byte, error) {
+func (c *Client) ProveEntry(ctx context.Context, index uint64, cp log.Checkpoint) ([]byte, [][]byte, error) {
 	e, err := c.Entry(ctx, index)
 	if err != nil {
 		return nil, nil, err
@@ -142,7 +136,7 @@ func (c *Client) ProveEntry(ctx context.Context, index uint64, cp Checkpoint) ([
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := VerifyInclusion(index, cp, hasher.HashLeaf(e), p); err != nil {
+	if err := log.VerifyInclusion(index, cp, log.LeafHash(e), p); err != nil {
 		return nil, nil, err
 	}
 	return e, p, nil
@@ -152,14 +146,14 @@ func (c *Client) ProveEntry(ctx context.Context, index uint64, cp Checkpoint) ([
 // the tree of the given size.
 func (c *Client) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
 	q := url.Values{"index": {strconv.FormatUint(index, 10)}, "size": {strconv.FormatUint(size, 10)}}
-	return c.proof(ctx, PathInclusionProof+"?"+q.Encode())
+	return c.proof(ctx, log.PathInclusionProof+"?"+q.Encode())
 }
 
 // ConsistencyProof fetches (without verifying) the consistency proof between
 // the trees of sizes from and to.
 func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byte, error) {
 	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
-	return c.proof(ctx, PathConsistencyProf+"?"+q.Encode())
+	return c.proof(ctx, log.PathConsistencyProf+"?"+q.Encode())
 }
 
 func (c *Client) proof(ctx context.Context, path string) ([][]byte, error) {
@@ -167,26 +161,26 @@ func (c *Client) proof(ctx context.Context, path string) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pr ProofResponse
+	var pr log.ProofResponse
 	if err := json.Unmarshal(b, &pr); err != nil {
 		return nil, fmt.Errorf("couldn't decode proof: %w", err)
 	}
 	if len(pr.Hashes) > 2*64 {
-		return nil, fmt.Errorf("%w: %d hashes is more than any tree needs", ErrBadProof, len(pr.Hashes))
+		return nil, fmt.Errorf("%w: %d hashes is more than any tree needs", log.ErrBadProof, len(pr.Hashes))
 	}
 	return pr.Hashes, nil
 }
 
 // Add submits entry, which must be in canonical form, and verifies that the
 // answer proves its inclusion under a checkpoint signed by the log.
-func (c *Client) Add(ctx context.Context, entry []byte) (*AddResult, error) {
+func (c *Client) Add(ctx context.Context, entry []byte) (*log.AddResult, error) {
 	return c.Submit(ctx, entry, entry)
 }
 
 // Submit posts body, which carries entry (the entry itself, or the entry
 // beside more that the server's validator reads, such as its payload), and
 // checks, as Add does, that the answer proves entry, canonical, in the log.
-func (c *Client) Submit(ctx context.Context, body, entry []byte) (*AddResult, error) {
+func (c *Client) Submit(ctx context.Context, body, entry []byte) (*log.AddResult, error) {
 	retries := c.AddRetries
 	if retries == 0 {
 		retries = 5
@@ -211,18 +205,18 @@ func (c *Client) Submit(ctx context.Context, body, entry []byte) (*AddResult, er
 	if err != nil {
 		return nil, err
 	}
-	var ar AddResponse
+	var ar log.AddResponse
 	if err := json.Unmarshal(b, &ar); err != nil {
 		return nil, fmt.Errorf("couldn't decode add response: %w", err)
 	}
-	cp, err := OpenCheckpoint([]byte(ar.Checkpoint), c.Origin, c.Verifier)
+	cp, err := log.OpenCheckpoint([]byte(ar.Checkpoint), c.Origin, c.Verifier)
 	if err != nil {
 		return nil, &UnverifiedAddError{Index: ar.Index, What: "checkpoint", Err: err}
 	}
-	if err := VerifyInclusion(ar.Index, cp, hasher.HashLeaf(entry), ar.InclusionProof); err != nil {
+	if err := log.VerifyInclusion(ar.Index, cp, log.LeafHash(entry), ar.InclusionProof); err != nil {
 		return nil, &UnverifiedAddError{Index: ar.Index, What: "inclusion proof", Err: err}
 	}
-	return &AddResult{Index: ar.Index, Duplicate: ar.Duplicate, Checkpoint: []byte(ar.Checkpoint),
+	return &log.AddResult{Index: ar.Index, Duplicate: ar.Duplicate, Checkpoint: []byte(ar.Checkpoint),
 		Size: cp.Size, Proof: ar.InclusionProof}, nil
 }
 
@@ -242,7 +236,7 @@ func (e *UnverifiedAddError) Error() string {
 func (e *UnverifiedAddError) Unwrap() error { return e.Err }
 
 // Consistent fetches the proof that new extends old and verifies it.
-func (c *Client) Consistent(ctx context.Context, old, new Checkpoint) error {
+func (c *Client) Consistent(ctx context.Context, old, new log.Checkpoint) error {
 	var p [][]byte
 	if old.Size > 0 && new.Size > old.Size {
 		var err error
@@ -250,5 +244,5 @@ func (c *Client) Consistent(ctx context.Context, old, new Checkpoint) error {
 			return err
 		}
 	}
-	return VerifyConsistency(old, new, p)
+	return log.VerifyConsistency(old, new, p)
 }

@@ -1,4 +1,19 @@
-package verify
+// Package rfc3161 verifies RFC 3161 time-stamp tokens: the CMS SignedData
+// (RFC 5652) around a TSTInfo, its signer identified by the RFC 5816
+// ESSCertIDv2 (or RFC 2634 ESSCertID) signing-certificate attribute, the
+// message imprint, the nonce, the policy, and the TSA's chain to the roots
+// at the time the token states, over the whole genTime ± accuracy window
+// ([Verify]). [CheckTSACertificate] is the check of a TSA certificate
+// (RFC 3161 §2.3: critical timeStamping-only extended key usage) that both
+// the issuer and the verifiers apply; [ChainCache] remembers certificate
+// paths that verified, for TSA chains here and signer chains in package
+// verify.
+//
+// It is the one package that parses tokens, so the time-stamp authority
+// (tsa), the signer (link) and the offline verifier (verify) agree on what
+// a valid token is, and tsa and link need not import the verifier. It has
+// no network or storage code.
+package rfc3161
 
 import (
 	"bytes"
@@ -14,10 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 )
 
-// Errors from [Timestamp], one per check, so callers and tests can tell
+// Errors from [Verify], one per check, so callers and tests can tell
 // which check failed. Each is wrapped with the details.
 var (
 	ErrTokenMalformed     = errors.New("timestamp token is malformed")
@@ -32,7 +48,7 @@ var (
 	errUnsupportedKeyType = errors.New("unsupported key type")
 )
 
-// MaxTokenSize bounds a timestamp token accepted by [Timestamp].
+// MaxTokenSize bounds a timestamp token accepted by [Verify].
 const MaxTokenSize = 32 << 10
 
 // Object identifiers of RFC 3161, RFC 5652, RFC 5816 and RFC 5280.
@@ -172,8 +188,8 @@ type essIssuerSerial struct {
 	Serial *big.Int
 }
 
-// TimestampOptions say what a token must prove.
-type TimestampOptions struct {
+// Options say what a token must prove.
+type Options struct {
 	// Roots are the trusted TSA roots; trust never comes from certificates
 	// inside the token. Required.
 	Roots *x509.CertPool
@@ -194,8 +210,8 @@ type TimestampOptions struct {
 	Cache *ChainCache
 }
 
-// TimestampToken is a verified RFC 3161 timestamp.
-type TimestampToken struct {
+// Token is a verified RFC 3161 timestamp.
+type Token struct {
 	GenTime  time.Time
 	Accuracy time.Duration
 	Policy   asn1.ObjectIdentifier
@@ -207,10 +223,10 @@ type TimestampToken struct {
 
 // Earliest and Latest bound the time the token vouches for: genTime ±
 // accuracy (RFC 3161 §2.4.2).
-func (t *TimestampToken) Earliest() time.Time { return t.GenTime.Add(-t.Accuracy) }
+func (t *Token) Earliest() time.Time { return t.GenTime.Add(-t.Accuracy) }
 
 // Latest: see Earliest.
-func (t *TimestampToken) Latest() time.Time { return t.GenTime.Add(t.Accuracy) }
+func (t *Token) Latest() time.Time { return t.GenTime.Add(t.Accuracy) }
 
 // Timestamp verifies a DER RFC 3161 TimeStampToken and fails closed: strict
 // DER with no trailing bytes; a SignedData whose eContentType is TSTInfo,
@@ -220,7 +236,7 @@ func (t *TimestampToken) Latest() time.Time { return t.GenTime.Add(t.Accuracy) }
 // extended key usage extension is critical and holds timeStamping only; a
 // chain to opts.Roots valid over the whole genTime ± accuracy window; the
 // expected imprint with SHA-256/384/512; and nonce and policy when asked.
-func Timestamp(token []byte, opts TimestampOptions) (*TimestampToken, error) {
+func Verify(token []byte, opts Options) (*Token, error) {
 	if opts.Roots == nil {
 		return nil, ErrNoTSARoots
 	}
@@ -285,7 +301,7 @@ func Timestamp(token []byte, opts TimestampOptions) (*TimestampToken, error) {
 	if opts.Nonce != nil && (info.Nonce == nil || info.Nonce.Cmp(opts.Nonce) != 0) {
 		return nil, fmt.Errorf("%w: got %v, sent %v", ErrTokenNonce, info.Nonce, opts.Nonce)
 	}
-	if len(opts.Policies) > 0 && !containsOID(opts.Policies, info.Policy) {
+	if len(opts.Policies) > 0 && !slices.ContainsFunc(opts.Policies, info.Policy.Equal) {
 		return nil, fmt.Errorf("%w: %v", ErrTokenPolicy, info.Policy)
 	}
 
@@ -304,22 +320,13 @@ func Timestamp(token []byte, opts TimestampOptions) (*TimestampToken, error) {
 	if err != nil {
 		return nil, malformed("%v", err)
 	}
-	tok := &TimestampToken{GenTime: info.GenTime, Accuracy: acc, Policy: info.Policy, Serial: info.SerialNumber, Nonce: info.Nonce}
-	chain, err := opts.Cache.verify(signer, append(certs, opts.Intermediates...), opts.Roots, x509.ExtKeyUsageTimeStamping, tok.Earliest(), tok.Latest())
+	tok := &Token{GenTime: info.GenTime, Accuracy: acc, Policy: info.Policy, Serial: info.SerialNumber, Nonce: info.Nonce}
+	chain, err := opts.Cache.Verify(signer, append(certs, opts.Intermediates...), opts.Roots, x509.ExtKeyUsageTimeStamping, tok.Earliest(), tok.Latest())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTokenUntrusted, err)
 	}
 	tok.Chain = chain
 	return tok, nil
-}
-
-func containsOID(list []asn1.ObjectIdentifier, oid asn1.ObjectIdentifier) bool {
-	for _, o := range list {
-		if o.Equal(oid) {
-			return true
-		}
-	}
-	return false
 }
 
 // findSigner picks the certificate the SignerInfo names by issuer and
