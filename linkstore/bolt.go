@@ -110,13 +110,7 @@ func (s *Bolt) ArtifactIndices(ctx context.Context, artifact [32]byte, limit int
 // Backup writes a consistent copy of the database file to w while the
 // store is in use.
 func (s *Bolt) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+	return boltfile.Backup(s.db, w)
 }
 
 // Close closes the database.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -63,24 +64,13 @@ const slsa = "https://slsa.dev/provenance/v1"
 
 func provenance(t *testing.T, subject string, digest []byte) []byte {
 	st := dsse.Statement{Type: dsse.StatementType, PredicateType: slsa,
-		Subject:   []dsse.ResourceDescriptor{{Name: subject, Digest: map[string]string{"sha256": hexOf(digest)}}},
+		Subject:   []dsse.ResourceDescriptor{{Name: subject, Digest: map[string]string{"sha256": hex.EncodeToString(digest)}}},
 		Predicate: json.RawMessage(`{"buildDefinition":{"buildType":"https://example.org/make/v1","externalParameters":{}},"runDetails":{"builder":{"id":"https://example.org/ci"}}}`)}
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func hexOf(b []byte) string { return hexString(b) }
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
 }
 
 func (f *chainFixture) mixedBundles() []verify.NamedBundle {

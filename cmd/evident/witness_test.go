@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -9,8 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -184,26 +181,7 @@ func TestLitewitness(t *testing.T) {
 		run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "witness", "--name", w.Name, "--file", f)
 	}
 	run(0, "tuf", "trust", "policy", "--repo", repo, "--keys", keys, "--witness-threshold", "2", "--max-log-delay", "10m")
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	var lk in_toto.Key
-	lk.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
-	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
-	os.WriteFile(filepath.Join(work, "layout-key.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
-	run(0, "tuf", "trust", "add", "--repo", repo, "--keys", keys, "--kind", "layout-key", "--name", "release", "--file", "layout-key.pub")
-	layout := in_toto.Metablock{Signed: in_toto.Layout{Type: "layout", Expires: time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339),
-		Keys: map[string]in_toto.Key{}, Inspect: []in_toto.Inspection{},
-		Steps: []in_toto.Step{{Type: "step", Threshold: 1, PubKeys: []string{}, ExpectedCommand: []string{},
-			CertificateConstraints: []in_toto.CertificateConstraint{{CommonName: "*", DNSNames: []string{"*"}, Emails: []string{"*"},
-				Organizations: []string{"*"}, URIs: []string{"spiffe://evident.dev/ci/build"}, Roots: []string{"*"}}},
-			SupplyChainItem: in_toto.SupplyChainItem{Name: "build", ExpectedMaterials: [][]string{{"ALLOW", "main.c"}, {"DISALLOW", "*"}},
-				ExpectedProducts: [][]string{{"CREATE", "app"}, {"DISALLOW", "*"}}}}}}, Signatures: []in_toto.Signature{}}
-	if err := layout.Sign(lk); err != nil {
-		t.Fatal(err)
-	}
-	lb, _ := json.Marshal(layout)
-	os.WriteFile(filepath.Join(work, "release.layout"), lb, 0o644)
-	run(0, "tuf", "publish-layout", "--repo", repo, "--keys", keys, "--project", "acme", "--name", "release", "--file", "release.layout")
+	publishOneStepLayout(t, run, work, repo, keys)
 	tsaRoots := filepath.Join(dir, "tsa-chain.pem")
 	mirror := filepath.Join(work, "mirror")
 

@@ -272,3 +272,15 @@ func Open(path string, initialMmapSize int, buckets ...[]byte) (*bolt.DB, error)
 	}
 	return db, nil
 }
+
+// Backup writes a consistent copy of db's file to w while db is in use: a
+// read transaction, so writers go on meanwhile.
+func Backup(db *bolt.DB, w io.Writer) (int64, error) {
+	var n int64
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}

@@ -331,13 +331,7 @@ func (s *Store) Close() error {
 // Backup writes a consistent copy of the store's file to w while the store
 // is in use (a read transaction: appends go on meanwhile).
 func (s *Store) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+	return boltfile.Backup(s.db, w)
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
