@@ -148,7 +148,7 @@ func (v *EntryVerifier) VerifyPayload(e *evident.Entry, payload []byte) (*Verifi
 		// token's window if and only if it holds their hull.
 		path, err := v.Cache.Verify(chain[0], chain[1:], v.FunctionaryRoots, x509.ExtKeyUsageAny, first, last)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSignerUntrusted, err)
+			return nil, fmt.Errorf("%w: %v%s", ErrSignerUntrusted, err, straddleHint(chain, first, last))
 		}
 		out.SignerChain, out.PublicKey = path, chain[0].PublicKey
 	} else {
@@ -233,4 +233,18 @@ func checkDigestSignature(pub crypto.PublicKey, digest, sig []byte) error {
 		return fmt.Errorf("%w: %T", ErrSignerKey, pub)
 	}
 	return ErrEntrySignature
+}
+
+// straddleHint explains the commonest cause of a signer chain that is
+// valid at genTime yet refused: a certificate issued within the tokens'
+// accuracy of the signature (openssl x509 -req cannot backdate notBefore).
+func straddleHint(chain []*x509.Certificate, first, last time.Time) string {
+	for _, c := range chain {
+		if c.NotBefore.After(first) && !c.NotBefore.After(last) {
+			return fmt.Sprintf(" (certificate %q becomes valid at %s, inside the timestamps' window %s to %s: "+
+				"a signer's chain must be valid over the whole window; issue certificates with notBefore a little in the past)",
+				c.Subject.String(), c.NotBefore.UTC().Format(time.RFC3339), first.UTC().Format(time.RFC3339), last.UTC().Format(time.RFC3339))
+		}
+	}
+	return ""
 }
