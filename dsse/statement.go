@@ -1,6 +1,7 @@
 package dsse
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,26 +104,11 @@ func ParseStatement(payload []byte) (*Statement, error) {
 	if _, isObject := pred.(map[string]any); !isObject && pred != nil {
 		return bad("predicate is not a JSON object")
 	}
-	if _, present := doc.(map[string]any)["predicate"]; present {
-		if st.Predicate, err = predicateBytes(payload); err != nil {
-			return bad("%v", err)
-		}
+	if raw, ok := strictjson.MemberBytes(payload, "predicate"); ok { // the very bytes signed
+		st.Predicate = bytes.Clone(raw)
 		st.decoded = decodedPredicate{doc: pred, bytes: st.Predicate}
 	}
 	return &st, nil
-}
-
-// predicateBytes returns the predicate member of a Statement, the very
-// bytes of the payload, which ParseStatement has decoded strictly: its
-// one member named "predicate" in any case is that one.
-func predicateBytes(payload []byte) (json.RawMessage, error) {
-	var m struct {
-		Predicate json.RawMessage `json:"predicate"`
-	}
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, err
-	}
-	return m.Predicate, nil
 }
 
 // decodedPredicate is a Statement's predicate as ParseStatement decoded

@@ -22,6 +22,12 @@
 //
 //	append: N entries/s p50=… p99=… | proofs: N/s
 //
+// -verify-ingest -format dsse,metablock measures both entry formats (a
+// Statement in DSSE, a Metablock link), each round a new server per format,
+// alternating which goes first (-rounds), and ends with
+//
+//	dsse/metablock ingest (median of R rounds): N/s vs M/s = P%
+//
 // -mode tsa: for each concurrency in -tsa-c, clients request RFC 3161
 // timestamps for -d; the last line is that of the highest concurrency:
 //
@@ -55,6 +61,7 @@
 //
 //	go run ./cmd/evident-load -c 256 -d 10s
 //	go run ./cmd/evident-load -c 256 -d 10s -verify-ingest
+//	go run ./cmd/evident-load -c 256 -d 5s -verify-ingest -with-payload -format dsse,metablock -rounds 3
 //	go run ./cmd/evident-load -c 64 -d 10s -server http://127.0.0.1:8080 -key "$(cat evident-data/log.vkey)"
 //	go run ./cmd/evident-load -c 256 -d 10s -store pgtest -vs-bbolt -rounds 3
 //	go run ./cmd/evident-load -c 256 -d 0 -proof-d 10s -prefill 10000 -store pgtest -frontends 2
