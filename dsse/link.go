@@ -59,8 +59,9 @@ func Descriptors(set map[string]in_toto.HashObj) []ResourceDescriptor {
 // Link reads a Statement of [PredicateTypeLink] as the in-toto link it
 // records — the predicate's name, command, materials, byproducts and
 // environment, and the subjects as products — so the layout's artifact
-// rules apply to it as to a Metablock link. The predicate is decoded
-// strictly; every material and subject must have a name (its path) and a
+// rules apply to it as to a Metablock link. The predicate is read strictly,
+// from ParseStatement's decoding of it while Predicate holds the bytes
+// decoded; every material and subject must have a name (its path) and a
 // digest, no name twice.
 func (st *Statement) Link() (in_toto.Link, error) {
 	if st.PredicateType != PredicateTypeLink {

@@ -59,8 +59,10 @@ type ResourceDescriptor struct {
 }
 
 // ParseStatement decodes a Statement v1 from the payload bytes exactly as
-// signed, strictly: no duplicate or unknown member at any depth, no
-// trailing data, a decoding faithful to the bytes; _type is
+// signed, strictly: one decoding (no duplicate member at any depth, no
+// trailing data, within the limits), each member read from it by its exact
+// name and type (no unknown member, none in another case), and Predicate
+// the very bytes of the payload's predicate; _type is
 // [StatementType]; at least one and at most [MaxSubjects] subjects, each
 // with a digest, and no two with one name (a name meaning two digests
 // would match the artifact rules both ways); predicateType an absolute
