@@ -14,9 +14,10 @@
 // (threat P1): the JSON is decoded once, by internal/strictjson (no key
 // twice at any depth, within size and depth limits), and each member is
 // read from that decoding by its exact name and type (no unknown member,
-// none in another case); base64 must be canonical padded standard base64. A Statement is always parsed from the
-// very payload bytes the envelope's signatures cover — the bytes whose
-// SHA-256 a log entry records — never from a re-encoding.
+// none in another case; see members.go); base64 must be canonical padded
+// standard base64. A Statement is always parsed from the very payload
+// bytes the envelope's signatures cover — the bytes whose SHA-256 a log
+// entry records — never from a re-encoding.
 //
 // Signatures are over PAE(payloadType, payload) (the DSSE pre-authentication
 // encoding, [evident.PAE]): ECDSA and RSA sign its SHA-256, Ed25519 signs it
