@@ -213,3 +213,27 @@ func refDuplicate(data []byte) *string {
 	}
 	return walk()
 }
+
+// MemberBytes returns a top-level member's very bytes — the bytes a
+// Statement's predicate is kept as — whatever nests before it or looks
+// like it inside strings, and nothing for a member only nested or absent.
+func TestMemberBytes(t *testing.T) {
+	for _, c := range []struct {
+		in, key, want string
+		ok            bool
+	}{
+		{`{"a":1,"predicate":{"x":[1,{"predicate":2}]} }`, "predicate", `{"x":[1,{"predicate":2}]}`, true},
+		{`{"s":"\"predicate\":3,","predicate" : null }`, "predicate", `null`, true},
+		{`{"pred\u0069cate":"v","b":{}}`, "predicate", `"v"`, true},
+		{` { "b" : [ "predicate" , {"predicate":1} ] } `, "predicate", ``, false},
+		{`{"b":{"predicate":1}}`, "predicate", ``, false},
+		{`["predicate",1]`, "predicate", ``, false},
+		{`{"Predicate":1}`, "predicate", ``, false},
+		{`{"a":"x","b":[{}],"c":true}`, "c", `true`, true},
+	} {
+		got, ok := MemberBytes([]byte(c.in), c.key)
+		if string(got) != c.want || ok != c.ok {
+			t.Errorf("MemberBytes(%s, %q) = %q, %v; want %q, %v", c.in, c.key, got, ok, c.want, c.ok)
+		}
+	}
+}
