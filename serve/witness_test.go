@@ -139,6 +139,16 @@ func TestWitnessing(t *testing.T) {
 	}
 
 	// w2 down: the log appends; checkpoints get w1's cosignature only.
+	w2failed := make(chan struct{}, 1)
+	failHook := func(name string, err error) {
+		if name == ws[1].Verifier().Name() && err != nil {
+			select {
+			case w2failed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	s.witness.testHookResult.Store(&failHook)
 	ws[1].SetDown(true)
 	idx = s.add("second")
 	if code, _ := s.witnessed(idx, 1, "10s"); code != 200 {
@@ -147,6 +157,14 @@ func TestWitnessing(t *testing.T) {
 	if code, _ := s.witnessed(idx, 2, "50ms"); code != 404 {
 		t.Errorf("with w2 down, witnessed(%d, 2) = %d, want 404", idx, code)
 	}
+	// w1's cosignature does not say w2's worker has failed yet: on a loaded
+	// machine its goroutine may not have run. Wait for the failure itself.
+	select {
+	case <-w2failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("w2, down, was not tried within 20s")
+	}
+	s.witness.testHookResult.Store(nil)
 	if m := s.get("/metrics"); !strings.Contains(m, `evident_witness_failures_total{witness="witness.test/w2"}`) ||
 		strings.Contains(m, `evident_witness_failures_total{witness="witness.test/w2"} 0`) {
 		t.Errorf("metrics do not count w2's failures:\n%s", m)
@@ -330,6 +348,11 @@ func FuzzParseWitnessConfig(f *testing.F) {
 // TestIdleLogWitnessedAtOnce: an entry logged into a log that has been
 // quiet for a period is submitted to the witnesses at once, not at the next
 // tick of a period-long clock.
+//
+// The period is long (4s) so that "at once" (a 100ms poll and a local
+// round trip) and "the next tick" (2s on average) stay apart on a loaded
+// machine under -race: a one-second period, with its 600ms bound, failed
+// whenever the append and the witness's answer took a little longer.
 func TestIdleLogWitnessedAtOnce(t *testing.T) {
 	w := witnesstest.New("witness.test/w1")
 	srv := httptest.NewServer(w)
@@ -342,7 +365,7 @@ func TestIdleLogWitnessedAtOnce(t *testing.T) {
 	w.AddLog(vkey)
 	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Witnesses:     []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
-		WitnessPeriod: time.Second})
+		WitnessPeriod: idlePeriod})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,18 +377,21 @@ func TestIdleLogWitnessedAtOnce(t *testing.T) {
 	if code, _ := ws.witnessed(ws.add("first"), 1, "10s"); code != 200 {
 		t.Fatalf("first entry not witnessed: %d", code)
 	}
-	time.Sleep(1100 * time.Millisecond) // a quiet period
+	time.Sleep(idlePeriod + 100*time.Millisecond) // a quiet period (wall clock: the worker's own)
 	start := time.Now()
 	idx := ws.add("after a quiet period")
 	if code, _ := ws.witnessed(idx, 1, "10s"); code != 200 {
 		t.Fatalf("entry %d not witnessed: %d", idx, code)
 	}
 	// The poll is 100ms and the witness answers in microseconds; a clock
-	// ticking every second would take half a second on average.
-	if d := time.Since(start); d > 600*time.Millisecond {
-		t.Errorf("an entry into an idle log was witnessed after %v, want about a tenth of the period", d)
+	// ticking every period would take half a period on average.
+	if d := time.Since(start); d > idlePeriod/2 {
+		t.Errorf("an entry into an idle log was witnessed after %v, want about a 100ms poll, far less than half the %v period", d, idlePeriod)
 	}
 }
+
+// idlePeriod is TestIdleLogWitnessedAtOnce's witness period.
+const idlePeriod = 4 * time.Second
 
 func TestNextBackoff(t *testing.T) {
 	for _, c := range []struct{ prev, period, want time.Duration }{

@@ -125,23 +125,30 @@ func isSequencer(s *server) bool {
 
 // leader waits until exactly one running frontend (other than not) says it
 // sequences, and returns its slot and how long that took.
+//
+// The frontends are asked one after another, not at one instant: a former
+// sequencer that has not yet noticed it lost the lease (a loaded machine
+// can delay its renewal past the lease's life) still says it sequences
+// while its successor does. That is no split brain (the fence, checked by
+// the ledger, is what keeps commits apart), so two answers are asked
+// again, and only two that persist for the whole wait fail.
 func (f *frontends) leader(not int, within time.Duration) (int, time.Duration) {
 	f.t.Helper()
 	t0 := time.Now()
 	for {
-		found := -1
+		var found []int
 		for i := range f.procs {
 			if s := f.get(i); s != nil && i != not && isSequencer(s) {
-				if found >= 0 {
-					f.t.Fatalf("frontends %d and %d both say they sequence", found, i)
-				}
-				found = i
+				found = append(found, i)
 			}
 		}
-		if found >= 0 {
-			return found, time.Since(t0)
+		if len(found) == 1 {
+			return found[0], time.Since(t0)
 		}
 		if time.Since(t0) > within {
+			if len(found) > 1 {
+				f.t.Fatalf("frontends %v all say they sequence, for %v", found, within)
+			}
 			f.t.Fatalf("no frontend took over as sequencer within %v", within)
 		}
 		time.Sleep(20 * time.Millisecond) // polling other processes
@@ -180,8 +187,8 @@ func (l *ledger) count() int {
 // TestFailoverUnderLoad covers H1, L1 and L3 with real processes: three
 // evident serve frontends on one PostgreSQL, 64 appenders spread over them.
 // The sequencer is SIGKILLed at random moments, several rounds, and another
-// must take over within 5s; then it is paused (SIGSTOP) until a successor
-// has committed, and resumed; then PostgreSQL is restarted (fast, then
+// must take over (within 10s; about 3.5s on a quiet machine); then it is
+// paused (SIGSTOP) until a successor has committed, and resumed; then PostgreSQL is restarted (fast, then
 // immediate) under load. Afterwards fsck is clean, the root recomputed
 // from the entries equals the last signed checkpoint, every checkpoint a
 // client was given is a prefix of the final log, and every acknowledged
@@ -275,7 +282,9 @@ func TestFailoverUnderLoad(t *testing.T) {
 		killed := f.get(lead)
 		killed.kill9(t)
 		f.set(lead, nil)
-		next, took := f.leader(lead, 5*time.Second)
+		// The lease lasts 3s, so a successor takes over in about 3.5s
+		// (logged below); the bound leaves a loaded machine room.
+		next, took := f.leader(lead, 10*time.Second)
 		t.Logf("round %d: killed frontend %d; frontend %d took over in %v; %d acknowledged", round, lead, next, took.Round(time.Millisecond), led.count())
 		waitAcks(50, 30*time.Second)
 		f.set(lead, startServer(t, f.dirs[lead], "--store", url))
