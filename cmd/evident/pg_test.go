@@ -126,12 +126,13 @@ func isSequencer(s *server) bool {
 // leader waits until exactly one running frontend (other than not) says it
 // sequences, and returns its slot and how long that took.
 //
-// The frontends are asked one after another, not at one instant: a former
-// sequencer that has not yet noticed it lost the lease (a loaded machine
-// can delay its renewal past the lease's life) still says it sequences
-// while its successor does. That is no split brain (the fence, checked by
-// the ledger, is what keeps commits apart), so two answers are asked
-// again, and only two that persist for the whole wait fail.
+// The frontends are asked one after another, not at one instant: the first
+// may answer just before its lease runs out (a loaded machine can delay
+// its renewal past the lease's life) and the next just after it took
+// over. Two such answers are no split brain (a frontend says it sequences
+// only until its lease's end by its own clock, and the fence, checked by
+// the ledger, keeps commits apart), so they are asked again, and only two
+// that persist for the whole wait fail.
 func (f *frontends) leader(not int, within time.Duration) (int, time.Duration) {
 	f.t.Helper()
 	t0 := time.Now()
