@@ -404,3 +404,80 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestLargeSubmissionsAtOnce covers threat model L7 and S1: a submission
+// over the entry size (an entry with its payload) is read into a buffer of
+// its own, by at most 4 requests at once. Four clients that send the start
+// of one and stall hold the four slots; a fifth large submission gets 503
+// with Retry-After at once (it is not read, so memory stays bounded); a
+// small request still gets through; and once a stalled client goes, its
+// slot is free again.
+func TestLargeSubmissionsAtOnce(t *testing.T) {
+	s := startTest(t)
+	addr := strings.TrimPrefix(s.URL(), "http://")
+	// The start of a submission, longer than any entry: the server must read
+	// on into the payload, in a large-body slot.
+	prefix := append([]byte(`{"payload":"`), bytes.Repeat([]byte("A"), log.MaxEntrySize+1024)...)
+	const bodyLen = log.MaxEntrySize + 64<<10
+	stall := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", log.PathEntries, bodyLen)
+		if _, err := c.Write(prefix); err != nil {
+			t.Fatal(err)
+		}
+		return c // the rest of the body never comes
+	}
+	// probe posts a whole large submission (malformed, so that it is never
+	// logged): 503 while every slot is held, else the 400 of its content.
+	probe := func() (int, string) {
+		body := append(bytes.Clone(prefix), bytes.Repeat([]byte("A"), bodyLen-len(prefix)-2)...)
+		body = append(body, `"}`...)
+		resp, err := http.Post(s.URL()+log.PathEntries, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	var stalled []net.Conn
+	for i := 0; i < 4; i++ {
+		c := stall()
+		defer c.Close()
+		stalled = append(stalled, c)
+	}
+	// The stalled clients take their slots when the server reads their
+	// bodies, which it does on its own goroutines: probe until all four are
+	// held (a probe that finds a free slot uses it only while it is read).
+	code, retry := 0, ""
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if code, retry = probe(); code == http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		if code != http.StatusBadRequest {
+			t.Fatalf("a malformed large submission with a slot free = %d, want 400", code)
+		}
+	}
+	if code != http.StatusServiceUnavailable || retry == "" {
+		t.Fatalf("a fifth large submission while four stall = %d (Retry-After %q), want 503 with Retry-After", code, retry)
+	}
+	// Small requests are not held up by the large ones.
+	if resp, err := http.Post(s.URL()+log.PathEntries, "application/json", strings.NewReader("{}")); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a small submission while four large ones stall = %v, %v, want 400", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// One stalled client goes: its slot is released.
+	stalled[0].Close()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if code, _ = probe(); code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+	}
+	if code != http.StatusBadRequest {
+		t.Fatalf("a large submission after a stalled one went = %d, want 400 (read, then refused as malformed)", code)
+	}
+}
