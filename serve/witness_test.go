@@ -445,3 +445,68 @@ func TestWitnessDownBacksOff(t *testing.T) {
 		t.Fatalf("the witness back up did not cosign: %d", code)
 	}
 }
+
+// sharedWitnessed is a log store whose witnessed checkpoints several
+// frontends share, as they share a PostgreSQL database.
+type sharedWitnessed struct {
+	log.Store
+	*log.WitnessedMemory
+}
+
+// TestFollowerCheckpointCarriesCosignatures: A2, H1. A follower frontend
+// submits nothing to the witnesses (only the sequencer does), but its
+// /log/checkpoint carries the cosignatures the sequencer stored for that
+// checkpoint, as the sequencer's own does, taken from the store once a
+// period rather than on every request.
+func TestFollowerCheckpointCarriesCosignatures(t *testing.T) {
+	l := logtest.Open(t, "log.test/frontends")
+	w := witnesstest.New("witness.test/w1")
+	w.AddLog(l.VerifierKey)
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	cfgs := []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}}
+	store := sharedWitnessed{WitnessedMemory: &log.WitnessedMemory{}}
+	quiet := slog.New(slog.DiscardHandler)
+	follower, err := newWitnessing(l.Log, store, cfgs, 5*time.Millisecond, quiet, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower.leading = func() bool { return false }
+	follower.start()
+	defer follower.close()
+	if _, err := l.Add(context.Background(), []byte("entry")); err != nil {
+		t.Fatal(err)
+	}
+	sequencer, err := newWitnessing(l.Log, store, cfgs, 5*time.Millisecond, quiet, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sequencer.start()
+	defer sequencer.close()
+	checkpoint := func(wi *witnessing) []byte {
+		rec := httptest.NewRecorder()
+		wi.serveCheckpoint(rec, httptest.NewRequest("GET", "/log/checkpoint", nil))
+		return rec.Body.Bytes()
+	}
+	deadline := time.After(20 * time.Second)
+	for {
+		follower.mu.Lock()
+		changed := follower.changed
+		follower.mu.Unlock()
+		got := checkpoint(follower)
+		if valid, _, _ := tlog.VerifyCosignatures(got, []*tlog.CosignatureVerifier{w.Verifier()}); len(valid) == 1 {
+			if want := checkpoint(sequencer); !bytes.Equal(got, want) {
+				t.Errorf("the follower's /log/checkpoint = %q, the sequencer's %q", got, want)
+			}
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("the follower's /log/checkpoint has no cosignature after 20s: %q", got)
+		}
+	}
+	if w.Calls() != 1 {
+		t.Errorf("the witness was called %d times, want once (by the sequencer only)", w.Calls())
+	}
+}

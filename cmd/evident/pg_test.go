@@ -649,6 +649,21 @@ func TestWitnessedFrontends(t *testing.T) {
 	if l := metricLine(f.get(follower), "evident_witness_last_success_timestamp_seconds"); !strings.HasSuffix(l, " 0") {
 		t.Errorf("the follower submitted to the witness: %s", l)
 	}
+	// Once the log is quiet, the follower's /log/checkpoint carries the
+	// cosignature of the checkpoint it serves, as the sequencer's does.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		cp := getURL(t, f.get(follower).url+"/log/checkpoint")
+		if valid, _, _ := tlog.VerifyCosignatures(cp, []*tlog.CosignatureVerifier{w.Verifier()}); len(valid) == 1 {
+			if want := getURL(t, f.get(lead).url+"/log/checkpoint"); !bytes.Equal(cp, want) {
+				t.Errorf("the follower's /log/checkpoint:\n%s\nthe sequencer's:\n%s", cp, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower's /log/checkpoint carries no cosignature after 20s:\n%s", cp)
+		}
+		time.Sleep(20 * time.Millisecond) // polling other processes
+	}
 
 	f.get(lead).kill9(t)
 	f.set(lead, nil)
