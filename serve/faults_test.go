@@ -210,7 +210,7 @@ func TestStatusFloodDoesNoStoreWork(t *testing.T) {
 				}
 				resp, err := flood.Get(s.URL() + "/")
 				if err != nil {
-					failed.Add(1) // a flood on a loaded machine may be refused at the connection cap
+					failed.Add(1) // counted, not fatal: the flood is the attacker's
 					continue
 				}
 				io.Copy(io.Discard, resp.Body)
@@ -225,7 +225,10 @@ func TestStatusFloodDoesNoStoreWork(t *testing.T) {
 			t.Fatalf("add %d under the flood: %v", i, err)
 		}
 	}
-	for pages.Load() < 500 { // enough of a flood, whatever the machine's speed
+	for deadline := time.Now().Add(2 * time.Minute); pages.Load() < 500; { // enough of a flood, whatever the machine's speed
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pages served (%d requests failed) in 2 minutes of the flood, want 500", pages.Load(), failed.Load())
+		}
 		if _, err := lc.Add(context.Background(), m.entry(t)); err != nil {
 			t.Fatal(err)
 		}
