@@ -100,15 +100,7 @@ func TestDevSVIDOptIn(t *testing.T) {
 	if _, err := identity.FromDevServer(context.Background(), s.URL(), "spiffe://evident.dev/ci/x"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("dev SVID without --dev-svid = %v, want 404", err)
 	}
-	dir := t.TempDir()
-	on, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), DevSVID: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := on.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer on.Close(context.Background())
+	on := startDevSVID(t)
 	if _, err := identity.FromDevServer(context.Background(), on.URL(), "spiffe://evident.dev/ci/x"); err != nil {
 		t.Errorf("dev SVID with DevSVID: %v", err)
 	}

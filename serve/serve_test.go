@@ -35,6 +35,21 @@ func startTest(t testing.TB) *Server {
 	return startTestHeaderTimeout(t, 0)
 }
 
+// startDevSVID starts a server that hands out development SVIDs, with no
+// admin listener, until the test ends.
+func startDevSVID(t *testing.T) *Server {
+	t.Helper()
+	s, err := Open(Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), DevSVID: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
 // startTestHeaderTimeout is startTest with a read-header timeout of its
 // own. Only slowloris tests shorten it: a client of a loaded machine under
 // -race can take longer than 200ms between connecting and sending its
@@ -226,15 +241,7 @@ func TestStatusPageInChromium(t *testing.T) {
 // other error there, with Allow for a 405; so a client reads one dialect.
 func TestAPIErrorsAreJSON(t *testing.T) {
 	s := startTest(t)
-	dir := t.TempDir()
-	dev, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), DevSVID: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close(context.Background())
+	dev := startDevSVID(t)
 	for _, c := range []struct {
 		srv          *Server
 		method, path string

@@ -236,6 +236,19 @@ func TestParseWitness(t *testing.T) {
 	}
 }
 
+// witnessOf serves a test witness that knows the log l, until the test
+// ends, and returns it with its configuration.
+func witnessOf(t *testing.T, l *logtest.Log) (*witnesstest.Witness, []WitnessConfig) {
+	t.Helper()
+	w := witnesstest.New("witness.test/w1")
+	if err := w.AddLog(l.VerifierKey); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w)
+	t.Cleanup(srv.Close)
+	return w, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}}
+}
+
 // slowWitnessed is a WitnessedStore whose writes wait until release is
 // closed, as a disk busy with the log's commits does.
 type slowWitnessed struct {
@@ -255,13 +268,9 @@ func (s *slowWitnessed) PutWitnessed(size uint64, signed []byte) error {
 // is stored once the store takes it.
 func TestCosignatureServedBeforeStored(t *testing.T) {
 	l := logtest.Open(t, "log.test/slow")
-	w := witnesstest.New("witness.test/w1")
-	w.AddLog(l.VerifierKey)
-	srv := httptest.NewServer(w)
-	defer srv.Close()
+	w, cfgs := witnessOf(t, l)
 	store := &slowWitnessed{release: make(chan struct{})}
-	wi, err := newWitnessing(l.Log, store, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
-		5*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	wi, err := newWitnessing(l.Log, store, cfgs, 5*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,11 +469,7 @@ type sharedWitnessed struct {
 // period rather than on every request.
 func TestFollowerCheckpointCarriesCosignatures(t *testing.T) {
 	l := logtest.Open(t, "log.test/frontends")
-	w := witnesstest.New("witness.test/w1")
-	w.AddLog(l.VerifierKey)
-	srv := httptest.NewServer(w)
-	defer srv.Close()
-	cfgs := []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}}
+	w, cfgs := witnessOf(t, l)
 	store := sharedWitnessed{WitnessedMemory: &log.WitnessedMemory{}}
 	quiet := slog.New(slog.DiscardHandler)
 	follower, err := newWitnessing(l.Log, store, cfgs, 5*time.Millisecond, quiet, time.Now)
