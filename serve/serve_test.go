@@ -39,7 +39,13 @@ func startTest(t testing.TB) *Server {
 // admin listener, until the test ends.
 func startDevSVID(t *testing.T) *Server {
 	t.Helper()
-	s, err := Open(Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), DevSVID: true})
+	return startConfig(t, Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), DevSVID: true})
+}
+
+// startConfig opens and starts a server of cfg until the test ends.
+func startConfig(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	s, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,16 +63,8 @@ func startDevSVID(t *testing.T) *Server {
 func startTestHeaderTimeout(t testing.TB, headerTimeout time.Duration) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+	return startConfig(t, Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
 		ReadHeaderTimeout: headerTimeout, AdminSocket: filepath.Join(dir, "admin.sock")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
-	return s
 }
 
 // TestSlowloris covers threat model S1: clients that never finish their headers
