@@ -57,14 +57,18 @@ func WriteError(w http.ResponseWriter, msg string, status int) {
 // MuxErrors serves mux, except that the 404 and 405 mux itself gives (no
 // pattern matches the path, or none the method) are answered in the JSON
 // dialect, with the Allow header of a 405, for requests api reports true
-// (all, if api is nil): http.ServeMux writes them as plain text.
+// (all, if api is nil): http.ServeMux writes them as plain text. It costs
+// those requests a second route lookup (a few hundred nanoseconds, no
+// allocation; BenchmarkMuxErrors).
 func MuxErrors(mux *http.ServeMux, api func(*http.Request) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A pattern is named for every match and redirect; none, only for
-		// the mux's own 404 and 405.
-		if h, pattern := mux.Handler(r); pattern == "" && (api == nil || api(r)) {
-			writeMuxError(w, r, h)
-			return
+		if api == nil || api(r) {
+			// A pattern is named for every match and redirect; none, only
+			// for the mux's own 404 and 405.
+			if h, pattern := mux.Handler(r); pattern == "" {
+				writeMuxError(w, r, h)
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})
