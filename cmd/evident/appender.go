@@ -214,7 +214,11 @@ func (a *appender) writeSigned(file, bundleName string, b []byte) error {
 				earlier = fmt.Sprintf(" (logged at index %d; evident bundle fetch --index %d writes its bundle again)", ob.LogIndex, ob.LogIndex)
 			}
 		}
-		fmt.Fprintf(a.stderr, "evident: note: replacing %s and %s of an earlier run with this key%s\n", file, filepath.Base(bp), earlier)
+		files := filepath.Base(bp)
+		if errLink == nil {
+			files = file + " and " + files
+		}
+		fmt.Fprintf(a.stderr, "evident: note: replacing %s of an earlier run with this key%s\n", files, earlier)
 	case errLink == nil:
 		fmt.Fprintf(a.stderr, "evident: note: replacing %s of an earlier run with this key (it has no bundle)\n", file)
 	}
