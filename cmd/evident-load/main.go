@@ -125,7 +125,11 @@ func run() error {
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
 	rounds := flag.Int("rounds", 0, "witness mode: rounds of an unwitnessed and a witnessed phase of -d each, alternating which comes first (default 3); "+
 		"with -store pgtest: rounds on PostgreSQL (and on bbolt with -vs-bbolt), the last line giving medians (default 1)")
+	proofSizes := flag.String("proof-sizes", "", "log mode, pgtest only: two tree sizes (as 10000,1000000) to fill in bulk and measure proof latency at, from new frontends, -rounds times")
 	flag.Parse()
+	if *proofSizes != "" {
+		return depthMode(*proofSizes, *store, *rounds, phases{conc: *conc, proofDur: *proofDur, entryBytes: *entryBytes})
+	}
 	if *mode == "witness" {
 		n := *mint
 		if n <= 0 {
