@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -193,9 +192,8 @@ func depthMode(sizes, store string, rounds int, ph phases) error {
 	if store != "pgtest" {
 		return errors.New("-proof-sizes fills throwaway databases: it needs -store pgtest")
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if rounds <= 0 {
 		rounds = 3
 	}
-	return benchDepth(sz, rounds, ph, logger)
+	return benchDepth(sz, rounds, ph, logger())
 }
