@@ -113,7 +113,8 @@ func TestProofsReadFromTiles(t *testing.T) {
 
 // A leader that does not hold the earlier nodes of a tile it completes (it
 // just took over, or they left its cache) reads them before its commit:
-// the tile row is whole and agrees with the nodes.
+// the tile row is whole and agrees with the nodes. A commit the fence
+// refuses writes no tile.
 func TestTileCompletedWithoutCachedNodes(t *testing.T) {
 	s, _ := openLeader(t)
 	defer s.Close()
@@ -122,6 +123,14 @@ func TestTileCompletedWithoutCachedNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.nodes = newNodeCache(nodeCacheSize) // as after a takeover
+	// A batch the fence refuses (it does not start at the size) writes no
+	// tile, though it would complete one.
+	if err := s.Commit(newTree().batch(t, 300)); !errors.Is(err, log.ErrConflict) {
+		t.Fatalf("Commit at 0 of a log of 200 = %v, want ErrConflict", err)
+	}
+	if n := countTiles(t, s); n != 0 {
+		t.Fatalf("a refused commit left %d tiles", n)
+	}
 	if err := s.Commit(tr.batch(t, 100)); err != nil {
 		t.Fatal(err)
 	}
@@ -232,4 +241,38 @@ func tileRowsOf(t *testing.T, s *LogStore) map[string][]byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A tile row of the wrong length is refused by the schema, and, should one
+// be there anyway, by the frontend reading it: an error, not a proof made
+// of the wrong bytes.
+func TestTileOfWrongLengthRefused(t *testing.T) {
+	s, url := openLeader(t)
+	defer s.Close()
+	tr := newTree()
+	if err := s.Commit(tr.batch(t, 300)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	short := "UPDATE evident_log_tiles SET hashes = substring(hashes from 1 for 16288)"
+	if _, err := s.pool.Exec(ctx, short); err == nil {
+		t.Fatal("the schema stored a tile of 16288 bytes")
+	}
+	if _, err := s.pool.Exec(ctx, "ALTER TABLE evident_log_tiles DROP CONSTRAINT evident_log_tiles_hashes_check"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := OpenLog(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if got, err := fresh.Nodes([]compact.NodeID{compact.NewNodeID(0, 255)}); err == nil || !bytes.Contains([]byte(err.Error()), []byte("16288 bytes")) {
+		t.Fatalf("Nodes from a short tile = %x, %v, want an error naming its length", got, err)
+	}
+	if n := fresh.tiles.c.len(); n != 0 {
+		t.Errorf("a short tile was cached")
+	}
 }
