@@ -146,12 +146,16 @@ func (s *LogStore) Commit(b *log.Batch) error {
 	}
 	// One statement, so one transaction and one round trip. The fence: the
 	// head row moves only from the size and term this commit builds on,
-	// and the entries, nodes and tiles are written only if it moved. The
-	// row lock orders commits and takeovers.
+	// and only if none of the batch's leaf hashes is stored (the log's
+	// duplicate check, so that it needs no lookup before; see
+	// log.DedupStore); the entries, nodes and tiles are written only if it
+	// moved. The row lock orders commits and takeovers.
 	var moved int
 	err = s.pool.QueryRow(ctx, `WITH head AS (
 			UPDATE evident_log_head SET size = $1, time = $2, checkpoint = $3
-			WHERE size = $4 AND term = $5 RETURNING 1
+			WHERE size = $4 AND term = $5
+				AND NOT EXISTS (SELECT FROM evident_log_entries WHERE leaf = ANY($7::bytea[]))
+			RETURNING 1
 		), entries AS (
 			INSERT INTO evident_log_entries (idx, leaf, entry)
 			SELECT * FROM unnest($6::bigint[], $7::bytea[], $8::bytea[]) WHERE EXISTS (SELECT FROM head)
@@ -187,8 +191,15 @@ func (s *LogStore) Commit(b *log.Batch) error {
 	if uint64(cur) != term {
 		return fmt.Errorf("%w (term %d, now %d)", ErrDeposed, term, cur)
 	}
-	return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
+	if uint64(size) != b.Start {
+		return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
+	}
+	return fmt.Errorf("%w: entries %d to %d", log.ErrStored, b.Start, b.Head.Size)
 }
+
+// CommitChecksDuplicates implements log.DedupStore: Commit refuses a
+// batch with a stored leaf hash (ErrStored), in its own statement.
+func (s *LogStore) CommitChecksDuplicates() bool { return true }
 
 // Entries implements log.Store.
 func (s *LogStore) Entries(start uint64, n int) ([][]byte, error) {
