@@ -22,11 +22,13 @@ import (
 
 // -proof-sizes: how proof latency grows with the tree. Two logs in one
 // throwaway PostgreSQL cluster are filled in bulk to the two sizes, then
-// each round measures proofs of random entries from a new frontend of
-// each (empty caches: a frontend that has just started), alternating
-// which comes first, since a shared machine's speed drifts. The last line:
+// each round starts a new frontend of each (nothing of the tree in its
+// memory) and measures proofs of random entries twice: while it is new
+// (cold) and then again (warm: what a frontend that has been serving
+// answers), alternating which size comes first, since a shared machine's
+// speed drifts. The last line:
 //
-//	proof latency: p50 A at N entries, B at M entries (R×, median of K rounds) | p99 … | proofs N/s vs M/s
+//	proof latency, warm: p50 A at N entries, B at M entries (R×, median of K rounds; …) | cold: … | p99 … | proofs …
 
 // maxDepthSize bounds -proof-sizes.
 const maxDepthSize = 1 << 26
@@ -80,33 +82,42 @@ func benchDepth(sizes [2]int, rounds int, ph phases, logger *slog.Logger) error 
 		}
 		fmt.Printf("bulk fill: %d entries in %v\n", n, time.Since(start).Round(time.Millisecond))
 	}
-	var got [2][]figures
+	var cold, warm [2][]figures
 	for r := 0; r < rounds; r++ {
 		for k := 0; k < 2; k++ {
 			i := (r + k) % 2 // alternate which size goes first
-			f, err := coldProofs(urls[i], signer, verifier, ph, logger)
+			c, w, err := frontendProofs(urls[i], signer, verifier, ph, logger)
 			if err != nil {
 				return err
 			}
-			got[i] = append(got[i], f)
+			cold[i], warm[i] = append(cold[i], c), append(warm[i], w)
 		}
 	}
-	fmt.Println(depthLine(sizes, got))
+	w, c := depthFigures(warm), depthFigures(cold)
+	fmt.Printf("proof latency, warm: p50 %s | cold: p50 %s | p99 warm %v vs %v, cold %v vs %v | proofs warm %.0f vs %.0f/s\n",
+		w.line(sizes), c.line(sizes), w.a.proofP99, w.b.proofP99, c.a.proofP99, c.b.proofP99, w.a.proofs, w.b.proofs)
 	return nil
 }
 
-// depthLine is the last line: medians over the rounds, and the ratio of
-// the p50 latencies.
-func depthLine(sizes [2]int, got [2][]figures) string {
-	a, b := median(got[0]), median(got[1])
-	ratios := make([]float64, len(got[0]))
+// depthFig is the medians at each size over the rounds, and the ratios of
+// the p50 latencies, round by round, sorted.
+type depthFig struct {
+	a, b   figures
+	ratios []float64
+}
+
+func depthFigures(got [2][]figures) depthFig {
+	d := depthFig{a: median(got[0]), b: median(got[1]), ratios: make([]float64, len(got[0]))}
 	for r := range got[0] {
-		ratios[r] = float64(got[1][r].proofP50) / float64(max(got[0][r].proofP50, 1))
+		d.ratios[r] = float64(got[1][r].proofP50) / float64(max(got[0][r].proofP50, 1))
 	}
-	slices.Sort(ratios)
-	return fmt.Sprintf("proof latency: p50 %v at %d entries, %v at %d entries (%.2f×, median of %d rounds; per round %s) | p99 %v vs %v | proofs %.0f vs %.0f/s",
-		a.proofP50, sizes[0], b.proofP50, sizes[1], ratios[(len(ratios)-1)/2], len(ratios), fmtRatios(ratios),
-		a.proofP99, b.proofP99, a.proofs, b.proofs)
+	slices.Sort(d.ratios)
+	return d
+}
+
+func (d depthFig) line(sizes [2]int) string {
+	return fmt.Sprintf("%v at %d entries, %v at %d entries (%.2f×, median of %d rounds; per round %s)",
+		d.a.proofP50, sizes[0], d.b.proofP50, sizes[1], d.ratios[(len(d.ratios)-1)/2], len(d.ratios), fmtRatios(d.ratios))
 }
 
 func fmtRatios(r []float64) string {
@@ -117,22 +128,28 @@ func fmtRatios(r []float64) string {
 	return strings.Join(s, "/")
 }
 
-// coldProofs measures proofs from a frontend that has just opened the log
-// at pgURL: nothing of the tree in its memory.
-func coldProofs(pgURL string, signer note.Signer, verifier note.Verifier, ph phases, logger *slog.Logger) (figures, error) {
+// frontendProofs starts a new frontend of the log at pgURL and measures
+// proofs from it twice: at once (cold: nothing of the tree in its memory)
+// and right after (warm).
+func frontendProofs(pgURL string, signer note.Signer, verifier note.Verifier, ph phases, logger *slog.Logger) (cold, warm figures, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	store, err := openFollower(ctx, pgURL)
 	if err != nil {
-		return figures{}, err
+		return cold, warm, err
 	}
 	fe, err := serveShape(store, signer, verifier, log.Config{Logger: logger})
 	if err != nil {
-		return figures{}, err
+		return cold, warm, err
 	}
 	defer fe.close()
 	lc := &logclient.Client{URL: fe.url, Origin: verifier.Name(), Verifier: verifier, HTTP: newHTTPClient(ph.conc)}
-	return proofPhase(lc, nil, fe.log.Head().Size, ph)
+	size := fe.log.Head().Size
+	if cold, err = proofPhase(lc, nil, size, ph); err != nil {
+		return cold, warm, err
+	}
+	warm, err = proofPhase(lc, nil, size, ph)
+	return cold, warm, err
 }
 
 // bulkFillPG fills the empty database at pgURL with n distinct entries of

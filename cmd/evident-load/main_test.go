@@ -116,8 +116,8 @@ func TestProofSizes(t *testing.T) {
 	pgtest.Installed(t)
 	args := []string{"-store", "pgtest", "-proof-sizes", "300,3000", "-c", "8", "-proof-d", "300ms", "-rounds", "2", "-entry-bytes", "256"}
 	last := runLoad(t, args)
-	if !strings.HasPrefix(last, "proof latency: p50 ") || !strings.Contains(last, " at 300 entries, ") || !strings.Contains(last, " at 3000 entries (") ||
-		!strings.Contains(last, "median of 2 rounds") {
+	if !strings.HasPrefix(last, "proof latency, warm: p50 ") || !strings.Contains(last, " at 300 entries, ") || !strings.Contains(last, " at 3000 entries (") ||
+		!strings.Contains(last, "median of 2 rounds") || !strings.Contains(last, "| cold: p50 ") {
 		t.Errorf("last line = %q", last)
 	}
 }
