@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -475,7 +476,9 @@ func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 		return true
 	}
 	prev := l.head.Load()
-	cr, err := l.rf.NewRange(0, prev.Size, l.cr.Hashes())
+	// A copy of the hashes too: Append writes into the slice it is given,
+	// and l.cr must stay as it is unless this batch commits.
+	cr, err := l.rf.NewRange(0, prev.Size, slices.Clone(l.cr.Hashes()))
 	if err != nil {
 		panic(fmt.Sprintf("log: copying the compact range: %v", err))
 	}

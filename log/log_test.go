@@ -258,6 +258,45 @@ func TestDedupStoreSkipsLookup(t *testing.T) {
 	}
 }
 
+// A batch the store refused for a stored entry leaves the sequencer's tree
+// as it was: batches of new entries mixed with stored ones, at sizes whose
+// compact ranges share their hashes, still give a store that checks, and
+// that a new log opens (its root is the signed one).
+func TestDedupStoreRefusalLeavesTreeIntact(t *testing.T) {
+	k := newKey(t)
+	ds := &dedupStore{MemStore: log.NewMemStore()}
+	l := openLog(t, ds, k, func(c *log.Config) { c.BatchPeriod = 20 * time.Millisecond })
+	ctx := context.Background()
+	next := 0
+	for round := 0; round < 12; round++ {
+		var wg sync.WaitGroup
+		for j := 0; j < round%4+2; j++ {
+			e := entry(next)
+			next++
+			if j == 0 && next > 3 {
+				e = entry(next / 2) // stored already
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := l.Add(ctx, e); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if ds.refused.Load() == 0 {
+		t.Fatal("no batch was refused: the test did not exercise the refusal")
+	}
+	if _, err := log.Check(ds, testOrigin, k.verifier); err != nil {
+		t.Fatalf("Check after refusals = %v", err)
+	}
+	if _, err := log.Open(ds, log.Config{Origin: testOrigin, Signer: k.signer, Verifier: k.verifier, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatalf("reopening after refusals = %v", err)
+	}
+}
+
 func TestValidatorRejects(t *testing.T) {
 	k := newKey(t)
 	errBad := errors.New("no good")
