@@ -148,13 +148,16 @@ func (s *LogStore) Commit(b *log.Batch) error {
 	// head row moves only from the size and term this commit builds on,
 	// and only if none of the batch's leaf hashes is stored (the log's
 	// duplicate check, so that it needs no lookup before; see
-	// log.DedupStore); the entries, nodes and tiles are written only if it
-	// moved. The row lock orders commits and takeovers.
+	// log.DedupStore: one probe of the leaf index per hash, LATERAL …
+	// LIMIT 1, so that no plan made while the table was small scans it
+	// whole); the entries, nodes and tiles are written only if it moved.
+	// The row lock orders commits and takeovers.
 	var moved int
 	err = s.pool.QueryRow(ctx, `WITH head AS (
 			UPDATE evident_log_head SET size = $1, time = $2, checkpoint = $3
-			WHERE size = $4 AND term = $5
-				AND NOT EXISTS (SELECT FROM evident_log_entries WHERE leaf = ANY($7::bytea[]))
+			WHERE size = $4 AND term = $5 AND NOT EXISTS (
+				SELECT FROM unnest($7::bytea[]) AS n(leaf)
+				CROSS JOIN LATERAL (SELECT FROM evident_log_entries e WHERE e.leaf = n.leaf LIMIT 1) AS stored)
 			RETURNING 1
 		), entries AS (
 			INSERT INTO evident_log_entries (idx, leaf, entry)
