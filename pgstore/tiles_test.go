@@ -276,3 +276,36 @@ func TestTileOfWrongLengthRefused(t *testing.T) {
 		t.Errorf("a short tile was cached")
 	}
 }
+
+// Every node a tile holds has a slot of its own inside the tile, and lies
+// in one of the ranges a tile read covers: the mapping from nodes to tile
+// rows never reads past a row or answers one node with another's hash.
+func FuzzTileSlots(f *testing.F) {
+	for _, seed := range [][2]uint64{{0, 0}, {7, 1}, {8, 3}, {15, 255}, {63, 0}, {3, 1<<60 - 1}, {64, 1}} {
+		f.Add(uint8(seed[0]), seed[1])
+	}
+	f.Fuzz(func(t *testing.T, level uint8, index uint64) {
+		id := compact.NewNodeID(uint(level), index)
+		tl, ok := tileOf(id)
+		if !ok {
+			if level <= 63 && index>>(tileHeight-uint(level)%tileHeight) <= maxTileIndex {
+				t.Fatalf("node %d/%d has no tile", level, index)
+			}
+			return
+		}
+		slot := tl.slot(id)
+		if slot < 0 || slot >= tileNodes {
+			t.Fatalf("node %d/%d: slot %d outside a tile of %d", level, index, slot, tileNodes)
+		}
+		levels, los, his := tl.ranges(nil, nil, nil)
+		j := uint(level) % tileHeight
+		if int(levels[j]) != int(level) || int64(index) < los[j] || int64(index) >= his[j] {
+			t.Fatalf("node %d/%d is not in the range %d/[%d, %d) of its tile", level, index, levels[j], los[j], his[j])
+		}
+		// The slot says which node it is: level by level, index within.
+		first := 2*tileWidth - (2*tileWidth)>>j
+		if back := los[j] + int64(slot-first); back != int64(index) {
+			t.Fatalf("slot %d of tile %d/%d is node %d/%d, not %d/%d", slot, tl.stratum, tl.index, level, back, level, index)
+		}
+	})
+}
