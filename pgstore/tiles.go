@@ -98,23 +98,22 @@ func newTileCache(bytes int) *tileCache {
 	return &tileCache{newGenCache[tileID](max(bytes/tileBytes, 1), func(*tile) int { return 1 })}
 }
 
-// get fills out[i] for each ids[i] that a cached tile holds and returns
-// the indexes of those that none does.
+// get fills out[i], for each i in idx, if a cached tile holds ids[i], and
+// returns those of idx that no cached tile holds.
 func (c *tileCache) get(ids []compact.NodeID, idx []int, out [][]byte) (missing []int) {
+	keys := make([]tileID, 0, len(idx))
+	look := make([]int, 0, len(idx))
 	for _, i := range idx {
-		t, ok := tileOf(ids[i])
-		if !ok {
+		if t, ok := tileOf(ids[i]); ok {
+			keys, look = append(keys, t), append(look, i)
+		} else {
 			missing = append(missing, i)
-			continue
 		}
-		tl, ok := c.c.get(t)
-		if !ok {
-			missing = append(missing, i)
-			continue
-		}
-		h := tl[t.slot(ids[i])]
-		out[i] = h[:] // a copy: callers may change what they get
 	}
+	c.c.getEach(keys, func(k int, tl *tile) {
+		h := tl[keys[k].slot(ids[look[k]])]
+		out[look[k]] = h[:] // a copy: callers may change what they get
+	}, func(k int) { missing = append(missing, look[k]) })
 	return missing
 }
 
