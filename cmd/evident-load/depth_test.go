@@ -13,3 +13,20 @@ func TestParseSizesRefusesBadLists(t *testing.T) {
 		}
 	}
 }
+
+// Whatever -proof-sizes says, parseSizes returns two sizes in bounds, the
+// smaller first, or an error; it never panics.
+func FuzzParseSizes(f *testing.F) {
+	for _, s := range []string{"10000,1000000", " 1 , 2 ", "0,1", "5,5", "1,2,3", ",", "9999999999999999999999,1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseSizes(s)
+		if err != nil {
+			return
+		}
+		if got[0] < 1 || got[0] >= got[1] || got[1] > maxDepthSize {
+			t.Fatalf("parseSizes(%q) = %v", s, got)
+		}
+	})
+}
