@@ -28,9 +28,11 @@
 // taking appends while it cannot renew.
 //
 // Each frontend keeps in memory the node hashes and entries it committed or
-// read, bounded (see [LogStore]): they never change once committed, so the
-// proof answered with each append needs no query. Snapshots, which fsck
-// checks, read the database only.
+// read, and the full tiles it read, bounded (see [LogStore]): they never
+// change once committed, so the proof answered with each append needs no
+// query, and a proof deep in a large tree needs none once its tiles have
+// been read (tiles.go). Snapshots, which fsck checks, read the database
+// only.
 //
 // Appends that reach a follower are forwarded by the follower to the leader
 // (package serve), so the caller still gets its index, inclusion proof and
