@@ -20,9 +20,10 @@ import (
 // evident_log_tiles, in the same transaction as the nodes. A node that a
 // frontend does not hold in memory is read with its whole tile (one row),
 // and full tiles, which never change, stay in a bounded cache. A random
-// proof at 10⁶ leaves then touches three tiles, two of them shared by
-// every proof; once its lowest tile has been read, no proof that passes
-// through it reads the database again. A node whose tile is not full yet
+// proof at 10⁶ leaves then touches three tiles, of which only the lowest
+// is one of thousands (3,906; the other two are among 17); once its
+// lowest tile has been read, no proof that passes through it reads the
+// database again. A node whose tile is not full yet
 // (the tree's right edge) is read from evident_log_nodes, in the same
 // query.
 //
@@ -40,8 +41,8 @@ const (
 	tileBytes = tileNodes * log.HashSize
 	// tileCacheBytes bounds the full tiles a store caches (128 MiB, about
 	// 8,200 tiles). The cache keeps what is in use within half to all of
-	// its bound (see genCache), so it holds every lowest tile of a tree of
-	// 2^20 leaves, and the hot ones of any larger tree.
+	// its bound (see genCache), so it holds every tile of a tree of 10⁶
+	// leaves (3,923), and the hot ones of any larger tree.
 	tileCacheBytes = 128 << 20
 	// maxTileIndex bounds tile indexes so that every node index a tile
 	// covers fits the schema's bigint.
