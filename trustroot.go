@@ -266,6 +266,11 @@ func (r *TrustRoot) SetWitnessPolicy(threshold int, maxDelay time.Duration) erro
 	if threshold < 0 || maxDelay < 0 {
 		return fmt.Errorf("%w: the witness threshold and the maximum log delay must not be negative", ErrTrustRoot)
 	}
+	// Kept in whole seconds, 0 meaning unbounded: 500ms would be kept as
+	// no bound at all, and 1.5s as 1s.
+	if maxDelay%time.Second != 0 {
+		return fmt.Errorf("%w: the maximum log delay %v is not a whole number of seconds (0: unbounded)", ErrTrustRoot, maxDelay)
+	}
 	if threshold > len(r.Witnesses) {
 		return fmt.Errorf("%w: witness threshold %d, but the trust root lists %d witnesses", ErrTrustRoot, threshold, len(r.Witnesses))
 	}

@@ -116,6 +116,17 @@ func TestWitnessPolicy(t *testing.T) {
 	if err := r.SetWitnessPolicy(-1, 0); !errors.Is(err, ErrTrustRoot) {
 		t.Errorf("negative threshold = %v", err)
 	}
+	// K1: the trust root keeps whole seconds, where 0 means unbounded: a
+	// bound that would be stored as another (no bound at all, or a shorter
+	// one) than the one asked for is refused, as is a negative one.
+	for _, d := range []time.Duration{-time.Hour, -time.Second, 500 * time.Millisecond, 1500 * time.Millisecond} {
+		if err := r.SetWitnessPolicy(1, d); !errors.Is(err, ErrTrustRoot) || !strings.Contains(err.Error(), "maximum log delay") {
+			t.Errorf("SetWitnessPolicy(1, %v) = %v, want ErrTrustRoot naming the maximum log delay", d, err)
+		}
+	}
+	if err := r.SetWitnessPolicy(1, 90*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	b, err := r.Marshal()
 	if err != nil {
 		t.Fatal(err)

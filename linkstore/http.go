@@ -111,7 +111,7 @@ func Handler(c Config) http.Handler {
 	mux.HandleFunc("POST "+PathLinks, h.put)
 	mux.HandleFunc("GET "+PathArtifacts+"{digest}", h.artifacts)
 	mux.HandleFunc("GET "+PathLinks+"/{digest}", h.get)
-	return mux
+	return httpapi.MuxErrors(mux, nil)
 }
 
 type handler struct {

@@ -61,8 +61,10 @@ var errBadRequest = errors.New("bad request")
 //	GET  /log/tile/entries/<N>[.p/<W>]          tlog-tiles entry bundles
 //
 // Errors are the JSON of package internal/httpapi, {"error": "...", "code": "..."}: 400 for malformed input or out-of-range
-// numbers, 404 for what does not exist, 413 for a body over Config.MaxBodySize,
-// 415 for a compressed body, 503 with Retry-After when overloaded.
+// numbers, 404 for what does not exist (an unknown path too), 405 with Allow
+// for a method an endpoint does not take, 413 for a body over
+// Config.MaxBodySize, 415 for a compressed body, 503 with Retry-After when
+// overloaded.
 func Handler(l *Log, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
@@ -75,7 +77,7 @@ func Handler(l *Log, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET "+PathInclusionProof, h.inclusion)
 	mux.HandleFunc("GET "+PathConsistencyProf, h.consistency)
 	mux.HandleFunc("GET "+TilesPrefix+"tile/{path...}", h.tile)
-	return mux
+	return httpapi.MuxErrors(mux, nil)
 }
 
 type handler struct {

@@ -431,7 +431,18 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("GET /{$}", s.statusPage)
 	mux.HandleFunc("GET /healthz", healthz)
-	return recoverer(s.cfg.Logger, s.reserveOnly(s.timeAdds(mux)))
+	return recoverer(s.cfg.Logger, s.reserveOnly(s.timeAdds(httpapi.MuxErrors(mux, isAPIPath))))
+}
+
+// isAPIPath reports whether r is for the JSON API whose errors, a path or
+// method no endpoint serves included, are the JSON of package
+// internal/httpapi, and whose paths this mux may not serve: the link store
+// and development SVIDs. (Every path under /log/ goes to the log's
+// handler, which answers its own.) TUF files, the status page and /metrics
+// answer as file servers and pages do.
+func isAPIPath(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/links/") || p == "/links" || strings.HasPrefix(p, "/dev/")
 }
 
 // Start listens on the configured addresses and serves in the background.

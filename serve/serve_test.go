@@ -1,11 +1,13 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -20,17 +22,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evident-dev/evident/internal/httpapi"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/linkstore"
+	"github.com/evident-dev/evident/log"
 	"github.com/evident-dev/evident/log/logclient"
 	"github.com/evident-dev/evident/tsa"
 )
 
+// startTest starts a server on a loopback port with the default limits.
 func startTest(t testing.TB) *Server {
+	return startTestHeaderTimeout(t, 0)
+}
+
+// startDevSVID starts a server that hands out development SVIDs, with no
+// admin listener, until the test ends.
+func startDevSVID(t *testing.T) *Server {
 	t.Helper()
-	dir := t.TempDir()
-	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
-		ReadHeaderTimeout: 200 * time.Millisecond, AdminSocket: filepath.Join(dir, "admin.sock")})
+	return startConfig(t, Config{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), DevSVID: true})
+}
+
+// startConfig opens and starts a server of cfg until the test ends.
+func startConfig(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	s, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +56,21 @@ func startTest(t testing.TB) *Server {
 	return s
 }
 
+// startTestHeaderTimeout is startTest with a read-header timeout of its
+// own. Only slowloris tests shorten it: a client of a loaded machine under
+// -race can take longer than 200ms between connecting and sending its
+// headers, and the server then closes the connection under it.
+func startTestHeaderTimeout(t testing.TB, headerTimeout time.Duration) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	return startConfig(t, Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		ReadHeaderTimeout: headerTimeout, AdminSocket: filepath.Join(dir, "admin.sock")})
+}
+
 // TestSlowloris covers threat model S1: clients that never finish their headers
 // are disconnected at the read-header timeout, and their goroutines go away.
 func TestSlowloris(t *testing.T) {
-	s := startTest(t)
+	s := startTestHeaderTimeout(t, 200*time.Millisecond)
 	before := runtime.NumGoroutine()
 	const n = 100
 	conns := make([]net.Conn, n)
@@ -205,4 +231,53 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Errorf("the page Chromium rendered lacks %q:\n%s", want, dom)
 		}
 	}
+}
+
+// TestAPIErrorsAreJSON: under the API's paths (/log/, /links/, /dev/) a
+// path no endpoint serves, or a method an endpoint does not take, is
+// answered in the API's error dialect, {"error","code"} as JSON, like every
+// other error there, with Allow for a 405; so a client reads one dialect.
+func TestAPIErrorsAreJSON(t *testing.T) {
+	s := startTest(t)
+	dev := startDevSVID(t)
+	for _, c := range []struct {
+		srv          *Server
+		method, path string
+		status       int
+		allow        string
+	}{
+		{s, "GET", "/log/v1/nothing", 404, ""},
+		{s, "GET", "/log/", 404, ""},
+		{s, "DELETE", log.PathEntries, 405, "POST"},
+		{s, "POST", log.PathCheckpoint, 405, "GET, HEAD"},
+		{s, "GET", "/links/nothing", 404, ""},
+		{s, "GET", linkstore.PathLinks, 405, "POST"},
+		{s, "PUT", linkstore.PathLinks + "/" + strings.Repeat("ab", 32), 405, "GET, HEAD"},
+		{s, "POST", "/dev/svid", 404, ""}, // development SVIDs are off
+		{dev, "GET", "/dev/svid", 405, "POST"},
+		{dev, "GET", "/dev/nothing", 404, ""},
+	} {
+		req, _ := http.NewRequest(c.method, c.srv.URL()+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e httpapi.Error
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" ||
+			decodeStrict(b, &e) != nil || e.Code != httpapi.Code(c.status) || e.Message == "" {
+			t.Errorf("%s %s = %d %s %q, want %d in the JSON error dialect", c.method, c.path, resp.StatusCode, resp.Header.Get("Content-Type"), b, c.status)
+		}
+		if got := resp.Header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields.
+func decodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }

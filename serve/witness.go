@@ -213,9 +213,14 @@ func (w *witnessing) run() {
 	defer w.wg.Done()
 	t := time.NewTicker(min(max(w.period/10, time.Millisecond), 100*time.Millisecond))
 	defer t.Stop()
-	var last time.Time
+	var last, followed time.Time
 	for {
-		if time.Since(last) >= w.period && w.pending() {
+		if w.following() {
+			if time.Since(followed) >= w.period {
+				followed = time.Now()
+				w.follow()
+			}
+		} else if time.Since(last) >= w.period && w.pending() {
 			last = time.Now()
 			for _, ww := range w.workers {
 				select {
@@ -230,6 +235,35 @@ func (w *witnessing) run() {
 		case <-t.C:
 		}
 	}
+}
+
+// following reports whether this frontend follows another that sequences
+// the log (and has witnesses to follow).
+func (w *witnessing) following() bool {
+	return w.leading != nil && len(w.workers) > 0 && !w.leading()
+}
+
+// follow takes the latest witnessed checkpoint from the store, where the
+// sequencer keeps it: a follower submits nothing, but its /log/checkpoint
+// carries the cosignatures of the checkpoint it serves, as the
+// sequencer's does. Called once a period, so a request costs no store read.
+func (w *witnessing) follow() {
+	size, signed, err := w.store.LatestWitnessed()
+	if err != nil {
+		return
+	}
+	cp, err := tlog.ParseCheckpoint(noteText(signed))
+	if err != nil || cp.Size != size {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if size < w.latest.cp.Size || bytes.Equal(signed, w.latest.signed) {
+		return
+	}
+	w.latest = witnessTarget{cp: cp, signed: signed}
+	close(w.changed)
+	w.changed = make(chan struct{})
 }
 
 // pending makes the log's head the target if it is new, and reports

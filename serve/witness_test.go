@@ -139,6 +139,16 @@ func TestWitnessing(t *testing.T) {
 	}
 
 	// w2 down: the log appends; checkpoints get w1's cosignature only.
+	w2failed := make(chan struct{}, 1)
+	failHook := func(name string, err error) {
+		if name == ws[1].Verifier().Name() && err != nil {
+			select {
+			case w2failed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	s.witness.testHookResult.Store(&failHook)
 	ws[1].SetDown(true)
 	idx = s.add("second")
 	if code, _ := s.witnessed(idx, 1, "10s"); code != 200 {
@@ -147,6 +157,14 @@ func TestWitnessing(t *testing.T) {
 	if code, _ := s.witnessed(idx, 2, "50ms"); code != 404 {
 		t.Errorf("with w2 down, witnessed(%d, 2) = %d, want 404", idx, code)
 	}
+	// w1's cosignature does not say w2's worker has failed yet: on a loaded
+	// machine its goroutine may not have run. Wait for the failure itself.
+	select {
+	case <-w2failed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("w2, down, was not tried within 20s")
+	}
+	s.witness.testHookResult.Store(nil)
 	if m := s.get("/metrics"); !strings.Contains(m, `evident_witness_failures_total{witness="witness.test/w2"}`) ||
 		strings.Contains(m, `evident_witness_failures_total{witness="witness.test/w2"} 0`) {
 		t.Errorf("metrics do not count w2's failures:\n%s", m)
@@ -218,6 +236,19 @@ func TestParseWitness(t *testing.T) {
 	}
 }
 
+// witnessOf serves a test witness that knows the log l, until the test
+// ends, and returns it with its configuration.
+func witnessOf(t *testing.T, l *logtest.Log) (*witnesstest.Witness, []WitnessConfig) {
+	t.Helper()
+	w := witnesstest.New("witness.test/w1")
+	if err := w.AddLog(l.VerifierKey); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w)
+	t.Cleanup(srv.Close)
+	return w, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}}
+}
+
 // slowWitnessed is a WitnessedStore whose writes wait until release is
 // closed, as a disk busy with the log's commits does.
 type slowWitnessed struct {
@@ -237,13 +268,9 @@ func (s *slowWitnessed) PutWitnessed(size uint64, signed []byte) error {
 // is stored once the store takes it.
 func TestCosignatureServedBeforeStored(t *testing.T) {
 	l := logtest.Open(t, "log.test/slow")
-	w := witnesstest.New("witness.test/w1")
-	w.AddLog(l.VerifierKey)
-	srv := httptest.NewServer(w)
-	defer srv.Close()
+	w, cfgs := witnessOf(t, l)
 	store := &slowWitnessed{release: make(chan struct{})}
-	wi, err := newWitnessing(l.Log, store, []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
-		5*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	wi, err := newWitnessing(l.Log, store, cfgs, 5*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,6 +357,11 @@ func FuzzParseWitnessConfig(f *testing.F) {
 // TestIdleLogWitnessedAtOnce: an entry logged into a log that has been
 // quiet for a period is submitted to the witnesses at once, not at the next
 // tick of a period-long clock.
+//
+// The period is long (4s) so that "at once" (a 100ms poll and a local
+// round trip) and "the next tick" (2s on average) stay apart on a loaded
+// machine under -race: a one-second period, with its 600ms bound, failed
+// whenever the append and the witness's answer took a little longer.
 func TestIdleLogWitnessedAtOnce(t *testing.T) {
 	w := witnesstest.New("witness.test/w1")
 	srv := httptest.NewServer(w)
@@ -342,7 +374,7 @@ func TestIdleLogWitnessedAtOnce(t *testing.T) {
 	w.AddLog(vkey)
 	s, err := Open(Config{DataDir: dir, Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Witnesses:     []WitnessConfig{{Name: w.Verifier().Name(), URL: srv.URL, VerifierKey: w.VerifierKey()}},
-		WitnessPeriod: time.Second})
+		WitnessPeriod: idlePeriod})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,18 +386,21 @@ func TestIdleLogWitnessedAtOnce(t *testing.T) {
 	if code, _ := ws.witnessed(ws.add("first"), 1, "10s"); code != 200 {
 		t.Fatalf("first entry not witnessed: %d", code)
 	}
-	time.Sleep(1100 * time.Millisecond) // a quiet period
+	time.Sleep(idlePeriod + 100*time.Millisecond) // a quiet period (wall clock: the worker's own)
 	start := time.Now()
 	idx := ws.add("after a quiet period")
 	if code, _ := ws.witnessed(idx, 1, "10s"); code != 200 {
 		t.Fatalf("entry %d not witnessed: %d", idx, code)
 	}
 	// The poll is 100ms and the witness answers in microseconds; a clock
-	// ticking every second would take half a second on average.
-	if d := time.Since(start); d > 600*time.Millisecond {
-		t.Errorf("an entry into an idle log was witnessed after %v, want about a tenth of the period", d)
+	// ticking every period would take half a period on average.
+	if d := time.Since(start); d > idlePeriod/2 {
+		t.Errorf("an entry into an idle log was witnessed after %v, want about a 100ms poll, far less than half the %v period", d, idlePeriod)
 	}
 }
+
+// idlePeriod is TestIdleLogWitnessedAtOnce's witness period.
+const idlePeriod = 4 * time.Second
 
 func TestNextBackoff(t *testing.T) {
 	for _, c := range []struct{ prev, period, want time.Duration }{
@@ -417,5 +452,66 @@ func TestWitnessDownBacksOff(t *testing.T) {
 	idx := s.add("back")
 	if code, _ := s.witnessed(idx, 1, "10s"); code != 200 {
 		t.Fatalf("the witness back up did not cosign: %d", code)
+	}
+}
+
+// sharedWitnessed is a log store whose witnessed checkpoints several
+// frontends share, as they share a PostgreSQL database.
+type sharedWitnessed struct {
+	log.Store
+	*log.WitnessedMemory
+}
+
+// TestFollowerCheckpointCarriesCosignatures: A2, H1. A follower frontend
+// submits nothing to the witnesses (only the sequencer does), but its
+// /log/checkpoint carries the cosignatures the sequencer stored for that
+// checkpoint, as the sequencer's own does, taken from the store once a
+// period rather than on every request.
+func TestFollowerCheckpointCarriesCosignatures(t *testing.T) {
+	l := logtest.Open(t, "log.test/frontends")
+	w, cfgs := witnessOf(t, l)
+	store := sharedWitnessed{WitnessedMemory: &log.WitnessedMemory{}}
+	quiet := slog.New(slog.DiscardHandler)
+	follower, err := newWitnessing(l.Log, store, cfgs, 5*time.Millisecond, quiet, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower.leading = func() bool { return false }
+	follower.start()
+	defer follower.close()
+	if _, err := l.Add(context.Background(), []byte("entry")); err != nil {
+		t.Fatal(err)
+	}
+	sequencer, err := newWitnessing(l.Log, store, cfgs, 5*time.Millisecond, quiet, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sequencer.start()
+	defer sequencer.close()
+	checkpoint := func(wi *witnessing) []byte {
+		rec := httptest.NewRecorder()
+		wi.serveCheckpoint(rec, httptest.NewRequest("GET", "/log/checkpoint", nil))
+		return rec.Body.Bytes()
+	}
+	deadline := time.After(20 * time.Second)
+	for {
+		follower.mu.Lock()
+		changed := follower.changed
+		follower.mu.Unlock()
+		got := checkpoint(follower)
+		if valid, _, _ := tlog.VerifyCosignatures(got, []*tlog.CosignatureVerifier{w.Verifier()}); len(valid) == 1 {
+			if want := checkpoint(sequencer); !bytes.Equal(got, want) {
+				t.Errorf("the follower's /log/checkpoint = %q, the sequencer's %q", got, want)
+			}
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("the follower's /log/checkpoint has no cosignature after 20s: %q", got)
+		}
+	}
+	if w.Calls() != 1 {
+		t.Errorf("the witness was called %d times, want once (by the sequencer only)", w.Calls())
 	}
 }

@@ -408,7 +408,7 @@ func checkBundle(r *Report, in SupplyChainInput, layout in_toto.Layout, tv *trus
 		return fail("inclusion", fmt.Errorf("%w: %v", ErrLogProof, err))
 	}
 	r.pass(name+": log", "entry %d included in %s at size %d", b.LogIndex, cp.Origin, cp.Size)
-	if err := checkWitnessed(r, in.TrustRoot, name, b, canonical, gt); err != nil {
+	if err := checkWitnessed(r, in.TrustRoot, name, b, canonical, gt, ve.Timestamp.Accuracy); err != nil {
 		return evidence{}, err
 	}
 	// The link (or DSSE envelope) is the entry's payload, and carries the

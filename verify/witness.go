@@ -19,6 +19,12 @@ var (
 	// ErrLogDelay: the entry was first witnessed too long after its
 	// signature's genTime (a backdated timestamp).
 	ErrLogDelay = errors.New("entry was logged too long after its timestamp")
+	// ErrWitnessedBeforeTimestamp: witnesses cosigned a checkpoint holding
+	// the entry before its genTime, further than the token's accuracy and
+	// the cosignatures' one-second resolution explain. An entry holds its
+	// token, so it cannot be logged before the token was made: the genTime
+	// is in the future (a TSA clock far ahead, or a forged time).
+	ErrWitnessedBeforeTimestamp = errors.New("entry was witnessed before its timestamp")
 )
 
 // checkWitnessed enforces the trust root's witness policy on one bundle
@@ -29,8 +35,10 @@ var (
 // witnesses, each valid at its cosignature's time. The threshold-th earliest
 // of those times is when the witnesses (not the log, not the TSA) say they
 // had seen the entry; the delay from genTime to it must not exceed
-// MaxLogDelaySeconds. With no threshold it checks nothing.
-func checkWitnessed(r *Report, tr *evident.TrustRoot, name string, b *evident.Bundle, canonical []byte, genTime time.Time) error {
+// MaxLogDelaySeconds, nor be negative beyond accuracy (the token's) and the
+// one second a cosignature's whole-second time may lose. With no threshold
+// it checks nothing.
+func checkWitnessed(r *Report, tr *evident.TrustRoot, name string, b *evident.Bundle, canonical []byte, genTime time.Time, accuracy time.Duration) error {
 	k := tr.WitnessThreshold
 	if k <= 0 {
 		return nil
@@ -92,6 +100,10 @@ func checkWitnessed(r *Report, tr *evident.TrustRoot, name string, b *evident.Bu
 	seenAt := counted[k-1].Time
 	delay := seenAt.Sub(genTime)
 	r.pass(check, "checkpoint size %d cosigned by %s (threshold %d)", cp.Size, cosignerList(counted), k)
+	if early := -delay; early > accuracy+time.Second {
+		return &bundleError{check: name + ": log delay", err: fmt.Errorf("%w: first witnessed at %s, %v before genTime %s ± %v: the timestamp's time is later than the log's",
+			ErrWitnessedBeforeTimestamp, seenAt.Format(time.RFC3339), early, genTime.UTC().Format(time.RFC3339), accuracy)}
+	}
 	maxDelay := time.Duration(tr.MaxLogDelaySeconds) * time.Second
 	if maxDelay > 0 && delay > maxDelay {
 		return &bundleError{check: name + ": log delay", err: fmt.Errorf("%w: first witnessed at %s, %v after genTime %s; the trust root allows %v",

@@ -170,6 +170,40 @@ func TestWitnessedSupplyChain(t *testing.T) {
 	}
 }
 
+// TestWitnessedBeforeTimestamp: K1, K4. Witnesses cannot cosign a
+// checkpoint holding an entry before the entry's token existed, so a
+// negative delay beyond the token's accuracy and the cosignatures'
+// one-second resolution means a genTime from the future (a TSA clock far
+// ahead, or a TSA key forging a later time): the bundle is refused, naming
+// the check, whatever the maximum delay. Within that margin it passes.
+func TestWitnessedBeforeTimestamp(t *testing.T) {
+	f := newWitnessed(t)
+	good := f.goodBundles()
+	early := f.witness(f.genTime.Add(-time.Minute), 0, 1)
+	_, err := f.verify(proveAll(f, good, early, false))
+	if !errors.Is(err, verify.ErrWitnessedBeforeTimestamp) || !strings.Contains(err.Error(), "1m0s before genTime") {
+		t.Fatalf("cosigned a minute before genTime: %v, want ErrWitnessedBeforeTimestamp naming the minute", err)
+	}
+	if err := f.trust.SetWitnessPolicy(2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.verify(proveAll(f, good, early, false)); !errors.Is(err, verify.ErrWitnessedBeforeTimestamp) {
+		t.Errorf("cosigned a minute before genTime, delay unbounded: %v, want ErrWitnessedBeforeTimestamp", err)
+	}
+
+	// genTime 12:00:00 ± 1s may stand for 11:59:59; a cosignature's time
+	// is whole seconds: one cosigned at 11:59:58.x says 11:59:58.
+	g := newWitnessed(t)
+	goodG := g.goodBundles()
+	rep, err := g.verify(proveAll(g, goodG, g.witness(g.genTime.Add(-2*time.Second), 0, 1), false))
+	if err != nil {
+		t.Fatalf("cosigned within the token's accuracy and a second before genTime: %v", err)
+	}
+	if !hasCheck(rep, "log delay", "-2s after genTime") {
+		t.Errorf("report does not print the delay: %+v", rep.Checks)
+	}
+}
+
 // TestWitnessValidity: a cosignature counts only from a witness trusted at
 // the time it cosigned, once per witness, and only if it verifies.
 func TestWitnessValidity(t *testing.T) {

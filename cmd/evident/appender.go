@@ -191,6 +191,40 @@ func (a *appender) notStored(index uint64, what string, err error) {
 	fmt.Fprintf(a.stderr, "evident: warning: the %s was logged at index %d but not stored on the server, so bundle fetch cannot find it; keep this bundle: %v\n", what, index, err)
 }
 
+// writeSigned writes the signed link or envelope b as file in the output
+// directory, before it is logged and bundled as BUNDLENAME.bundle.json.
+//
+// The names hold the step and the key's id, so a step run again with the
+// same key names the files of its earlier run. Like in-toto-run, which
+// replaces its link, the new run replaces both: verify counts one link
+// per functionary and step, the earliest, so an earlier bundle left beside
+// the new one would be the one that counted. The earlier entry stays in
+// the log; the note on stderr names it, and bundle fetch writes its bundle
+// again.
+func (a *appender) writeSigned(file, bundleName string, b []byte) error {
+	p := filepath.Join(a.out, file)
+	bp := filepath.Join(a.out, bundleName+".bundle.json")
+	_, errLink := os.Lstat(p)
+	_, errBundle := os.Lstat(bp)
+	switch {
+	case errBundle == nil:
+		earlier := ""
+		if old, err := readBundleFile(bp); err == nil {
+			if ob, err := evident.ParseBundle(old); err == nil {
+				earlier = fmt.Sprintf(" (logged at index %d; evident bundle fetch --index %d writes its bundle again)", ob.LogIndex, ob.LogIndex)
+			}
+		}
+		files := filepath.Base(bp)
+		if errLink == nil {
+			files = file + " and " + files
+		}
+		fmt.Fprintf(a.stderr, "evident: note: replacing %s of an earlier run with this key%s\n", files, earlier)
+	case errLink == nil:
+		fmt.Fprintf(a.stderr, "evident: note: replacing %s of an earlier run with this key (it has no bundle)\n", file)
+	}
+	return os.WriteFile(p, b, 0o644)
+}
+
 func (a *appender) writeBundle(bundle *evident.Bundle, name string) (string, uint64, error) {
 	b, err := bundle.Marshal()
 	if err != nil {

@@ -64,7 +64,10 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "demo", demoUsage)
 	dirFlag := fs.String("keep", "", "work in this `directory` and keep it (default: a temporary one, removed)")
 	alias(fs, "dir", "keep")
-	ttl := fs.Duration("svid-ttl", 3*time.Second, "lifetime of the CI jobs' SVIDs")
+	// 6s, not less: a signer must be valid over its token's whole genTime ±
+	// 1s, and a slow or loaded machine may take a second or two from the
+	// SVID to the token.
+	ttl := fs.Duration("svid-ttl", 6*time.Second, "lifetime of the CI jobs' SVIDs")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -752,11 +752,14 @@ func TestSubmitForeignLink(t *testing.T) {
 
 // TestVerifyJourney: a release manager publishes a layout key and a signed
 // layout through TUF; two CI steps run with development SVIDs that expire
-// two seconds later; a verifier mirrors TUF and, once every SVID has
+// ten seconds later; a verifier mirrors TUF and, once every SVID has
 // expired, verifies the chain offline; a tampered artifact fails.
 func TestVerifyJourney(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, "--dev-svid-ttl", "2s")
+	// Ten seconds, not less: the signer must be valid over the token's
+	// whole genTime ± 1s, so a shorter life fails a run that a loaded
+	// machine slows by a second between the SVID and its timestamp.
+	s := startServer(t, dir, "--dev-svid-ttl", "10s")
 	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "tuf-keys")
 	root := filepath.Join(repo, "metadata", "1.root.json")
 	work := t.TempDir()
@@ -809,7 +812,7 @@ func TestVerifyJourney(t *testing.T) {
 			t.Fatalf("%s: %v", m, ps)
 		}
 	}
-	time.Sleep(3 * time.Second) // wall clock: the 2 s SVIDs expire
+	waitUntilExpired(t, bundles)
 	out := run(0, "verify", "--tuf-root", root, "--tuf-mirror", mirror, "--layout", "acme/release", "--bundles", bundles, "--artifact", "app.tar")
 	if !strings.Contains(out, "verified") || !strings.Contains(out, "PASS  step package") || !strings.Contains(out, "PASS  inspection untar") || strings.Contains(out, "FAIL") {
 		t.Errorf("verify =\n%s", out)
@@ -835,6 +838,36 @@ func TestVerifyJourney(t *testing.T) {
 	if !strings.Contains(out, "FAIL  inspection untar") && !strings.Contains(out, "FAIL  artifact rules") {
 		t.Errorf("verify of a tarball with another app =\n%s", out)
 	}
+}
+
+// waitUntilExpired waits (wall clock) until the signer certificate of every
+// bundle in dir has expired, so that what follows proves evidence outlives
+// its SVIDs.
+func waitUntilExpired(t *testing.T, dir string) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.bundle.json"))
+	var last time.Time
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle, err := evident.ParseBundle(b)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		leaf, err := x509.ParseCertificate(bundle.Entry.CertChain[0])
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if leaf.NotAfter.After(last) {
+			last = leaf.NotAfter
+		}
+	}
+	if len(paths) == 0 || time.Until(last) > time.Minute {
+		t.Fatalf("bundles in %s: %d, the last SVID expiring at %v: not short-lived evidence", dir, len(paths), last)
+	}
+	time.Sleep(time.Until(last) + time.Second) // NotAfter has one-second resolution
 }
 
 // mkLayoutPy writes a layout with the reference implementation's Python API.

@@ -140,7 +140,7 @@ func recordMetablock(ctx context.Context, a *appender, l in_toto.Link, signer li
 	if err != nil {
 		return "", "", 0, err
 	}
-	if err := os.WriteFile(filepath.Join(a.out, name), lb, 0o644); err != nil {
+	if err := a.writeSigned(name, strings.TrimSuffix(name, ".link"), lb); err != nil {
 		return "", "", 0, err
 	}
 	entry, err := link.Entry(ctx, a.tsa, mb, signer.Chain, signerPublicKey(signer))
@@ -176,7 +176,7 @@ func logEnvelope(ctx context.Context, a *appender, env *dsse.Envelope, signer li
 	if err != nil {
 		return "", "", 0, err
 	}
-	if err := os.WriteFile(filepath.Join(a.out, file), append(eb, '\n'), 0o644); err != nil {
+	if err := a.writeSigned(file, bundleName, append(eb, '\n')); err != nil {
 		return "", "", 0, err
 	}
 	entry, err := link.EntryDSSE(ctx, a.tsa, env, signer.Chain, signerPublicKey(signer))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -66,25 +67,36 @@ func waitFor(t *testing.T, what string, limit time.Duration, check func() error)
 	}
 }
 
-// TestSPIRE runs evident run against a real SPIRE server and agent (v1.13.3)
-// on loopback: join-token attestation, a workload entry with a 60 s
-// X.509-SVID TTL, SVIDs chained to a disk UpstreamAuthority the evident
-// server trusts. After the SVID has expired the bundle still verifies,
-// because certificates are checked at the timestamp's genTime.
-func TestSPIRE(t *testing.T) {
-	bin := spireBin(t)
-	dir, err := os.MkdirTemp("", "spire") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
+// errExited is waitForProcess's error for a process that exited before it
+// was ready.
+var errExited = errors.New("exited before it was ready")
+
+// waitForProcess is waitFor for a process that may exit while it starts:
+// it returns errExited at once if exited is closed first.
+func waitForProcess(t *testing.T, what string, limit time.Duration, exited <-chan struct{}, check func() error) error {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return errExited
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not ready after %v: %v", what, limit, err)
+		}
+		time.Sleep(250 * time.Millisecond) // polling another process
 	}
-	defer os.RemoveAll(dir)
-	upstream := pkitest.NewCA(t, "evident test SPIRE upstream", time.Now().Add(-time.Hour), time.Now().Add(72*time.Hour))
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(upstream.Key)
-	os.WriteFile(filepath.Join(dir, "upstream.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	os.WriteFile(filepath.Join(dir, "upstream.pem"), pemfile.EncodeCertificates([]*x509.Certificate{upstream.Cert}), 0o644)
-	port := freePort(t)
-	serverSock, agentSock := filepath.Join(dir, "server.sock"), filepath.Join(dir, "agent.sock")
-	os.WriteFile(filepath.Join(dir, "server.conf"), []byte(fmt.Sprintf(`
+}
+
+// spireServerConf is the SPIRE server's configuration: loopback port,
+// a disk UpstreamAuthority in dir, SVIDs of one minute by default.
+func spireServerConf(port int, socket, dir string) string {
+	return fmt.Sprintf(`
 server {
   bind_address = "127.0.0.1"
   bind_port = "%d"
@@ -101,7 +113,70 @@ plugins {
   KeyManager "memory" { plugin_data {} }
   UpstreamAuthority "disk" { plugin_data { key_file_path = "%s/upstream.key"  cert_file_path = "%s/upstream.pem" } }
 }
-`, port, serverSock, dir, dir, dir, dir)), 0o644)
+`, port, socket, dir, dir, dir, dir)
+}
+
+// TestSPIRE runs evident run against a real SPIRE server and agent (v1.13.3)
+// on loopback: join-token attestation, a workload entry with a 60 s
+// X.509-SVID TTL, SVIDs chained to a disk UpstreamAuthority the evident
+// server trusts. After the SVID has expired the bundle still verifies,
+// because certificates are checked at the timestamp's genTime.
+func TestSPIRE(t *testing.T) {
+	bin := spireBin(t)
+	dir, err := os.MkdirTemp("", "spire") // short: unix socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	upstream := pkitest.NewCA(t, "evident test SPIRE upstream", time.Now().Add(-time.Hour), time.Now().Add(72*time.Hour))
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(upstream.Key)
+	os.WriteFile(filepath.Join(dir, "upstream.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	os.WriteFile(filepath.Join(dir, "upstream.pem"), pemfile.EncodeCertificates([]*x509.Certificate{upstream.Cert}), 0o644)
+	serverSock, agentSock := filepath.Join(dir, "server.sock"), filepath.Join(dir, "agent.sock")
+	start := func(name string, args ...string) <-chan struct{} {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		logf, _ := os.Create(filepath.Join(dir, name+".log"))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-exited
+			if t.Failed() {
+				b, _ := os.ReadFile(filepath.Join(dir, name+".log"))
+				t.Logf("%s log:\n%s", name, b)
+			}
+		})
+		return exited
+	}
+	spire := func(name string, args ...string) (string, error) {
+		out, err := exec.Command(filepath.Join(bin, name), args...).CombinedOutput()
+		return string(out), err
+	}
+	// The agent reaches the server over TCP only, so the server's port is
+	// picked free and bound by another process a moment later: another
+	// test or process may take it in between. A server that exits at start
+	// is started again on another port.
+	var port int
+	for attempt := 1; ; attempt++ {
+		port = freePort(t)
+		os.WriteFile(filepath.Join(dir, "server.conf"), []byte(spireServerConf(port, serverSock, dir)), 0o644)
+		exited := start("spire-server", "run", "-config", filepath.Join(dir, "server.conf"))
+		err := waitForProcess(t, "spire-server", 60*time.Second, exited, func() error {
+			_, err := spire("spire-server", "healthcheck", "-socketPath", serverSock)
+			return err
+		})
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("spire-server on port %d, attempt %d: %v", port, attempt, err)
+		}
+		t.Logf("spire-server on port %d: %v; trying another port", port, err)
+	}
 	os.WriteFile(filepath.Join(dir, "agent.conf"), []byte(fmt.Sprintf(`
 agent {
   data_dir = "%s/agent"
@@ -118,32 +193,6 @@ plugins {
   WorkloadAttestor "unix" { plugin_data {} }
 }
 `, dir, port, agentSock)), 0o644)
-
-	start := func(name string, args ...string) {
-		cmd := exec.Command(filepath.Join(bin, name), args...)
-		logf, _ := os.Create(filepath.Join(dir, name+".log"))
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-			if t.Failed() {
-				b, _ := os.ReadFile(filepath.Join(dir, name+".log"))
-				t.Logf("%s log:\n%s", name, b)
-			}
-		})
-	}
-	spire := func(name string, args ...string) (string, error) {
-		out, err := exec.Command(filepath.Join(bin, name), args...).CombinedOutput()
-		return string(out), err
-	}
-	start("spire-server", "run", "-config", filepath.Join(dir, "server.conf"))
-	waitFor(t, "spire-server", 60*time.Second, func() error {
-		_, err := spire("spire-server", "healthcheck", "-socketPath", serverSock)
-		return err
-	})
 	out, err := spire("spire-server", "token", "generate", "-socketPath", serverSock, "-spiffeID", "spiffe://example.org/agent")
 	if err != nil {
 		t.Fatalf("token generate: %v\n%s", err, out)

@@ -61,6 +61,7 @@ timestamp.pem — keep root and targets offline in production):
 
 Reading (--tuf-root FILE: a root.json obtained out of band; --tuf URL or --tuf-mirror DIR):
   mirror --out DIR    copy a consistent snapshot for an air-gapped verifier, and verify the copy
+                      (from --tuf, default $EVIDENT_SERVER/tuf)
   get TARGET          print a verified target, e.g. trusted_root.json
   get --format sigstore-trusted-root [--intermediates-from BUNDLE …] [trusted_root.json]
                       print the trust root as a Sigstore TrustedRoot (functionary CAs, with the
@@ -507,12 +508,19 @@ func tufMirror(e *env, sub string, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *out == "" {
+		return usagef("mirror needs --out DIR")
+	}
+	if *rd.mirror != "" {
+		return usagef("mirror copies from a repository URL (--tuf, default $EVIDENT_SERVER/tuf), not from --tuf-mirror")
+	}
 	o, err := rd.options(e)
 	if err != nil {
 		return err
 	}
-	if *out == "" || *rd.url == "" {
-		return usagef("mirror needs --tuf URL and --out DIR")
+	if o.URL == "" {
+		// As every command that goes online: the server's repository.
+		o.URL = serverURL(e, "") + "/tuf"
 	}
 	n, err := tufrepo.Mirror(o, *out)
 	if err != nil {

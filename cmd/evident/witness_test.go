@@ -169,7 +169,7 @@ func TestLitewitness(t *testing.T) {
 		}
 		args = append(args, "--witness", w.Name+"="+w.URL()+","+w.VerifierKey)
 	}
-	s := startServer(t, dir, append(args, "--dev-svid-ttl", "2s", "--witness-period", "200ms")...)
+	s := startServer(t, dir, append(args, "--witness-period", "200ms")...)
 	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "tuf-keys")
 	root := filepath.Join(repo, "metadata", "1.root.json")
 	work := t.TempDir()

@@ -54,6 +54,53 @@ func WriteError(w http.ResponseWriter, msg string, status int) {
 	WriteJSON(w, status, Error{Message: msg, Code: Code(status)})
 }
 
+// MuxErrors serves mux, except that the 404 and 405 mux itself gives (no
+// pattern matches the path, or none the method) are answered in the JSON
+// dialect, with the Allow header of a 405, for requests api reports true
+// (all, if api is nil): http.ServeMux writes them as plain text. It costs
+// those requests a second route lookup (a few hundred nanoseconds, no
+// allocation; BenchmarkMuxErrors).
+func MuxErrors(mux *http.ServeMux, api func(*http.Request) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if api == nil || api(r) {
+			// A pattern is named for every match and redirect; none, only
+			// for the mux's own 404 and 405.
+			if h, pattern := mux.Handler(r); pattern == "" {
+				writeMuxError(w, r, h)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// writeMuxError runs the mux's own error handler h into a recorder, and
+// writes its status, and its Allow header, in the JSON dialect.
+func writeMuxError(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	rec := &statusRecorder{header: http.Header{}, status: http.StatusNotFound}
+	h.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		WriteError(w, "method "+r.Method+" is not allowed here (allowed: "+rec.header.Get("Allow")+")", rec.status)
+	case http.StatusNotFound:
+		WriteError(w, "no such endpoint", rec.status)
+	default:
+		WriteError(w, http.StatusText(rec.status), rec.status)
+	}
+}
+
+// statusRecorder keeps the status and headers a handler writes, and drops
+// its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(status int)      { s.status = status }
+
 // Status is one line of a [Statuses] table: the HTTP status of the
 // outcomes Errs (sentinels, matched with errors.Is).
 type Status struct {

@@ -1,7 +1,7 @@
 // Package litewitness runs litewitness (filippo.io/torchwood v0.6.1), an
 // independent C2SP tlog-witness, for evident's integration tests and
 // benchmarks: a fresh Ed25519 key held by its own ssh-agent (Debian's
-// openssh-client), a SQLite database in a directory, a loopback port. The
+// openssh-client), a SQLite database in a directory, a loopback address. The
 // binaries litewitness and registerlog are built by tools/litewitness.
 package litewitness
 
@@ -10,13 +10,16 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -53,6 +56,7 @@ type Witness struct {
 	bin, dir, fingerprint string
 	agent, proc           *exec.Cmd
 	done                  chan struct{}
+	front                 *front
 }
 
 // Start makes a key in dir, starts its ssh-agent and litewitness.
@@ -98,19 +102,56 @@ func (w *Witness) setup() error {
 		return fmt.Errorf("ssh-keygen -l: %v %s", err, out)
 	}
 	w.fingerprint = strings.Fields(string(out))[1]
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if w.front, err = listenFront(); err != nil {
 		return err
 	}
-	w.Addr = ln.Addr().String()
-	return ln.Close()
+	w.Addr = w.front.ln.Addr().String()
+	return nil
 }
 
+// errExited: litewitness exited before it served, as it does when another
+// process took the port it was given.
+var errExited = errors.New("exited before it served")
+
 // Restart starts litewitness (again, after Stop: same key, database and
-// port) and waits until it listens.
+// address) and waits until it serves. litewitness binds the port it is
+// given, which is picked free a moment before: should another process
+// take it meanwhile, litewitness is started again on another.
 func (w *Witness) Restart() error {
+	for attempt := 1; ; attempt++ {
+		backend, err := pickAddr()
+		if err != nil {
+			return err
+		}
+		err = w.start(backend)
+		if err == nil {
+			w.front.set(backend)
+			return nil
+		}
+		if !errors.Is(err, errExited) || attempt == 3 {
+			return fmt.Errorf("litewitness %s on %s (attempt %d): %w", w.Name, backend, attempt, err)
+		}
+	}
+}
+
+// pickAddr picks litewitness's address; tests replace it.
+var pickAddr = freeAddr
+
+// freeAddr is a loopback address with a port free now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// start starts litewitness listening on backend and waits until its index
+// page there names its key: a port another process took answers otherwise.
+func (w *Witness) start(backend string) error {
 	w.proc = exec.Command(filepath.Join(w.bin, "litewitness"), "-name", w.Name, "-db", filepath.Join(w.dir, "w.db"),
-		"-ssh-agent", filepath.Join(w.dir, "agent.sock"), "-key", w.fingerprint, "-listen", w.Addr)
+		"-ssh-agent", filepath.Join(w.dir, "agent.sock"), "-key", w.fingerprint, "-listen", backend)
 	stderr, err := w.proc.StderrPipe()
 	if err != nil {
 		return err
@@ -118,7 +159,7 @@ func (w *Witness) Restart() error {
 	if err := w.proc.Start(); err != nil {
 		return err
 	}
-	w.done = make(chan struct{})
+	w.done, w.VerifierKey = make(chan struct{}), ""
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		if i := strings.Index(sc.Text(), "vkey="); i >= 0 {
@@ -130,20 +171,89 @@ func (w *Witness) Restart() error {
 	go func() { io.Copy(io.Discard, stderr); proc.Wait(); close(done) }()
 	if w.VerifierKey == "" {
 		w.Stop()
-		return fmt.Errorf("litewitness %s exited without printing its verifier key", w.Name)
+		return fmt.Errorf("exited without printing its verifier key")
 	}
+	client := &http.Client{Timeout: time.Second}
 	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", w.Addr)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if i == 250 {
+		select {
+		case <-done:
 			w.Stop()
-			return fmt.Errorf("litewitness %s does not listen on %s", w.Name, w.Addr)
+			return errExited
+		default:
+		}
+		if resp, err := client.Get("http://" + backend + "/"); err == nil {
+			page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if bytes.Contains(page, []byte(w.VerifierKey)) {
+				return nil
+			}
+		}
+		if i == 500 {
+			w.Stop()
+			return fmt.Errorf("does not serve on %s", backend)
 		}
 		time.Sleep(20 * time.Millisecond) // until it listens, right after printing the key
 	}
+}
+
+// front is the witness's address as its clients know it: a listener of the
+// test's own, open from Start to Close, that forwards each connection to
+// litewitness wherever it listens now. So the address never changes and
+// is never another process's, though litewitness is stopped and started
+// again on other ports; while it is stopped, connections are closed at
+// once, as a witness that is down fails them.
+type front struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	backend string // "" while litewitness is stopped
+}
+
+func listenFront() (*front, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	f := &front{ln: ln}
+	go f.serve()
+	return f, nil
+}
+
+func (f *front) set(backend string) {
+	f.mu.Lock()
+	f.backend = backend
+	f.mu.Unlock()
+}
+
+func (f *front) serve() {
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		f.mu.Lock()
+		backend := f.backend
+		f.mu.Unlock()
+		go forward(c, backend)
+	}
+}
+
+// forward copies between c and a new connection to backend until either
+// side closes.
+func forward(c net.Conn, backend string) {
+	defer c.Close()
+	if backend == "" {
+		return
+	}
+	b, err := net.Dial("tcp", backend)
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	go func() {
+		io.Copy(b, c)
+		b.(*net.TCPConn).CloseWrite()
+	}()
+	io.Copy(c, b)
 }
 
 // PublicKey is its Ed25519 public key, read from the OpenSSH public key
@@ -180,8 +290,11 @@ func (w *Witness) Register(origin, vkey string) error {
 	return nil
 }
 
-// Stop kills litewitness; its key, database and agent stay.
+// Stop kills litewitness; its key, database, agent and address stay.
 func (w *Witness) Stop() {
+	if w.front != nil {
+		w.front.set("")
+	}
 	if w.proc != nil && w.proc.Process != nil {
 		w.proc.Process.Kill()
 		<-w.done
@@ -189,9 +302,12 @@ func (w *Witness) Stop() {
 	}
 }
 
-// Close stops litewitness and its agent.
+// Close stops litewitness and its agent, and closes its address.
 func (w *Witness) Close() {
 	w.Stop()
+	if w.front != nil {
+		w.front.ln.Close()
+	}
 	if w.agent != nil && w.agent.Process != nil {
 		w.agent.Process.Kill()
 		w.agent.Wait()
