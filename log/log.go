@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -437,10 +438,24 @@ func (l *Log) reply(r *request, res result) {
 	l.pending.Add(-1)
 }
 
-// sequence commits one batch and answers its requests.
+// sequence commits one batch and answers its requests. With a store that
+// checks for duplicates as it commits, the batch is first committed
+// without a lookup, and sequenced again with one only if the store found
+// an entry it already holds.
 func (l *Log) sequence(batch []*request) {
 	l.seqMu.Lock()
 	defer l.seqMu.Unlock()
+	if ds, ok := l.store.(DedupStore); ok && ds.CommitChecksDuplicates() && l.sequenceOnce(batch, false) {
+		return
+	}
+	l.sequenceOnce(batch, true)
+}
+
+// sequenceOnce commits batch and answers its requests, looking up its
+// entries first if lookup is set. Without lookup, it returns false, having
+// answered no one and changed nothing, if the store refused the batch for
+// an entry it already holds (ErrStored); else it returns true.
+func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 	fail := func(err error) {
 		for _, r := range batch {
 			l.reply(r, result{err: err})
@@ -450,22 +465,20 @@ func (l *Log) sequence(batch []*request) {
 		if err := l.load(); err != nil {
 			l.cfg.Logger.Error("couldn't reload the tree", "err", err)
 			fail(fmt.Errorf("%w: couldn't reload the tree after a failed commit: %w", ErrUnavailable, err))
-			return
+			return true
 		}
 		l.stale = false
 	}
-	leaves := make([][]byte, len(batch))
-	for i, r := range batch {
-		leaves[i] = r.leaf
-	}
-	existing, err := l.store.Lookup(leaves)
+	existing, err := l.lookup(batch, lookup)
 	if err != nil {
 		l.cfg.Logger.Error("lookup failed", "err", err)
 		fail(fmt.Errorf("couldn't look up entries: %w", err))
-		return
+		return true
 	}
 	prev := l.head.Load()
-	cr, err := l.rf.NewRange(0, prev.Size, l.cr.Hashes())
+	// A copy of the hashes too: Append writes into the slice it is given,
+	// and l.cr must stay as it is unless this batch commits.
+	cr, err := l.rf.NewRange(0, prev.Size, slices.Clone(l.cr.Hashes()))
 	if err != nil {
 		panic(fmt.Sprintf("log: copying the compact range: %v", err))
 	}
@@ -481,7 +494,7 @@ func (l *Log) sequence(batch []*request) {
 			// Another writer committed past our head: learn it first.
 			l.stale = true
 			fail(fmt.Errorf("%w: the store is ahead of this sequencer's head", ErrUnavailable))
-			return
+			return true
 		}
 		if existing[i] >= 0 {
 			index[i], dup[i] = uint64(existing[i]), true
@@ -505,11 +518,14 @@ func (l *Log) sequence(batch []*request) {
 		if err != nil {
 			l.cfg.Logger.Error("couldn't sign checkpoint", "size", cr.End(), "err", err)
 			fail(err)
-			return
+			return true
 		}
 		t0 := time.Now()
 		err = l.store.Commit(b)
 		l.stats.commitNanos.Add(int64(time.Since(t0)))
+		if !lookup && errors.Is(err, ErrStored) {
+			return false // nothing was written: sequence again, looking up
+		}
 		if err != nil {
 			l.stats.failures.Add(1)
 			full := isStorageFull(err)
@@ -531,7 +547,7 @@ func (l *Log) sequence(batch []*request) {
 				err = fmt.Errorf("%w: %w", ErrStorageFull, err)
 			}
 			fail(fmt.Errorf("couldn't commit: %w", err))
-			return
+			return true
 		}
 		if l.stats.full.Swap(false) {
 			l.cfg.Logger.Info("the log's storage has room again: commits succeed", "failed_commits", l.stats.fullFailures.Load())
@@ -549,6 +565,24 @@ func (l *Log) sequence(batch []*request) {
 	if l.testHookCommitted != nil && len(entries) > 0 {
 		l.testHookCommitted(st.Head)
 	}
+	return true
+}
+
+// lookup returns the stored index of each request's entry, or -1: from
+// the store, or all -1 without lookup (the store checks as it commits).
+func (l *Log) lookup(batch []*request, lookup bool) ([]int64, error) {
+	leaves := make([][]byte, len(batch))
+	for i, r := range batch {
+		leaves[i] = r.leaf
+	}
+	if lookup {
+		return l.store.Lookup(leaves)
+	}
+	none := make([]int64, len(batch))
+	for i := range none {
+		none[i] = -1
+	}
+	return none, nil
 }
 
 // Sync reloads the head from the store if another writer changed it: the

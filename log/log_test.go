@@ -195,6 +195,108 @@ func TestDeduplication(t *testing.T) {
 	}
 }
 
+// dedupStore is a MemStore that checks for stored leaf hashes as it
+// commits (log.DedupStore), counting lookups and refusals.
+type dedupStore struct {
+	*log.MemStore
+	lookups, refused atomic.Int64
+}
+
+func (d *dedupStore) CommitChecksDuplicates() bool { return true }
+
+func (d *dedupStore) Lookup(h [][]byte) ([]int64, error) {
+	d.lookups.Add(1)
+	return d.MemStore.Lookup(h)
+}
+
+func (d *dedupStore) Commit(b *log.Batch) error {
+	idx, err := d.MemStore.Lookup(b.LeafHashes)
+	if err != nil {
+		return err
+	}
+	for _, i := range idx {
+		if i >= 0 {
+			d.refused.Add(1)
+			return log.ErrStored
+		}
+	}
+	return d.MemStore.Commit(b)
+}
+
+// With a store that checks for duplicates as it commits, the sequencer
+// skips its lookup; an entry already stored is still answered with its
+// first index (the store refuses the batch, changing nothing, and the
+// batch is sequenced again with a lookup), and nothing is logged twice.
+func TestDedupStoreSkipsLookup(t *testing.T) {
+	k := newKey(t)
+	ds := &dedupStore{MemStore: log.NewMemStore()}
+	l := openLog(t, ds, k, nil)
+	for i := 0; i < 5; i++ {
+		if _, err := l.Add(context.Background(), entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ds.lookups.Load(); n != 0 {
+		t.Errorf("%d lookups for 5 new entries, want 0", n)
+	}
+	again, err := l.Add(context.Background(), entry(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Index != 3 || !again.Duplicate {
+		t.Errorf("re-adding = index %d duplicate %v, want index 3 duplicate true", again.Index, again.Duplicate)
+	}
+	checkAdd(t, k, entry(3), again)
+	if ds.refused.Load() != 1 || ds.lookups.Load() != 1 {
+		t.Errorf("re-adding: %d refusals, %d lookups, want 1 and 1", ds.refused.Load(), ds.lookups.Load())
+	}
+	if h := l.Head(); h.Size != 5 {
+		t.Errorf("size = %d, want 5", h.Size)
+	}
+	if st := l.Stats(); st.Failures != 0 {
+		t.Errorf("a refusal for a stored entry counted as %d failed commits", st.Failures)
+	}
+}
+
+// A batch the store refused for a stored entry leaves the sequencer's tree
+// as it was: batches of new entries mixed with stored ones, at sizes whose
+// compact ranges share their hashes, still give a store that checks, and
+// that a new log opens (its root is the signed one).
+func TestDedupStoreRefusalLeavesTreeIntact(t *testing.T) {
+	k := newKey(t)
+	ds := &dedupStore{MemStore: log.NewMemStore()}
+	l := openLog(t, ds, k, func(c *log.Config) { c.BatchPeriod = 20 * time.Millisecond })
+	ctx := context.Background()
+	next := 0
+	for round := 0; round < 12; round++ {
+		var wg sync.WaitGroup
+		for j := 0; j < round%4+2; j++ {
+			e := entry(next)
+			next++
+			if j == 0 && next > 3 {
+				e = entry(next / 2) // stored already
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := l.Add(ctx, e); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if ds.refused.Load() == 0 {
+		t.Fatal("no batch was refused: the test did not exercise the refusal")
+	}
+	if _, err := log.Check(ds, testOrigin, k.verifier); err != nil {
+		t.Fatalf("Check after refusals = %v", err)
+	}
+	if _, err := log.Open(ds, log.Config{Origin: testOrigin, Signer: k.signer, Verifier: k.verifier, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatalf("reopening after refusals = %v", err)
+	}
+}
+
 func TestValidatorRejects(t *testing.T) {
 	k := newKey(t)
 	errBad := errors.New("no good")

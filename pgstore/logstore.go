@@ -28,10 +28,14 @@ import (
 // (at most nodeCacheSize of them), so the proof returned with each append
 // is computed without the database, and the entries it committed or read
 // (at most entryCacheBytes of them), so a link upload naming an entry just
-// appended reads no entry from the database.
+// appended reads no entry from the database. A node it does not hold is
+// read with the whole tile around it, and full tiles are kept too (at most
+// tileCacheBytes of them; see tiles.go), so that a proof deep in a large
+// tree costs no more than one in a small one.
 type LogStore struct {
 	pool    *pgxpool.Pool
 	nodes   *nodeCache
+	tiles   *tileCache
 	entries *genCache[uint64, []byte]
 	term    atomic.Uint64 // the term commits are fenced with; 0: not leader
 	closed  atomic.Bool
@@ -65,7 +69,7 @@ func OpenLogReadOnly(ctx context.Context, url string) (*LogStore, error) {
 }
 
 func newLogStore(pool *pgxpool.Pool) *LogStore {
-	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize), entries: newEntryCache()}
+	return &LogStore{pool: pool, nodes: newNodeCache(nodeCacheSize), tiles: newTileCache(tileCacheBytes), entries: newEntryCache()}
 }
 
 // querier is what reads need: the pool, or a snapshot's transaction.
@@ -136,24 +140,38 @@ func (s *LogStore) Commit(b *log.Batch) error {
 		}
 		levels[i], nidx[i], hashes[i] = int16(n.ID.Level), int64(n.ID.Index), n.Hash
 	}
+	strata, tidx, tiles, err := s.tileRows(ctx, b)
+	if err != nil {
+		return fmt.Errorf("couldn't commit entries %d to %d: %w", b.Start, b.Head.Size, err)
+	}
 	// One statement, so one transaction and one round trip. The fence: the
 	// head row moves only from the size and term this commit builds on,
-	// and the entries and nodes are written only if it moved. The row lock
-	// orders commits and takeovers.
+	// and only if none of the batch's leaf hashes is stored (the log's
+	// duplicate check, so that it needs no lookup before; see
+	// log.DedupStore: one probe of the leaf index per hash, LATERAL …
+	// LIMIT 1, so that no plan made while the table was small scans it
+	// whole); the entries, nodes and tiles are written only if it moved.
+	// The row lock orders commits and takeovers.
 	var moved int
 	err = s.pool.QueryRow(ctx, `WITH head AS (
 			UPDATE evident_log_head SET size = $1, time = $2, checkpoint = $3
-			WHERE size = $4 AND term = $5 RETURNING 1
+			WHERE size = $4 AND term = $5 AND NOT EXISTS (
+				SELECT FROM unnest($7::bytea[]) AS n(leaf)
+				CROSS JOIN LATERAL (SELECT FROM evident_log_entries e WHERE e.leaf = n.leaf LIMIT 1) AS stored)
+			RETURNING 1
 		), entries AS (
 			INSERT INTO evident_log_entries (idx, leaf, entry)
 			SELECT * FROM unnest($6::bigint[], $7::bytea[], $8::bytea[]) WHERE EXISTS (SELECT FROM head)
 		), nodes AS (
 			INSERT INTO evident_log_nodes (level, idx, hash)
 			SELECT * FROM unnest($9::smallint[], $10::bigint[], $11::bytea[]) WHERE EXISTS (SELECT FROM head)
+		), tiles AS (
+			INSERT INTO evident_log_tiles (stratum, idx, hashes)
+			SELECT * FROM unnest($12::smallint[], $13::bigint[], $14::bytea[]) WHERE EXISTS (SELECT FROM head)
 		)
 		SELECT count(*) FROM head`,
 		int64(b.Head.Size), b.Head.Time, b.Head.Checkpoint, int64(b.Start), int64(term),
-		idx, b.LeafHashes, b.Entries, levels, nidx, hashes).Scan(&moved)
+		idx, b.LeafHashes, b.Entries, levels, nidx, hashes, strata, tidx, tiles).Scan(&moved)
 	if err != nil {
 		return fmt.Errorf("couldn't commit entries %d to %d: %w", b.Start, b.Head.Size, err)
 	}
@@ -163,6 +181,7 @@ func (s *LogStore) Commit(b *log.Batch) error {
 			ids[i] = n.ID
 		}
 		s.nodes.put(ids, hashes)
+		s.tiles.cacheRows(strata, tidx, tiles)
 		for i, e := range b.Entries {
 			s.entries.put(b.Start+uint64(i), bytes.Clone(e))
 		}
@@ -175,8 +194,15 @@ func (s *LogStore) Commit(b *log.Batch) error {
 	if uint64(cur) != term {
 		return fmt.Errorf("%w (term %d, now %d)", ErrDeposed, term, cur)
 	}
-	return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
+	if uint64(size) != b.Start {
+		return fmt.Errorf("%w: batch starts at %d, size is %d", log.ErrConflict, b.Start, size)
+	}
+	return fmt.Errorf("%w: entries %d to %d", log.ErrStored, b.Start, b.Head.Size)
 }
+
+// CommitChecksDuplicates implements log.DedupStore: Commit refuses a
+// batch with a stored leaf hash (ErrStored), in its own statement.
+func (s *LogStore) CommitChecksDuplicates() bool { return true }
 
 // Entries implements log.Store.
 func (s *LogStore) Entries(start uint64, n int) ([][]byte, error) {
@@ -236,8 +262,9 @@ func readEntries(ctx context.Context, q querier, start uint64, n int) ([][]byte,
 	return out, nil
 }
 
-// Nodes implements log.Store: from the cache of nodes this frontend
-// committed or read, and the rest in one query.
+// Nodes implements log.Store: from the caches of nodes this frontend
+// committed or read and of full tiles, and the rest, with the tiles that
+// hold them (see tiles.go), in one query.
 func (s *LogStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	ctx, cancel, err := s.ctx()
 	if err != nil {
@@ -249,15 +276,17 @@ func (s *LogStore) Nodes(ids []compact.NodeID) ([][]byte, error) {
 	if len(missing) == 0 {
 		return out, nil
 	}
+	if missing = s.tiles.get(ids, missing, out); len(missing) == 0 {
+		return out, nil
+	}
 	want := make([]compact.NodeID, len(missing))
 	for i, j := range missing {
 		want[i] = ids[j]
 	}
-	got, err := readNodes(ctx, s.pool, want)
+	got, err := readTiles(ctx, s.pool, want, s.tiles, s.nodes)
 	if err != nil {
 		return nil, err
 	}
-	s.nodes.put(want, got)
 	for i, j := range missing {
 		out[j] = got[i]
 	}

@@ -28,9 +28,11 @@
 // taking appends while it cannot renew.
 //
 // Each frontend keeps in memory the node hashes and entries it committed or
-// read, bounded (see [LogStore]): they never change once committed, so the
-// proof answered with each append needs no query. Snapshots, which fsck
-// checks, read the database only.
+// read, and the full tiles it read, bounded (see [LogStore]): they never
+// change once committed, so the proof answered with each append needs no
+// query, and a proof deep in a large tree needs none once its tiles have
+// been read (tiles.go). Snapshots, which fsck checks, read the database
+// only.
 //
 // Appends that reach a follower are forwarded by the follower to the leader
 // (package serve), so the caller still gets its index, inclusion proof and
@@ -43,6 +45,7 @@
 //	evident_log_head       size, checkpoint, its signing time, term and lease (one row)
 //	evident_log_entries    index → canonical entry and its RFC 6962 leaf hash (indexed)
 //	evident_log_nodes      (level, index) → hash of every leaf and complete subtree
+//	evident_log_tiles      (stratum, index) → the hashes of one full tile (tiles.go)
 //	evident_links          payload digest → link document
 //	evident_link_artifacts (artifact digest, log index) of every link's materials and products
 package pgstore
@@ -117,6 +120,22 @@ var migrations = [...]string{
 		size bigint PRIMARY KEY CHECK (size > 0),
 		note bytea NOT NULL
 	);`,
+	// Full tiles (tiles.go): each the 510 stored hashes of 8 levels of
+	// nodes, level by level, so that a proof reads a row per tile rather
+	// than an index probe per node. The tiles of a log that is already
+	// there are made from its nodes.
+	`CREATE TABLE evident_log_tiles (
+		stratum smallint NOT NULL CHECK (stratum BETWEEN 0 AND 7),
+		idx     bigint NOT NULL CHECK (idx >= 0),
+		hashes  bytea NOT NULL CHECK (length(hashes) = 16320),
+		PRIMARY KEY (stratum, idx)
+	);
+	ALTER TABLE evident_log_tiles ALTER COLUMN hashes SET STORAGE EXTERNAL;
+	INSERT INTO evident_log_tiles (stratum, idx, hashes)
+		SELECT level / 8, idx >> (8 - level % 8), string_agg(hash, ''::bytea ORDER BY level, idx)
+		FROM evident_log_nodes WHERE level < 64
+		GROUP BY level / 8, idx >> (8 - level % 8)
+		HAVING count(*) = 510 AND bool_and(length(hash) = 32);`,
 }
 
 // SchemaVersion is the schema version this build migrates to.

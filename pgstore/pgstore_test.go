@@ -295,6 +295,32 @@ func TestNodesOneQuery(t *testing.T) {
 	}
 }
 
+// The commit checks for stored leaf hashes itself (log.DedupStore): a
+// batch with one is refused with ErrStored and writes nothing, so the log
+// needs no lookup before each commit.
+func TestCommitRefusesStoredLeaf(t *testing.T) {
+	s, _ := openLeader(t)
+	defer s.Close()
+	if err := s.Commit(batchAt(0, 3, "d")); err != nil {
+		t.Fatal(err)
+	}
+	b := batchAt(3, 2, "d")
+	b.Entries[1], b.LeafHashes[1] = []byte("d 1"), log.LeafHash([]byte("d 1"))
+	b.Nodes[1].Hash = b.LeafHashes[1]
+	if err := s.Commit(b); !errors.Is(err, log.ErrStored) {
+		t.Fatalf("Commit of a batch holding entry 1 again = %v, want ErrStored", err)
+	}
+	if h, err := s.Head(); err != nil || h.Size != 3 {
+		t.Fatalf("Head after the refusal = %+v, %v, want size 3", h, err)
+	}
+	if _, err := s.Entries(3, 1); !errors.Is(err, log.ErrNotFound) {
+		t.Errorf("Entries(3) after the refusal = %v, want ErrNotFound", err)
+	}
+	if !s.CommitChecksDuplicates() {
+		t.Error("CommitChecksDuplicates = false")
+	}
+}
+
 func testKey(t *testing.T) (note.Signer, note.Verifier) {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, "example.com/log")

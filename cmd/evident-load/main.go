@@ -77,6 +77,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -135,7 +136,20 @@ func run() error {
 	rounds := flag.Int("rounds", 0, "witness mode: rounds of an unwitnessed and a witnessed phase of -d each, alternating which comes first (default 3); "+
 		"with -store pgtest: rounds on PostgreSQL (and on bbolt with -vs-bbolt), the last line giving medians (default 1); "+
 		"with -verify-ingest: rounds of each -format, alternating which comes first, the last line giving medians (default 1)")
+	proofSizes := flag.String("proof-sizes", "", "log mode, pgtest only: two tree sizes (as 10000,1000000) to fill in bulk and measure proof latency at, from new frontends, -rounds times")
+	serveProcs := flag.Int("serve-procs", 0, "log mode, pgtest only: start this many evident serve processes on one database (-prefill entries) and measure proofs from one and from all, -rounds times")
+	evidentBin := flag.String("evident", "", "with -serve-procs: the evident binary (default: go build ./cmd/evident)")
 	flag.Parse()
+	if *serveProcs != 0 {
+		if *store != "pgtest" {
+			return errors.New("-serve-procs starts a throwaway database: it needs -store pgtest")
+		}
+		return benchProcs(procsOpts{n: *serveProcs, bin: *evidentBin, prefill: *prefill, rounds: max(*rounds, 1), logger: logger()},
+			phases{conc: *conc, proofDur: *proofDur, entryBytes: *entryBytes})
+	}
+	if *proofSizes != "" {
+		return depthMode(*proofSizes, *store, *rounds, phases{conc: *conc, proofDur: *proofDur, entryBytes: *entryBytes})
+	}
 	if *mode == "witness" {
 		n := *mint
 		if n <= 0 {
@@ -165,7 +179,7 @@ func run() error {
 	if nmint <= 0 {
 		nmint = min(int(float64(*conc)/0.02*dur.Seconds())+1000, 50000) // 50 adds/s per client
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := logger()
 
 	url := *server
 	var verifier note.Verifier
@@ -209,6 +223,11 @@ func run() error {
 	}
 	fmt.Println(f)
 	return nil
+}
+
+// logger writes warnings and errors to stderr.
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

@@ -111,6 +111,46 @@ func TestPostgresVsBbolt(t *testing.T) {
 	}
 }
 
+// Proof latency at two sizes: both logs are filled in bulk, measured from
+// new frontends, and the ratio is the last line.
+func TestProofSizes(t *testing.T) {
+	pgtest.Installed(t)
+	args := []string{"-store", "pgtest", "-proof-sizes", "300,3000", "-c", "8", "-proof-d", "300ms", "-rounds", "2", "-entry-bytes", "256"}
+	last := runLoad(t, args)
+	if !strings.HasPrefix(last, "proof latency, warm: p50 ") || !strings.Contains(last, " at 300 entries, ") || !strings.Contains(last, " at 3000 entries (") ||
+		!strings.Contains(last, "median of 2 rounds") || !strings.Contains(last, "| cold: p50 ") {
+		t.Errorf("last line = %q", last)
+	}
+}
+
+// Proofs from two evident serve processes on one database against one of
+// them: real processes, the ratio last, and CPU reported per phase.
+func TestServeProcs(t *testing.T) {
+	pgtest.Installed(t)
+	args := []string{"-store", "pgtest", "-serve-procs", "2", "-evident", evidentBin, "-prefill", "500", "-c", "8", "-proof-d", "300ms", "-entry-bytes", "256"}
+	last := runLoad(t, args)
+	if !strings.HasPrefix(last, "proofs from 2 evident serve processes: ") || !strings.Contains(last, "from one (") {
+		t.Errorf("last line = %q", last)
+	}
+}
+
+// runLoad runs evident-load with args (within two minutes) and returns its
+// last line.
+func runLoad(t *testing.T, args []string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, load, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("evident-load %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if !strings.Contains(string(out), "cpu, in cores: ") && strings.Contains(strings.Join(args, " "), "-serve-procs") {
+		t.Errorf("no CPU figures:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
+
 // TestWitnessMode runs -mode witness briefly with two real litewitnesses
 // (skipped without them, unless EVIDENT_REQUIRE_WITNESS is set): both
 // phases run, witnessed bundles are measured, and the last line has the

@@ -58,11 +58,17 @@ func startShapeOnly(dir, pgURL string, batchSize int, batchPeriod time.Duration,
 func (sl *shapeOnly) follower(pgURL string, logger *slog.Logger) (*shapeOnly, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	store, err := pgstore.OpenLog(ctx, pgURL)
+	store, err := openFollower(ctx, pgURL)
 	if err != nil {
 		return nil, err
 	}
 	return serveShape(store, sl.signer, sl.verifier, log.Config{Logger: logger})
+}
+
+// openFollower opens the PostgreSQL log at pgURL as a frontend that reads
+// and is never elected.
+func openFollower(ctx context.Context, pgURL string) (log.Store, error) {
+	return pgstore.OpenLog(ctx, pgURL)
 }
 
 // serveShape opens the shape-only log on store and serves it on 127.0.0.1;

@@ -382,6 +382,11 @@ func runFsck(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if snap, ok := s.(*pgstore.Snapshot); ok {
+		if err := snap.CheckTiles(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(e.stdout, "ok: %d entries; every node, the leaf index and the signed checkpoint check\n", h.Size)
 	return nil
 }

@@ -235,6 +235,17 @@ func (c *Cluster) Stop(mode syscall.Signal) error {
 	return nil
 }
 
+// Pid is the postmaster's process id (the backends are its children), or
+// 0 while postgres is not running.
+func (c *Cluster) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Close stops the cluster at once and removes its directory.
 func (c *Cluster) Close() {
 	c.Stop(Immediate)
