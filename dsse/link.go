@@ -61,8 +61,10 @@ func Descriptors(set map[string]in_toto.HashObj) []ResourceDescriptor {
 // environment, and the subjects as products — so the layout's artifact
 // rules apply to it as to a Metablock link. The predicate is read strictly,
 // from ParseStatement's decoding of it while Predicate holds the bytes
-// decoded; every material and subject must have a name (its path) and a
-// digest, no name twice.
+// decoded (compared byte for byte: bytes rewritten in place are decoded
+// afresh), and what it returns is the caller's own; every material and
+// subject must have a name (its path) and a digest, no name twice, and
+// there are at most [MaxMaterials] materials.
 func (st *Statement) Link() (in_toto.Link, error) {
 	if st.PredicateType != PredicateTypeLink {
 		return in_toto.Link{}, fmt.Errorf("%w: predicateType %q is not the link predicate %q", ErrInvalidStatement, st.PredicateType, PredicateTypeLink)
@@ -127,9 +129,14 @@ func (st *Statement) linkPredicate() (LinkPredicate, error) {
 	p.Name, _ = r.str("name")
 	p.Command = r.strings("command")
 	mats := r.list("materials")
-	p.Byproducts = r.object("byproducts")
-	p.Environment = r.object("environment")
+	// Copies: the decoding is cached in st, and the caller owns what Link
+	// returns.
+	p.Byproducts = cloneObject(r.object("byproducts"))
+	p.Environment = cloneObject(r.object("environment"))
 	err := r.done()
+	if err == nil && len(mats) > MaxMaterials {
+		err = fmt.Errorf("%d materials, over the limit of %d", len(mats), MaxMaterials)
+	}
 	if err == nil {
 		p.Materials, err = readDescriptors(mats, "$.predicate.materials")
 	}
@@ -137,4 +144,33 @@ func (st *Statement) linkPredicate() (LinkPredicate, error) {
 		return LinkPredicate{}, fmt.Errorf("%w: %v", ErrInvalidStatement, err)
 	}
 	return p, nil
+}
+
+// cloneObject returns a deep copy of m, a JSON object from
+// strictjson.Decode (nil for nil).
+func cloneObject(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	return cloneJSON(m).(map[string]any)
+}
+
+// cloneJSON returns a deep copy of v, a value from strictjson.Decode:
+// objects and arrays are copied, scalars (immutable) shared.
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cloneJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneJSON(e)
+		}
+		return out
+	}
+	return v
 }

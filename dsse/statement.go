@@ -19,6 +19,9 @@ const StatementType = "https://in-toto.io/Statement/v1"
 const (
 	// MaxSubjects bounds a Statement's subjects (a link's products).
 	MaxSubjects = 100000
+	// MaxMaterials bounds a link predicate's materials, as MaxSubjects
+	// bounds its products.
+	MaxMaterials = 100000
 	// MaxDigests bounds the digests of one resource descriptor.
 	MaxDigests = 8
 	// maxStatementDepth bounds the nesting of a Statement: predicates are
@@ -108,21 +111,25 @@ func ParseStatement(payload []byte) (*Statement, error) {
 	}
 	if raw, ok := strictjson.MemberBytes(payload, "predicate"); ok { // the very bytes signed
 		st.Predicate = bytes.Clone(raw)
-		st.decoded = decodedPredicate{doc: pred, bytes: st.Predicate}
+		st.decoded = decodedPredicate{doc: pred, bytes: bytes.Clone(raw)}
 	}
 	return &st, nil
 }
 
 // decodedPredicate is a Statement's predicate as ParseStatement decoded
-// it, with the bytes it decoded, so that Link need not decode them again.
+// it, with a private copy of the bytes it decoded, so that Link need not
+// decode them again. The copy is the package's own: Predicate is exported,
+// and a caller may rewrite its bytes in place (same slice, same length),
+// which a comparison of slice headers would not see. Nothing hands doc
+// out: Link copies what it returns of it (see cloneJSON).
 type decodedPredicate struct {
 	doc   any
 	bytes []byte
 }
 
-// of returns the decoding if b is still the bytes decoded.
+// of returns the decoding if b still says what the bytes decoded said.
 func (d decodedPredicate) of(b []byte) (any, bool) {
-	if len(b) == 0 || len(b) != len(d.bytes) || &b[0] != &d.bytes[0] {
+	if d.bytes == nil || !bytes.Equal(b, d.bytes) {
 		return nil, false
 	}
 	return d.doc, true

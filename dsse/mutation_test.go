@@ -1,0 +1,79 @@
+package dsse_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/evident-dev/evident/dsse"
+)
+
+func linkStatement(t *testing.T, pred string) *dsse.Statement {
+	t.Helper()
+	d := strings.Repeat("ab", 32)
+	b := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"` + d +
+		`"}}],"predicateType":"` + dsse.PredicateTypeLink + `","predicate":` + pred + `}`)
+	st, err := dsse.ParseStatement(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// P1: Link reads what Predicate holds now. A caller who rewrites the
+// predicate's bytes in place (same slice, same length) gets the link those
+// bytes say, not the one ParseStatement decoded before.
+func TestLinkReadsPredicateRewrittenInPlace(t *testing.T) {
+	st := linkStatement(t, `{"name":"build","command":["make"]}`)
+	i := bytes.Index(st.Predicate, []byte("build"))
+	copy(st.Predicate[i:], "bogus")
+	l, err := st.Link()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Name != "bogus" {
+		t.Errorf("Link().Name = %q after Predicate was rewritten to %s", l.Name, st.Predicate)
+	}
+}
+
+// P1: a link Link returned is the caller's own: changing its byproducts or
+// environment (at any depth) does not change what the next Link reads
+// from the same predicate bytes.
+func TestLinkResultIsNotShared(t *testing.T) {
+	st := linkStatement(t, `{"name":"build","byproducts":{"return-value":0,"x":{"y":["z"]}},"environment":{"e":{"f":1}}}`)
+	first, err := st.Link()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint(first)
+	first.ByProducts["return-value"] = 1
+	first.ByProducts["x"].(map[string]any)["y"].([]any)[0] = "changed"
+	first.Environment["e"].(map[string]any)["added"] = true
+	second, err := st.Link()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(second); got != want {
+		t.Errorf("second Link() = %s, want %s", got, want)
+	}
+}
+
+// Limits: a link predicate has at most MaxMaterials materials, as a
+// Statement has at most MaxSubjects subjects.
+func TestLinkRefusesTooManyMaterials(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"name":"build","materials":[`)
+	for i := 0; i <= dsse.MaxMaterials; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"name":"m%d","digest":{"x":"00"}}`, i)
+	}
+	b.WriteString(`]}`)
+	st := linkStatement(t, b.String())
+	if _, err := st.Link(); !errors.Is(err, dsse.ErrInvalidStatement) || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("Link with %d materials = %v, want the limit named", dsse.MaxMaterials+1, err)
+	}
+}
