@@ -199,6 +199,9 @@ func TestParseStatementRefuses(t *testing.T) {
 		"relative predicateType":       bytes.Replace(stmt(`{"name":"a","digest":{"sha256":"`+d+`"}}`, ``), []byte(`https://slsa.dev/provenance/v1`), []byte(`provenance`), 1),
 		"non-canonical base64 content": stmt(`{"name":"a","digest":{"sha256":"`+d+`"},"content":"e30"}`, ``),
 		"trailing data":                append(bytes.Clone(good), '1'),
+		"subject name not UTF-8":       stmt(`{"name":"a`+"\xff"+`","digest":{"sha256":"`+d+`"}}`, ``),
+		"lone surrogate in predicate":  stmt(`{"name":"a","digest":{"sha256":"`+d+`"}}`, `,"predicate":{"a":"\udc00"}`),
+		"escaped case-variant key":     stmt(`{"name":"a","digest":{"sha256":"`+d+`"}}`, `,"pred\u0049cate":{}`),
 	} {
 		if _, err := dsse.ParseStatement(b); !errors.Is(err, dsse.ErrInvalidStatement) {
 			t.Errorf("%s: ParseStatement = %v, want ErrInvalidStatement", name, err)

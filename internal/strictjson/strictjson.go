@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Errors wrapped by [Decode], [Unmarshal] and [Faithful].
@@ -26,6 +27,11 @@ var (
 	ErrTrailingData = errors.New("trailing data after the JSON value")
 	ErrTooLarge     = errors.New("JSON document too large")
 	ErrTooDeep      = errors.New("JSON nested too deeply")
+	// ErrNotUTF8: a string is not Unicode text — invalid UTF-8, or an
+	// escaped UTF-16 surrogate without its pair — which encoding/json
+	// would read as U+FFFD, so that many signed byte strings would say
+	// one thing (RFC 8259 §8.1 and §8.2; RFC 7493 §2.1 refuses both).
+	ErrNotUTF8 = errors.New("JSON text is not Unicode")
 	// ErrNotFaithful: the decoded Go value does not say what the document
 	// says (a member it dropped, added, or read differently, such as a key
 	// matched case-insensitively by encoding/json).
@@ -43,7 +49,9 @@ type Limits struct {
 
 // Decode returns the one JSON value in data as map[string]any, []any,
 // string, json.Number, bool or nil, refusing a syntax error, a duplicate
-// key at any depth, trailing data, and anything over the limits. Errors
+// key at any depth, trailing data, text that is not Unicode (so every
+// string decodes to exactly the characters written), and anything over the
+// limits. Errors
 // name where: `duplicate key "products" at $.signed`. Its cost is linear in
 // len(data): encoding/json's decoding, then a scan of the object keys
 // (with no key twice, the decoding had nothing to merge).
@@ -60,6 +68,9 @@ func Decode(data []byte, lim Limits) (any, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, ErrTrailingData
+	}
+	if !utf8.Valid(data) { // outside strings, any byte over 0x7f is a syntax error
+		return nil, fmt.Errorf("%w: invalid UTF-8 at byte %d", ErrNotUTF8, invalidUTF8At(data))
 	}
 	// Then the keys, which encoding/json let the last of two win.
 	if err := checkKeys(data, lim.MaxDepth); err != nil {
@@ -129,9 +140,59 @@ func (f *frame) seen(k string) bool {
 	return false
 }
 
+// invalidUTF8At returns the offset of the first byte of data that does not
+// start a valid UTF-8 sequence.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// escapeEnd checks the escape at data[j] ('\\') of a string in valid JSON
+// and returns the index of its last byte: a \u escape of a UTF-16
+// surrogate must be a high one followed by a low one, which together are
+// one character.
+func escapeEnd(data []byte, j int) (int, error) {
+	if data[j+1] != 'u' {
+		return j + 1, nil
+	}
+	r := hex4(data[j+2 : j+6])
+	switch {
+	case r < 0xd800 || r > 0xdfff:
+		return j + 5, nil
+	case r < 0xdc00 && len(data) > j+11 && data[j+6] == '\\' && data[j+7] == 'u':
+		if lo := hex4(data[j+8 : j+12]); lo >= 0xdc00 && lo <= 0xdfff {
+			return j + 11, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: lone surrogate %s at byte %d", ErrNotUTF8, data[j:j+6], j)
+}
+
+// hex4 reads four hex digits, which valid JSON has after \u.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c <= 'F':
+			c -= 'A' - 10
+		default:
+			c -= 'a' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
 // checkKeys scans data, valid JSON, for an object key that occurs twice
-// in one object (compared as decoded: "a" and "\u0061" are one key) and
-// for nesting deeper than max.
+// in one object (compared as decoded: "a" and "\u0061" are one key), for
+// a lone surrogate escape in any string, and for nesting deeper than max.
 func checkKeys(data []byte, max int) error {
 	var stack []frame
 	where := func() path {
@@ -166,10 +227,11 @@ func checkKeys(data []byte, max int) error {
 			j, escaped := i+1, false
 			for ; data[j] != '"'; j++ {
 				if data[j] == '\\' {
-					j++
+					var err error
+					if j, err = escapeEnd(data, j); err != nil {
+						return err
+					}
 					escaped = true
-				} else if data[j] >= 0x80 {
-					escaped = true // invalid UTF-8 decodes to U+FFFD: decode to compare
 				}
 			}
 			if n := len(stack); n > 0 && stack[n-1].wantKey {
@@ -488,9 +550,7 @@ func MemberBytes(data []byte, key string) ([]byte, bool) {
 			for ; j < len(data) && data[j] != '"'; j++ {
 				if data[j] == '\\' {
 					j++
-					escaped = true
-				} else if data[j] >= 0x80 {
-					escaped = true // invalid UTF-8 decodes to U+FFFD: decode to compare
+					escaped = true // decode to compare (Decode refused invalid UTF-8)
 				}
 			}
 			if j >= len(data) {

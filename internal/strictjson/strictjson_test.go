@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 )
@@ -32,6 +33,16 @@ func TestDecodeRefuses(t *testing.T) {
 		{"too large", `"` + strings.Repeat("a", 1<<20) + `"`, ErrTooLarge, "over the limit"},
 		{"truncated", `{"a":`, nil, "unexpected EOF"},
 		{"empty", ``, nil, "EOF"},
+		// Text that is not Unicode: encoding/json would read each of these
+		// as U+FFFD, so that two signed byte strings say one thing.
+		{"invalid UTF-8 in a value", "{\"name\":\"a\xff\"}", ErrNotUTF8, "at byte 10"},
+		{"invalid UTF-8 in a key", "{\"a\xfe\":1}", ErrNotUTF8, "at byte 3"},
+		{"overlong UTF-8", "[\"\xc0\xaf\"]", ErrNotUTF8, "at byte 2"},
+		{"UTF-8 encoded surrogate", "[\"\xed\xa0\x80\"]", ErrNotUTF8, "at byte 2"},
+		{"lone high surrogate", `{"a":"x\ud800"}`, ErrNotUTF8, `lone surrogate \ud800 at byte 7`},
+		{"lone low surrogate", `["\uDC00x"]`, ErrNotUTF8, `lone surrogate \uDC00`},
+		{"high surrogate then high", `["\ud83d\ud83d"]`, ErrNotUTF8, `lone surrogate \ud83d`},
+		{"lone surrogate in a key", `{"\ud800":1}`, ErrNotUTF8, `lone surrogate`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Decode([]byte(c.in), lim)
@@ -54,7 +65,9 @@ func TestDecodeRefuses(t *testing.T) {
 		t.Errorf("Decode(200,001 keys) = %v", err)
 	}
 	// Exactly at the limits is fine; keys differing in case are two keys.
-	for _, in := range []string{strings.Repeat("[", 8) + strings.Repeat("]", 8), `{"a":1,"A":2}`, `{"a":{"a":{"a":1}}}`} {
+	// Unicode, raw or escaped (a surrogate pair is one character), is fine.
+	for _, in := range []string{strings.Repeat("[", 8) + strings.Repeat("]", 8), `{"a":1,"A":2}`, `{"a":{"a":{"a":1}}}`,
+		`["\ud83d\ude00","😀","\\ud800","\uFFFD","\u00e9é"]`} {
 		if _, err := Decode([]byte(in), lim); err != nil {
 			t.Errorf("Decode(%s) = %v", in, err)
 		}
@@ -116,9 +129,14 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"a":{"b":1,"c":[{"d":1,"\u0064":2}]}}`))
 	f.Add([]byte(`{"\xff":1,"\xfe":2}`))
+	for _, s := range []string{`{"a":"\u0022,\"predicate\":1","predicate":2}`, `{"a\\":"\\\"predicate\":9","predicate":2}`,
+		`{"pred\u0069cate":{"predicate":3},"b":[]}`, "{ \"predicate\"\t:\r\n[ 1e400 ] \n}", "{\"predicate\xff\":\"\xfe\"}",
+		"\xef\xbb\xbf{\"predicate\":1}", "{\"\xff\":1,\"\xfe\":2}", `{"\ud800":1,"\udfff":2}`, `["\ud83d\ude00\uDBFF\uDFFF"]`, `{"a":[[[[[[[[[{"predicate":1}]]]]]]]]],"predicate":0}`, `{"predicate":{}} {"predicate":1}`} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := Decode(data, lim)
-		if ref := refDuplicate(data); ref != nil && !errors.Is(err, ErrDuplicateKey) && !errors.Is(err, ErrTooDeep) {
+		if ref := refDuplicate(data); ref != nil && !errors.Is(err, ErrDuplicateKey) && !errors.Is(err, ErrTooDeep) && !errors.Is(err, ErrNotUTF8) {
 			t.Fatalf("Decode(%q) = %v, but key %v repeats", data, err, ref)
 		} else if errors.Is(err, ErrDuplicateKey) && ref == nil {
 			t.Fatalf("Decode(%q) = %v, but no key repeats", data, err)
@@ -135,6 +153,7 @@ func FuzzDecode(f *testing.F) {
 		if err := Faithful(doc, v, "$", false); err != nil {
 			t.Fatalf("Decode(%q) and encoding/json disagree: %v", data, err)
 		}
+		checkUnicode(t, data, doc)
 		checkMemberBytes(t, data, doc)
 		// Canonical is securesystemslib's canonical JSON, which in-toto signs.
 		got, err := Canonical(doc)
@@ -143,6 +162,37 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Canonical(%q) = %q, %v; cjson gives %q, %v", data, got, err, want, werr)
 		}
 	})
+}
+
+// checkUnicode: what Decode accepts is UTF-8, and a decoded string holds
+// U+FFFD only where the document writes it (encoding/json puts one in for
+// each byte or escape that is no character).
+func checkUnicode(t *testing.T, data []byte, doc any) {
+	if !utf8.Valid(data) {
+		t.Fatalf("Decode accepted %q, which is not UTF-8", data)
+	}
+	if bytes.Contains(data, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`)) {
+		return
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			if strings.ContainsRune(x, utf8.RuneError) {
+				t.Fatalf("Decode(%q) reads %q, with a U+FFFD the document does not write", data, x)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for k, e := range x {
+				walk(k)
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
 }
 
 // checkMemberBytes: MemberBytes finds every top-level member, and no
@@ -230,6 +280,23 @@ func TestMemberBytes(t *testing.T) {
 		{`["predicate",1]`, "predicate", ``, false},
 		{`{"Predicate":1}`, "predicate", ``, false},
 		{`{"a":"x","b":[{}],"c":true}`, "c", `true`, true},
+		// Strings that hide quotes and keys from a scanner that misreads escapes.
+		{`{"a":"\u0022,\"predicate\":1","predicate":2}`, "predicate", `2`, true},
+		{`{"a":"\\","predicate":2}`, "predicate", `2`, true},
+		{`{"a\\":"\\\"predicate\":9","predicate":2}`, "predicate", `2`, true},
+		{`{"\"predicate":1}`, "predicate", ``, false},
+		{`{"predicate\u0000":1}`, "predicate", ``, false},
+		{`{"":1,"predicate":"}"}`, "predicate", `"}"`, true},
+		// A key spelled with escapes is the key it decodes to, for the
+		// decoder as for MemberBytes: one member, whichever part reads it.
+		{`{"\u0070redicate":{"predicate":3}}`, "predicate", `{"predicate":3}`, true},
+		{`{"PREDICATE":1,"pred\u0049cate":2}`, "predicate", ``, false},
+		// Whitespace, numbers and bytes the scanner must pass over as is.
+		{"{ \"predicate\"\t:\r\n[ 1e400 ] \n}", "predicate", `[ 1e400 ]`, true},
+		{`{"predicate":"é\ud83d\ude00"}`, "predicate", `"é\ud83d\ude00"`, true},
+		{`{"prédicate":1}`, "predicate", ``, false},
+		{`{"a":[[[[{"predicate":1}]]]],"predicate":-0.0e-0}`, "predicate", `-0.0e-0`, true},
+		{`{"predicate":{},"a":1}`, "predicate", `{}`, true},
 	} {
 		got, ok := MemberBytes([]byte(c.in), c.key)
 		if string(got) != c.want || ok != c.ok {
