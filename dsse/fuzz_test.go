@@ -75,6 +75,22 @@ func FuzzParseStatement(f *testing.F) {
 		dsse.PredicateTypeLink + `","pred\u0069cate":{"name":"b","command":["cc",null],"materials":[{"name":"m","digest":{"sha256":"` + d + `"}}],"byproducts":{"x":1.0}}}`))
 	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"Name":"a","digest":{"sha256":"` + d + `"}}],"predicateType":"` +
 		dsse.PredicateTypeLink + `","predicate":{"name":"b","Command":[],"environment":null}}`))
+	// Type confusion, text that is not Unicode, and a key that is a known
+	// name only once unescaped.
+	subj := `"subject":[{"name":"a","digest":{"sha256":"` + d + `"}}]`
+	for _, s := range []string{
+		`{"_type":"https://in-toto.io/Statement/v1","subject":null,"predicateType":"x:y"}`,
+		`{"_type":"https://in-toto.io/Statement/v1","subject":{},"predicateType":"x:y"}`,
+		`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":1,"digest":[]}],"predicateType":"x:y"}`,
+		`{"_type":"https://in-toto.io/Statement/v1",` + subj + `,"predicateType":1,"predicate":"x"}`,
+		`{"_typ\u0065":"https://in-toto.io/Statement/v1",` + subj + `,"predicateType":"x:y","predicate":{"a":"\ud83d\ude00"}}`,
+		`{"_type":"https://in-toto.io/Statement/v1",` + subj + `,"predicateType":"x:y","predicate":{"a":"\udc00"}}`,
+		"{\"_type\":\"https://in-toto.io/Statement/v1\"," + subj + ",\"predicateType\":\"x:y\",\"predicate\":{\"a\xff\":1}}",
+		`{"_type":"https://in-toto.io/Statement/v1",` + subj + `,"predicateType":"` + dsse.PredicateTypeLink +
+			`","predicate":{"name":"b","byproducts":{"x":{"y":[1]}},"environment":{"e":[]}}}`,
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st, err := dsse.ParseStatement(b)
 		ref, refErr := referenceStatement(b)
@@ -208,19 +224,26 @@ func sameStatement(a, b *dsse.Statement) bool {
 }
 
 // checkLinkReadings: Link reads the predicate ParseStatement decoded as
-// it reads a fresh copy of the bytes, and as encoding/json held by
-// strictjson.Faithful reads them (which may accept what Link refuses: null
-// in a list of strings).
+// it reads the same bytes in a Statement made otherwise (decoded afresh),
+// and as encoding/json held by strictjson.Faithful reads them (which may
+// accept what Link refuses: null in a list of strings).
 func checkLinkReadings(t *testing.T, st *dsse.Statement) {
 	l, err := st.Link()
-	fresh := *st
-	fresh.Predicate = bytes.Clone(st.Predicate)
+	fresh := dsse.Statement{Type: st.Type, Subject: st.Subject, PredicateType: st.PredicateType, Predicate: bytes.Clone(st.Predicate)}
 	l2, err2 := fresh.Link()
 	if (err == nil) != (err2 == nil) || err == nil && !reflect.DeepEqual(l, l2) {
 		t.Fatalf("Link of the parsed predicate = %+v, %v; of a copy %+v, %v", l, err, l2, err2)
 	}
 	if err != nil {
 		return
+	}
+	// What Link returns is the caller's own: changing it changes no later
+	// reading.
+	if lx, err := st.Link(); err == nil {
+		lx.ByProducts["\x00probe"], lx.Environment["\x00probe"] = true, true
+	}
+	if l3, err := st.Link(); err != nil || !reflect.DeepEqual(l, l3) {
+		t.Fatalf("Link after a change to an earlier result = %+v, %v; want %+v", l3, err, l)
 	}
 	var p dsse.LinkPredicate
 	if err := dsse.ParsePredicate(st.Predicate, &p); err != nil {

@@ -22,6 +22,30 @@ func linkStatement(t *testing.T, pred string) *dsse.Statement {
 	return st
 }
 
+// P1: a key spelled with escapes is the key it decodes to, for the
+// decoding members are read from and for the scan that keeps the
+// predicate's bytes alike: the one member written "pred\u0069cate" is the
+// predicate, its very bytes kept; "pred\u0049cate" is an unknown member.
+func TestParseStatementEscapedKeyIsOneMember(t *testing.T) {
+	d := strings.Repeat("ab", 32)
+	head := `{"_typ\u0065":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"` + d +
+		`"}}],"predicateType":"` + dsse.PredicateTypeLink + `",`
+	pred := `{ "name" : "b\u0075ild", "command":["make"] }`
+	st, err := dsse.ParseStatement([]byte(head + `"pred\u0069cate":` + pred + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(st.Predicate) != pred {
+		t.Errorf("Predicate = %s, want the member's very bytes %s", st.Predicate, pred)
+	}
+	if l, err := st.Link(); err != nil || l.Name != "build" {
+		t.Errorf("Link() = %+v, %v; want the step build", l, err)
+	}
+	if _, err := dsse.ParseStatement([]byte(head + `"pred\u0049cate":` + pred + `}`)); !errors.Is(err, dsse.ErrInvalidStatement) {
+		t.Errorf("ParseStatement with \"pred\\u0049cate\" = %v, want ErrInvalidStatement", err)
+	}
+}
+
 // P1: Link reads what Predicate holds now. A caller who rewrites the
 // predicate's bytes in place (same slice, same length) gets the link those
 // bytes say, not the one ParseStatement decoded before.
