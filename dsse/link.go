@@ -3,6 +3,7 @@ package dsse
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/evident-dev/evident/internal/strictjson"
@@ -108,7 +109,7 @@ func hashObjs(what string, rds []ResourceDescriptor) (map[string]in_toto.HashObj
 		if rd.Name == "" {
 			return nil, fmt.Errorf("%w: %s[%d] has no name (a link names artifacts by path)", ErrInvalidStatement, what, i)
 		}
-		out[rd.Name] = in_toto.HashObj(rd.Digest)
+		out[rd.Name] = in_toto.HashObj(maps.Clone(rd.Digest)) // the caller's own, not the Statement's
 	}
 	return out, nil
 }

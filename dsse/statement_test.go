@@ -63,8 +63,8 @@ func TestLinkReadsPredicateRewrittenInPlace(t *testing.T) {
 }
 
 // P1: a link Link returned is the caller's own: changing its byproducts or
-// environment (at any depth) does not change what the next Link reads
-// from the same predicate bytes.
+// environment (at any depth) or its products' digests does not change what
+// the next Link reads from the same Statement.
 func TestLinkResultIsNotShared(t *testing.T) {
 	st := linkStatement(t, `{"name":"build","byproducts":{"return-value":0,"x":{"y":["z"]}},"environment":{"e":{"f":1}}}`)
 	first, err := st.Link()
@@ -75,6 +75,7 @@ func TestLinkResultIsNotShared(t *testing.T) {
 	first.ByProducts["return-value"] = 1
 	first.ByProducts["x"].(map[string]any)["y"].([]any)[0] = "changed"
 	first.Environment["e"].(map[string]any)["added"] = true
+	first.Products["app"]["sha256"] = strings.Repeat("cd", 32)
 	second, err := st.Link()
 	if err != nil {
 		t.Fatal(err)
