@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/evident-dev/evident/internal/strictjson"
 )
@@ -70,7 +72,8 @@ type ResourceDescriptor struct {
 // with a digest, and no two with one name (a name meaning two digests
 // would match the artifact rules both ways); predicateType an absolute
 // URI; the predicate, when present, one JSON object. Digests must be
-// lowercase hex (sha256: 64 digits, sha512: 128). Every error wraps
+// lowercase hex (sha256: 64 digits, sha512: 128), and no digest set names
+// an algorithm in two cases, or a known one in another case. Every error wraps
 // [ErrInvalidStatement].
 func ParseStatement(payload []byte) (*Statement, error) {
 	bad := func(format string, args ...any) (*Statement, error) {
@@ -178,8 +181,13 @@ func checkDescriptors(what string, rds []ResourceDescriptor, needDigest bool) er
 	return nil
 }
 
+// digestSizes are the hex lengths of the digests evident knows.
+var digestSizes = map[string]int{"sha256": 64, "sha384": 96, "sha512": 128, "sha1": 40}
+
 // checkDigests checks a DigestSet: at most MaxDigests, each a lowercase
-// hex string of the algorithm's length where evident knows it.
+// hex string of the algorithm's length where evident knows it; no
+// algorithm named in another case than evident's, and none twice in two
+// cases (a verifier that folds case would read one of the two).
 func checkDigests(d map[string]string) error {
 	if len(d) > MaxDigests {
 		return fmt.Errorf("%d digests, over the limit of %d", len(d), MaxDigests)
@@ -189,12 +197,16 @@ func checkDigests(d map[string]string) error {
 		algs = append(algs, alg)
 	}
 	sort.Strings(algs)
-	for _, alg := range algs {
+	for i, alg := range algs {
 		v := d[alg]
-		want := map[string]int{"sha256": 64, "sha384": 96, "sha512": 128, "sha1": 40}[alg]
+		want := digestSizes[alg]
 		switch {
 		case alg == "":
 			return errors.New("a digest has no algorithm")
+		case want == 0 && digestSizes[strings.ToLower(alg)] != 0:
+			return fmt.Errorf("digest algorithm %q is %q in another case", alg, strings.ToLower(alg))
+		case slices.ContainsFunc(algs[:i], func(a string) bool { return strings.EqualFold(a, alg) }):
+			return fmt.Errorf("digest algorithm %q is in the set in another case too", alg)
 		case v == "" || len(v) > maxDigestSize || !lowerHex(v):
 			return fmt.Errorf("digest %s is not lowercase hex", alg)
 		case want != 0 && len(v) != want:
