@@ -81,6 +81,7 @@ func FuzzParseStatement(f *testing.F) {
 	for _, s := range []string{
 		`{"_type":"https://in-toto.io/Statement/v1","subject":null,"predicateType":"x:y"}`,
 		`{"_type":"https://in-toto.io/Statement/v1","subject":{},"predicateType":"x:y"}`,
+		`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"SHA256":"` + d + `","gitCommit":"00","gitcommit":"00"}}],"predicateType":"x:y"}`,
 		`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":1,"digest":[]}],"predicateType":"x:y"}`,
 		`{"_type":"https://in-toto.io/Statement/v1",` + subj + `,"predicateType":1,"predicate":"x"}`,
 		`{"_typ\u0065":"https://in-toto.io/Statement/v1",` + subj + `,"predicateType":"x:y","predicate":{"a":"\ud83d\ude00"}}`,
