@@ -80,11 +80,11 @@ func (st *Statement) Link() (in_toto.Link, error) {
 	if err = checkDescriptors("materials", p.Materials, true); err != nil {
 		return in_toto.Link{}, fmt.Errorf("%w: %v", ErrInvalidStatement, err)
 	}
-	mats, err := hashObjs("materials", p.Materials)
+	mats, err := hashObjs("materials", p.Materials, false) // read afresh by this call
 	if err != nil {
 		return in_toto.Link{}, err
 	}
-	prods, err := hashObjs("subject", st.Subject)
+	prods, err := hashObjs("subject", st.Subject, true) // the Statement's own
 	if err != nil {
 		return in_toto.Link{}, err
 	}
@@ -103,13 +103,20 @@ func (st *Statement) Link() (in_toto.Link, error) {
 		ByProducts: by, Environment: env}, nil
 }
 
-func hashObjs(what string, rds []ResourceDescriptor) (map[string]in_toto.HashObj, error) {
+// hashObjs returns descriptors as in-toto artifacts, by name; with copy,
+// each with a copy of its digests, so that the caller's changes to them
+// are not changes to rds.
+func hashObjs(what string, rds []ResourceDescriptor, copy bool) (map[string]in_toto.HashObj, error) {
 	out := make(map[string]in_toto.HashObj, len(rds))
 	for i, rd := range rds {
 		if rd.Name == "" {
 			return nil, fmt.Errorf("%w: %s[%d] has no name (a link names artifacts by path)", ErrInvalidStatement, what, i)
 		}
-		out[rd.Name] = in_toto.HashObj(maps.Clone(rd.Digest)) // the caller's own, not the Statement's
+		d := rd.Digest
+		if copy {
+			d = maps.Clone(d)
+		}
+		out[rd.Name] = in_toto.HashObj(d)
 	}
 	return out, nil
 }
