@@ -147,12 +147,21 @@ const migrationLock = 0x65766964656e74
 // Migrate brings the database's schema to [SchemaVersion], in one
 // transaction. It fails with ErrSchemaTooNew, changing nothing, if the
 // database is at a later version.
+//
+// A migration may take time in proportion to the log (the one that adds
+// tiles reads every node, about 4 s per million entries), so its statements
+// are exempt from the sessions' statementTimeout, which would otherwise
+// cancel the upgrade of a large log at every start: ctx bounds it, and a
+// frontend that waits for another's migration waits as long as its ctx lets it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't begin the migration: %w", err)
 	}
 	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		return fmt.Errorf("couldn't lift the statement timeout for the migration: %w", err)
+	}
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
 		return fmt.Errorf("couldn't lock the schema: %w", err)
 	}
@@ -267,11 +276,11 @@ func connect(ctx context.Context, url string, maxConns int32, readOnly bool) (*p
 }
 
 // The database ends statements and transactions of a stalled frontend
-// after these, releasing its locks.
-const (
-	statementTimeout         = 5 * time.Second
-	idleInTransactionTimeout = 3 * time.Second
-)
+// after these, releasing its locks. (A variable only so that tests can
+// shorten it.)
+var statementTimeout = 5 * time.Second
+
+const idleInTransactionTimeout = 3 * time.Second
 
 // opTimeout bounds every database operation, so that a database that stops
 // answering fails requests rather than holding them.
