@@ -35,12 +35,17 @@ const (
 	// tileNodes is how many nodes one tile holds: tileWidth at its lowest
 	// level, half as many at each of the tileHeight-1 levels above.
 	tileNodes = 2*tileWidth - 2
-	// tileBytes is what one cached tile costs.
+	// tileBytes is the size of one tile's row.
 	tileBytes = tileNodes * log.HashSize
-	// tileCacheBytes bounds the full tiles a store caches (128 MiB, about
-	// 8,200 tiles). The cache keeps what is in use within half to all of
-	// its bound (see genCache), so it holds every tile of a tree of 10⁶
-	// leaves (3,923), and the hot ones of any larger tree.
+	// tileCost is what one cached tile takes of the heap, counted against
+	// tileCacheBytes: its hashes, allocated in Go's 16 KiB size class, and
+	// its share of the cache's maps (TestTileCacheHoldsAtMostItsBytes
+	// measures it).
+	tileCost = 16<<10 + 128
+	// tileCacheBytes bounds the memory the full tiles a store caches take
+	// (128 MiB, 8,128 tiles). The cache keeps what is in use within half to
+	// all of its bound (see genCache), so it holds every tile of a tree of
+	// 10⁶ leaves (3,923), and the hot ones of any larger tree.
 	tileCacheBytes = 128 << 20
 	// maxTileIndex bounds tile indexes so that every node index a tile
 	// covers fits the schema's bigint.
@@ -93,8 +98,10 @@ type tileCache struct {
 	c *genCache[tileID, *tile]
 }
 
+// newTileCache returns a tile cache that holds at most bytes of them
+// (and at least one tile).
 func newTileCache(bytes int) *tileCache {
-	return &tileCache{newGenCache[tileID](max(bytes/tileBytes, 1), func(*tile) int { return 1 })}
+	return &tileCache{newGenCache[tileID](max(bytes, 2*tileCost), func(*tile) int { return tileCost })}
 }
 
 // get fills out[i], for each i in idx, if a cached tile holds ids[i], and

@@ -122,7 +122,7 @@ func TestTileCompletedWithoutCachedNodes(t *testing.T) {
 	if err := s.Commit(tr.batch(t, 200)); err != nil {
 		t.Fatal(err)
 	}
-	s.nodes = newNodeCache(nodeCacheSize) // as after a takeover
+	s.nodes = newNodeCache(nodeCacheBytes) // as after a takeover
 	// A batch the fence refuses (it does not start at the size) writes no
 	// tile, though it would complete one.
 	if err := s.Commit(newTree().batch(t, 300)); !errors.Is(err, log.ErrConflict) {
