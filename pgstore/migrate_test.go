@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,38 @@ func TestMigrationOfLargeLogOutlastsStatementTimeout(t *testing.T) {
 	defer later.Close()
 	if err := later.CheckTiles(); !errors.Is(err, ErrTileMismatch) || !strings.Contains(err.Error(), "tile 1/3") {
 		t.Fatalf("CheckTiles with tile 1/3 tampered = %v, want ErrTileMismatch naming it", err)
+	}
+}
+
+// A frontend allows a migration OpenTimeout, but a database that accepts
+// connections and never answers still fails its start after
+// connectTimeout, not after OpenTimeout.
+func TestOpenLogSilentServerFailsAtConnectTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	defer func(d time.Duration) { connectTimeout = d }(connectTimeout)
+	connectTimeout = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), OpenTimeout)
+	defer cancel()
+	t0 := time.Now()
+	s, err := OpenLog(ctx, "postgres://evident@"+ln.Addr().String()+"/evident?sslmode=disable")
+	if err == nil {
+		s.Close()
+		t.Fatal("OpenLog of a server that never answers succeeded")
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Fatalf("OpenLog of a server that never answers failed after %v, want about %v", d, connectTimeout)
 	}
 }

@@ -249,6 +249,9 @@ func connect(ctx context.Context, url string, maxConns int32, readOnly bool) (*p
 		cfg.MaxConns = maxConns
 	}
 	cfg.MaxConnIdleTime = time.Minute
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	cfg.HealthCheckPeriod = 5 * time.Second
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
@@ -281,6 +284,18 @@ func connect(ctx context.Context, url string, maxConns int32, readOnly bool) (*p
 var statementTimeout = 5 * time.Second
 
 const idleInTransactionTimeout = 3 * time.Second
+
+// OpenTimeout is how long a frontend's opening of a store may take, the
+// schema's migration included: a migration may read the whole log (the one
+// that adds tiles takes about 4 s per million entries), so this allows
+// for a log of a few hundred million. Each connection attempt is bounded
+// by connectTimeout all the same, so an unreachable database fails a
+// start in seconds.
+const OpenTimeout = 30 * time.Minute
+
+// connectTimeout bounds each connection attempt whose URL sets no
+// connect_timeout. (A variable only so that tests can shorten it.)
+var connectTimeout = 10 * time.Second
 
 // opTimeout bounds every database operation, so that a database that stops
 // answering fails requests rather than holding them.
