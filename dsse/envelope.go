@@ -11,12 +11,13 @@
 // neither net/http nor bbolt.
 //
 // Every parser here is strict, as for every other signed object of evident
-// (threat P1): the JSON is decoded by internal/strictjson (no key twice at
-// any depth, no unknown member, within size and depth limits) and the
-// decoded value must re-encode to what the document says; base64 must be
-// canonical padded standard base64. A Statement is always parsed from the
-// very payload bytes the envelope's signatures cover — the bytes whose
-// SHA-256 a log entry records — never from a re-encoding.
+// (threat P1): the JSON is decoded once, by internal/strictjson (no key
+// twice at any depth, within size and depth limits), and each member is
+// read from that decoding by its exact name and type (no unknown member,
+// none in another case; see members.go); base64 must be canonical padded
+// standard base64. A Statement is always parsed from the very payload
+// bytes the envelope's signatures cover — the bytes whose SHA-256 a log
+// entry records — never from a re-encoding.
 //
 // Signatures are over PAE(payloadType, payload) (the DSSE pre-authentication
 // encoding, [evident.PAE]): ECDSA and RSA sign its SHA-256, Ed25519 signs it
@@ -79,54 +80,64 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 	bad := func(format string, args ...any) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrInvalidEnvelope}, args...)...)
 	}
-	var raw struct {
-		PayloadType *string `json:"payloadType"`
-		Payload     *string `json:"payload"`
-		Signatures  []struct {
-			KeyID string  `json:"keyid"`
-			Sig   *string `json:"sig"`
-		} `json:"signatures"`
-	}
-	doc, err := strictjson.Unmarshal(b, &raw, strictjson.Limits{MaxSize: MaxEnvelopeSize, MaxDepth: maxEnvelopeDepth})
-	if err == nil {
-		err = strictjson.Faithful(doc, raw, "$", true)
-	}
+	doc, err := strictjson.Decode(b, strictjson.Limits{MaxSize: MaxEnvelopeSize, MaxDepth: maxEnvelopeDepth})
 	if err != nil {
 		return bad("%v", err)
 	}
-	switch {
-	case raw.PayloadType == nil || *raw.PayloadType == "":
+	r := readObject(doc, "$")
+	payloadType, _ := r.str("payloadType")
+	payload, hasPayload := r.str("payload")
+	sigs := r.list("signatures")
+	switch err := r.done(); {
+	case err != nil:
+		return bad("%v", err)
+	case payloadType == "":
 		return bad("payloadType is missing")
-	case raw.Payload == nil:
+	case !hasPayload:
 		return bad("payload is missing")
-	case len(raw.Signatures) == 0:
+	case len(sigs) == 0:
 		return bad("it has no signature")
-	case len(raw.Signatures) > MaxSignatures:
-		return bad("%d signatures, over the limit of %d", len(raw.Signatures), MaxSignatures)
+	case len(sigs) > MaxSignatures:
+		return bad("%d signatures, over the limit of %d", len(sigs), MaxSignatures)
 	}
-	e := &Envelope{PayloadType: *raw.PayloadType}
-	if e.Payload, err = decodeBase64(*raw.Payload); err != nil {
+	e := &Envelope{PayloadType: payloadType, Signatures: make([]Signature, 0, len(sigs))}
+	if e.Payload, err = decodeBase64(payload); err != nil {
 		return bad("payload: %v", err)
 	}
 	if len(e.Payload) > MaxPayloadSize {
 		return bad("payload is %d bytes, over the limit of %d", len(e.Payload), MaxPayloadSize)
 	}
-	for i, s := range raw.Signatures {
-		if s.Sig == nil {
-			return bad("signatures[%d].sig is missing", i)
+	for i, v := range sigs {
+		s, err := readSignature(v, i)
+		if err != nil {
+			return bad("%v", err)
 		}
-		sig, err := decodeBase64(*s.Sig)
-		switch {
-		case err != nil:
-			return bad("signatures[%d].sig: %v", i, err)
-		case len(sig) == 0 || len(sig) > MaxSignatureSize:
-			return bad("signatures[%d].sig must be 1 to %d bytes", i, MaxSignatureSize)
-		case len(s.KeyID) > MaxKeyIDSize:
-			return bad("signatures[%d].keyid is over %d bytes", i, MaxKeyIDSize)
-		}
-		e.Signatures = append(e.Signatures, Signature{KeyID: s.KeyID, Sig: sig})
+		e.Signatures = append(e.Signatures, s)
 	}
 	return e, nil
+}
+
+// readSignature reads signatures[i] of an envelope.
+func readSignature(v any, i int) (Signature, error) {
+	r := readObject(v, fmt.Sprintf("$.signatures[%d]", i))
+	keyID, _ := r.str("keyid")
+	sig, hasSig := r.str("sig")
+	if err := r.done(); err != nil {
+		return Signature{}, err
+	}
+	if !hasSig {
+		return Signature{}, fmt.Errorf("signatures[%d].sig is missing", i)
+	}
+	b, err := decodeBase64(sig)
+	switch {
+	case err != nil:
+		return Signature{}, fmt.Errorf("signatures[%d].sig: %v", i, err)
+	case len(b) == 0 || len(b) > MaxSignatureSize:
+		return Signature{}, fmt.Errorf("signatures[%d].sig must be 1 to %d bytes", i, MaxSignatureSize)
+	case len(keyID) > MaxKeyIDSize:
+		return Signature{}, fmt.Errorf("signatures[%d].keyid is over %d bytes", i, MaxKeyIDSize)
+	}
+	return Signature{KeyID: keyID, Sig: b}, nil
 }
 
 // decodeBase64 decodes canonical padded standard base64 only: no

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/evident-dev/evident/internal/strictjson"
 	"github.com/in-toto/in-toto-golang/in_toto"
 )
 
@@ -58,21 +59,22 @@ func Descriptors(set map[string]in_toto.HashObj) []ResourceDescriptor {
 // Link reads a Statement of [PredicateTypeLink] as the in-toto link it
 // records — the predicate's name, command, materials, byproducts and
 // environment, and the subjects as products — so the layout's artifact
-// rules apply to it as to a Metablock link. The predicate is decoded
-// strictly; every material and subject must have a name (its path) and a
+// rules apply to it as to a Metablock link. The predicate is read strictly,
+// from ParseStatement's decoding of it while Predicate holds the bytes
+// decoded; every material and subject must have a name (its path) and a
 // digest, no name twice.
 func (st *Statement) Link() (in_toto.Link, error) {
 	if st.PredicateType != PredicateTypeLink {
 		return in_toto.Link{}, fmt.Errorf("%w: predicateType %q is not the link predicate %q", ErrInvalidStatement, st.PredicateType, PredicateTypeLink)
 	}
-	var p LinkPredicate
-	if err := ParsePredicate(st.Predicate, &p); err != nil {
+	p, err := st.linkPredicate()
+	if err != nil {
 		return in_toto.Link{}, err
 	}
 	if p.Name == "" {
 		return in_toto.Link{}, fmt.Errorf("%w: the link predicate has no name", ErrInvalidStatement)
 	}
-	if err := checkDescriptors("materials", p.Materials, true); err != nil {
+	if err = checkDescriptors("materials", p.Materials, true); err != nil {
 		return in_toto.Link{}, fmt.Errorf("%w: %v", ErrInvalidStatement, err)
 	}
 	mats, err := hashObjs("materials", p.Materials)
@@ -107,4 +109,32 @@ func hashObjs(what string, rds []ResourceDescriptor) (map[string]in_toto.HashObj
 		out[rd.Name] = in_toto.HashObj(rd.Digest)
 	}
 	return out, nil
+}
+
+// linkPredicate reads the predicate as a [LinkPredicate], strictly (as
+// [ParsePredicate] would): from ParseStatement's decoding of it, or, for a
+// Statement made otherwise, from a strict decoding of its bytes.
+func (st *Statement) linkPredicate() (LinkPredicate, error) {
+	doc, ok := st.decoded.of(st.Predicate)
+	if !ok {
+		var err error
+		if doc, err = strictjson.Decode(st.Predicate, strictjson.Limits{MaxSize: MaxPayloadSize, MaxDepth: maxStatementDepth}); err != nil {
+			return LinkPredicate{}, fmt.Errorf("%w: predicate: %v", ErrInvalidStatement, err)
+		}
+	}
+	r := readObject(doc, "$.predicate")
+	var p LinkPredicate
+	p.Name, _ = r.str("name")
+	p.Command = r.strings("command")
+	mats := r.list("materials")
+	p.Byproducts = r.object("byproducts")
+	p.Environment = r.object("environment")
+	err := r.done()
+	if err == nil {
+		p.Materials, err = readDescriptors(mats, "$.predicate.materials")
+	}
+	if err != nil {
+		return LinkPredicate{}, fmt.Errorf("%w: %v", ErrInvalidStatement, err)
+	}
+	return p, nil
 }

@@ -1,11 +1,13 @@
 package dsse
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 
 	"github.com/evident-dev/evident/internal/strictjson"
 )
@@ -40,6 +42,8 @@ type Statement struct {
 	Subject       []ResourceDescriptor `json:"subject"`
 	PredicateType string               `json:"predicateType"`
 	Predicate     json.RawMessage      `json:"predicate,omitempty"`
+
+	decoded decodedPredicate // set by ParseStatement
 }
 
 // ResourceDescriptor is an in-toto ResourceDescriptor v1: a subject of a
@@ -55,8 +59,10 @@ type ResourceDescriptor struct {
 }
 
 // ParseStatement decodes a Statement v1 from the payload bytes exactly as
-// signed, strictly: no duplicate or unknown member at any depth, no
-// trailing data, a decoding faithful to the bytes; _type is
+// signed, strictly: one decoding (no duplicate member at any depth, no
+// trailing data, within the limits), each member read from it by its exact
+// name and type (no unknown member, none in another case), and Predicate
+// the very bytes of the payload's predicate; _type is
 // [StatementType]; at least one and at most [MaxSubjects] subjects, each
 // with a digest, and no two with one name (a name meaning two digests
 // would match the artifact rules both ways); predicateType an absolute
@@ -67,36 +73,79 @@ func ParseStatement(payload []byte) (*Statement, error) {
 	bad := func(format string, args ...any) (*Statement, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrInvalidStatement}, args...)...)
 	}
-	var st Statement
-	doc, err := strictjson.Unmarshal(payload, &st, strictjson.Limits{MaxSize: MaxPayloadSize, MaxDepth: maxStatementDepth})
-	if err == nil {
-		err = strictjson.Faithful(doc, st, "$", true)
-	}
+	doc, err := strictjson.Decode(payload, strictjson.Limits{MaxSize: MaxPayloadSize, MaxDepth: maxStatementDepth})
 	if err != nil {
+		return bad("%v", err)
+	}
+	var st Statement
+	r := readObject(doc, "$")
+	st.Type, _ = r.str("_type")
+	subjects := r.list("subject")
+	st.PredicateType, _ = r.str("predicateType")
+	pred := r.get("predicate")
+	if err := r.done(); err != nil {
 		return bad("%v", err)
 	}
 	switch {
 	case st.Type != StatementType:
 		return bad("_type is %q, want %q", st.Type, StatementType)
-	case len(st.Subject) == 0:
+	case len(subjects) == 0:
 		return bad("it has no subject")
-	case len(st.Subject) > MaxSubjects:
-		return bad("%d subjects, over the limit of %d", len(st.Subject), MaxSubjects)
+	case len(subjects) > MaxSubjects:
+		return bad("%d subjects, over the limit of %d", len(subjects), MaxSubjects)
 	}
 	if err := checkURI(st.PredicateType); err != nil {
 		return bad("predicateType: %v", err)
 	}
-	if len(st.Predicate) > 0 {
-		if m, _ := doc.(map[string]any); m != nil {
-			if _, ok := m["predicate"].(map[string]any); !ok && m["predicate"] != nil {
-				return bad("predicate is not a JSON object")
-			}
-		}
+	if st.Subject, err = readDescriptors(subjects, "$.subject"); err != nil {
+		return bad("%v", err)
 	}
 	if err := checkDescriptors("subject", st.Subject, true); err != nil {
 		return bad("%v", err)
 	}
+	if _, isObject := pred.(map[string]any); !isObject && pred != nil {
+		return bad("predicate is not a JSON object")
+	}
+	if raw, ok := strictjson.MemberBytes(payload, "predicate"); ok { // the very bytes signed
+		st.Predicate = bytes.Clone(raw)
+		st.decoded = decodedPredicate{doc: pred, bytes: st.Predicate}
+	}
 	return &st, nil
+}
+
+// decodedPredicate is a Statement's predicate as ParseStatement decoded
+// it, with the bytes it decoded, so that Link need not decode them again.
+type decodedPredicate struct {
+	doc   any
+	bytes []byte
+}
+
+// of returns the decoding if b is still the bytes decoded.
+func (d decodedPredicate) of(b []byte) (any, bool) {
+	if len(b) == 0 || len(b) != len(d.bytes) || &b[0] != &d.bytes[0] {
+		return nil, false
+	}
+	return d.doc, true
+}
+
+// readDescriptors reads a list of resource descriptors at path at.
+func readDescriptors(l []any, at string) ([]ResourceDescriptor, error) {
+	out := make([]ResourceDescriptor, len(l))
+	for i, v := range l {
+		r := readObject(v, at+"["+strconv.Itoa(i)+"]")
+		rd := &out[i]
+		rd.Name, _ = r.str("name")
+		rd.URI, _ = r.str("uri")
+		rd.Digest = r.stringMap("digest")
+		rd.Content = r.base64("content")
+		rd.DownloadLocation, _ = r.str("downloadLocation")
+		rd.MediaType, _ = r.str("mediaType")
+		rd.Annotations = r.object("annotations")
+		if err := r.done(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // checkDescriptors checks a list of resource descriptors: each has a

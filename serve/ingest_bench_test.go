@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
 	"net/url"
@@ -12,14 +13,17 @@ import (
 	"time"
 
 	"github.com/evident-dev/evident"
+	"github.com/evident-dev/evident/dsse"
 	"github.com/evident-dev/evident/link"
 	"github.com/evident-dev/evident/tsa"
 )
 
 // BenchmarkIngestValidator measures the ingest check of one real entry
-// (an SVID's ECDSA signature over a link, one token), as the log's
-// validator runs it, apart from HTTP and the store: go test -run '^$'
-// -bench IngestValidator ./serve.
+// (an SVID's ECDSA signature, one token), as the log's validator runs it,
+// apart from HTTP and the store: go test -run '^$' -bench IngestValidator
+// ./serve. bare is a link's entry posted alone; metablock and dsse post
+// the entry with its payload (a link, an in-toto Statement signed over
+// its DSSE PAE), as evident run does.
 func BenchmarkIngestValidator(b *testing.B) {
 	s := startTest(b)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -31,19 +35,47 @@ func BenchmarkIngestValidator(b *testing.B) {
 	roots.AddCert(s.TSA.Chain()[len(s.TSA.Chain())-1])
 	ts := &tsa.Client{URL: s.URL() + "/tsa", Roots: roots}
 	const n = 256
-	entries := make([][]byte, n)
-	for i := range entries {
-		e, err := link.Countersign(context.Background(), ts, evident.PayloadTypeLink, []byte(fmt.Sprintf(`{"n":%d}`, i)), "k", key, []*x509.Certificate{svid})
+	mint := func(format string, i int) []byte {
+		p := []byte(fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i))
+		var e *evident.Entry
+		var err error
+		if format == "dsse" {
+			d := sha256.Sum256(p)
+			p = fmt.Appendf(nil, `{"_type":"%s","subject":[{"name":"load","digest":{"sha256":"%x"}}],"predicateType":"%s","predicate":{"name":"load"}}`,
+				dsse.StatementType, d, dsse.PredicateTypeLink)
+			var sig []byte
+			if sig, err = dsse.Sign(key, evident.PayloadTypeDSSE, p); err == nil {
+				e, err = link.CountersignSignature(context.Background(), link.One(ts), evident.PayloadTypeDSSE, p, sig, "k", []*x509.Certificate{svid}, nil)
+			}
+		} else {
+			e, err = link.Countersign(context.Background(), link.One(ts), evident.PayloadTypeLink, p, "k", key, []*x509.Certificate{svid})
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		entries[i], _ = e.Marshal()
-	}
-	validate := validator(s.Entries)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := validate(entries[i%n]); err != nil {
+		if format == "bare" {
+			body, _ := e.Marshal()
+			return body
+		}
+		sub, err := evident.NewSubmission(e, p)
+		if err != nil {
 			b.Fatal(err)
 		}
+		body, _ := sub.Marshal()
+		return body
+	}
+	for _, format := range []string{"bare", "metablock", "dsse"} {
+		bodies := make([][]byte, n)
+		for i := range bodies {
+			bodies[i] = mint(format, i)
+		}
+		b.Run(format, func(b *testing.B) {
+			validate := validator(s.Entries)
+			for i := 0; i < b.N; i++ {
+				if _, err := validate(bodies[i%n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

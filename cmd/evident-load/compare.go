@@ -155,12 +155,13 @@ func median(fs []figures) figures {
 		return time.Duration(pick(func(f figures) float64 { return float64(get(f)) }))
 	}
 	return figures{
-		appends:  pick(func(f figures) float64 { return f.appends }),
-		proofs:   pick(func(f figures) float64 { return f.proofs }),
-		spread:   pick(func(f figures) float64 { return f.spread }),
-		p50:      dur(func(f figures) time.Duration { return f.p50 }),
-		p99:      dur(func(f figures) time.Duration { return f.p99 }),
-		proofP50: dur(func(f figures) time.Duration { return f.proofP50 }),
-		proofP99: dur(func(f figures) time.Duration { return f.proofP99 }),
+		appends:      pick(func(f figures) float64 { return f.appends }),
+		proofs:       pick(func(f figures) float64 { return f.proofs }),
+		spread:       pick(func(f figures) float64 { return f.spread }),
+		p50:          dur(func(f figures) time.Duration { return f.p50 }),
+		p99:          dur(func(f figures) time.Duration { return f.p99 }),
+		proofP50:     dur(func(f figures) time.Duration { return f.proofP50 }),
+		proofP99:     dur(func(f figures) time.Duration { return f.proofP99 }),
+		cpuPerAppend: dur(func(f figures) time.Duration { return f.cpuPerAppend }),
 	}
 }

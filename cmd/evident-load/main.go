@@ -22,6 +22,12 @@
 //
 //	append: N entries/s p50=… p99=… | proofs: N/s
 //
+// -verify-ingest -format dsse,metablock measures both entry formats (a
+// Statement in DSSE, a Metablock link), each round a new server per format,
+// alternating which goes first (-rounds), and ends with
+//
+//	dsse/metablock ingest (median of R rounds): N/s vs M/s = P%
+//
 // -mode tsa: for each concurrency in -tsa-c, clients request RFC 3161
 // timestamps for -d; the last line is that of the highest concurrency:
 //
@@ -55,6 +61,7 @@
 //
 //	go run ./cmd/evident-load -c 256 -d 10s
 //	go run ./cmd/evident-load -c 256 -d 10s -verify-ingest
+//	go run ./cmd/evident-load -c 256 -d 5s -verify-ingest -with-payload -format dsse,metablock -rounds 3
 //	go run ./cmd/evident-load -c 64 -d 10s -server http://127.0.0.1:8080 -key "$(cat evident-data/log.vkey)"
 //	go run ./cmd/evident-load -c 256 -d 10s -store pgtest -vs-bbolt -rounds 3
 //	go run ./cmd/evident-load -c 256 -d 0 -proof-d 10s -prefill 10000 -store pgtest -frontends 2
@@ -78,6 +85,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,13 +127,15 @@ func run() error {
 	verifyIngest := flag.Bool("verify-ingest", false, "log mode, in-process: an evident server verifying real entries (pre-minted)")
 	mint := flag.Int("mint", 0, "real entries to pre-mint (default: enough for 50 adds/s per client, at most 50,000)")
 	tsaCount := flag.Int("tsas", 1, "-verify-ingest: tokens per entry, from this many in-process TSAs the server trusts (more than 1: version 2 entries)")
-	format := flag.String("format", "metablock", "-verify-ingest: entries signing a Metablock link (metablock) or an in-toto Statement in DSSE (dsse, always posted with its payload)")
+	format := flag.String("format", "metablock", "-verify-ingest: entries signing a Metablock link (metablock) or an in-toto Statement in DSSE (dsse, always posted with its payload); "+
+		"two, comma-separated (dsse,metablock), measure both in alternating rounds and print their ratio last")
 	withPayload := flag.Bool("with-payload", false, "-verify-ingest: post each entry with its payload ({\"entry\", \"payload\"}), as evident run does")
 	lwBin := flag.String("litewitness", litewitness.DefaultBin(), "witness mode: `directory` of litewitness and registerlog")
 	witnessPeriod := flag.Duration("witness-period", serve.DefaultWitnessPeriod, "witness mode: how often checkpoints go to the witnesses")
 	samplers := flag.Int("samplers", 8, "witness mode: clients measuring add-to-witnessed-bundle latency")
 	rounds := flag.Int("rounds", 0, "witness mode: rounds of an unwitnessed and a witnessed phase of -d each, alternating which comes first (default 3); "+
-		"with -store pgtest: rounds on PostgreSQL (and on bbolt with -vs-bbolt), the last line giving medians (default 1)")
+		"with -store pgtest: rounds on PostgreSQL (and on bbolt with -vs-bbolt), the last line giving medians (default 1); "+
+		"with -verify-ingest: rounds of each -format, alternating which comes first, the last line giving medians (default 1)")
 	proofSizes := flag.String("proof-sizes", "", "log mode, pgtest only: two tree sizes (as 10000,1000000) to fill in bulk and measure proof latency at, from new frontends, -rounds times")
 	serveProcs := flag.Int("serve-procs", 0, "log mode, pgtest only: start this many evident serve processes on one database (-prefill entries) and measure proofs from one and from all, -rounds times")
 	evidentBin := flag.String("evident", "", "with -serve-procs: the evident binary (default: go build ./cmd/evident)")
@@ -159,8 +169,11 @@ func run() error {
 	if *mode == "tsa" && *server != "" {
 		return fmt.Errorf("-mode tsa starts its own server")
 	}
-	if (*prefill > 0 || *store != "" || *rounds > 1 || *frontends != 1) && (*server != "" || *verifyIngest || *mode != "log") {
-		return fmt.Errorf("-prefill, -store, -rounds and -frontends are for the in-process shape-only log")
+	if (*prefill > 0 || *store != "" || *frontends != 1) && (*server != "" || *verifyIngest || *mode != "log") {
+		return fmt.Errorf("-prefill, -store and -frontends are for the in-process shape-only log")
+	}
+	if *rounds > 1 && (*server != "" || *mode != "log") {
+		return fmt.Errorf("-rounds is for the in-process logs (the shape-only log, or -verify-ingest)")
 	}
 	nmint := *mint
 	if nmint <= 0 {
@@ -183,37 +196,20 @@ func run() error {
 			return err
 		}
 		fmt.Printf("minted %d real entries (one SVID from %s/dev/svid, its TSA over HTTP) in %v\n", nmint, url, time.Since(start).Round(time.Millisecond))
-	case *verifyIngest || *mode == "tsa":
-		dir, err := os.MkdirTemp("", "evident-load-")
+	case *mode == "tsa":
+		s, _, cleanup, err := openInProcess(inProcessOpts{tsas: *tsaCount, batchPeriod: *batchPeriod, batchSize: *batchSize, logger: logger})
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		extra, rootsFile, err := extraTSAs(dir, *tsaCount-1)
-		if err != nil {
-			return err
-		}
-		s, err := serve.Open(serve.Config{DataDir: dir, Addr: "127.0.0.1:0", BatchPeriod: *batchPeriod, BatchSize: *batchSize,
-			TSARootsFile: rootsFile, Logger: logger})
-		if err != nil {
-			return err
-		}
-		defer s.Close(context.Background())
-		if *mode == "log" {
-			start := time.Now()
-			if minted, bodies, err = mintEntries(s, extra, nmint, *withPayload, *format); err != nil {
-				return err
-			}
-			fmt.Printf("minted %d real %s entries (one SVID, %d in-process TSAs, payload posted: %v) in %v\n", nmint, *format, *tsaCount, *withPayload || *format == "dsse",
-				time.Since(start).Round(time.Millisecond))
-		}
+		defer cleanup()
 		if err := s.Start(); err != nil {
 			return err
 		}
-		url, verifier, local = s.URL(), s.Verifier, s.Log
-		if *mode == "tsa" {
-			return benchTSA(s, *tsaConc, *dur, *cpuprofile)
-		}
+		return benchTSA(s, *tsaConc, *dur, *cpuprofile)
+	case *verifyIngest:
+		o := inProcessOpts{tsas: *tsaCount, batchPeriod: *batchPeriod, batchSize: *batchSize, logger: logger}
+		ph := phases{conc: *conc, dur: *dur, proofDur: *proofDur, verifyEvery: *verifyEvery, cpuprofile: *cpuprofile}
+		return runIngest(o, strings.Split(*format, ","), max(*rounds, 1), nmint, *withPayload, ph)
 	default:
 		return runShape(shapeOpts{store: *store, vsBbolt: *vsBbolt, rounds: max(*rounds, 1), frontends: *frontends,
 			prefill: *prefill, batchSize: *batchSize, batchPeriod: *batchPeriod, logger: logger},

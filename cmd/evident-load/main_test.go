@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +174,36 @@ func TestWitnessMode(t *testing.T) {
 		t.Errorf("last line = %q\n%s", last, out)
 	}
 	t.Log(string(out))
+}
+
+// -verify-ingest with two formats measures both, in rounds alternating
+// which goes first, each on a new server verifying every entry, and ends
+// with their ratio.
+func TestIngestFormats(t *testing.T) {
+	args := []string{"-verify-ingest", "-with-payload", "-format", "dsse,metablock", "-rounds", "2", "-c", "8", "-d", "1s", "-proof-d", "200ms", "-mint", "500"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, load, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("evident-load %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var order []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "round ") {
+			order = append(order, strings.SplitN(l, ":", 2)[0])
+		}
+	}
+	want := []string{"round 1, dsse", "round 1, metablock", "round 2, metablock", "round 2, dsse"}
+	if strings.Join(order, "; ") != strings.Join(want, "; ") || strings.Count(string(out), " 0 failures") != 4 {
+		t.Errorf("rounds %q, want %q\n%s", order, want, out)
+	}
+	if last := lines[len(lines)-1]; !regexp.MustCompile(`^dsse/metablock ingest \(median of 2 rounds\): \d+/s vs \d+/s = \d+%; by CPU time per entry \d+%$`).MatchString(last) {
+		t.Errorf("last line %q\n%s", last, out)
+	}
+	for _, bad := range [][]string{{"-format", "dsse,dsse"}, {"-format", "jsonl"}, {"-format", "dsse,metablock,dsse"}} {
+		if out, err := exec.Command(load, append([]string{"-verify-ingest", "-d", "1s"}, bad...)...).CombinedOutput(); err == nil || !strings.Contains(string(out), "-format") {
+			t.Errorf("evident-load %s = %v\n%s", strings.Join(bad, " "), err, out)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/evident-dev/evident/log"
@@ -44,6 +45,10 @@ type figures struct {
 	spread             float64 // proofs per second from several frontends
 	p50, p99           time.Duration
 	proofP50, proofP99 time.Duration
+	// cpuPerAppend is the CPU time the whole process (clients and an
+	// in-process server) spent per entry appended, which other processes
+	// on the machine do not inflate.
+	cpuPerAppend time.Duration
 }
 
 func (f figures) String() string {
@@ -78,7 +83,7 @@ func measure(tg target, ph phases) (figures, error) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), ph.dur)
 	defer cancel()
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	for w := 0; w < ph.conc && ph.dur > 0; w++ {
 		wg.Add(1)
@@ -125,7 +130,7 @@ func measure(tg target, ph phases) (figures, error) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpuStart
 	pprof.StopCPUProfile()
 	appendRate := 0.0
 	if ph.dur > 0 {
@@ -160,7 +165,19 @@ func measure(tg target, ph phases) (figures, error) {
 		return figures{}, err
 	}
 	pf.appends, pf.p50, pf.p99 = appendRate, pct(latencies, 50), pct(latencies, 99)
+	if len(latencies) > 0 {
+		pf.cpuPerAppend = cpu / time.Duration(len(latencies))
+	}
 	return pf, nil
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // proofPhase runs ph.conc clients reading inclusion proofs of random

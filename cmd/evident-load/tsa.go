@@ -153,11 +153,12 @@ func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool, form
 		bodies = make([][]byte, n)
 	}
 	err = parallel(n, 4, func(i int) error {
-		p := []byte(fmt.Sprintf(`{"_type":"link","name":"load","n":%d}`, i))
 		var e *evident.Entry
+		var p []byte
 		if format == "dsse" {
 			e, p, err = dsseEntry(ts, i, key, svid)
 		} else {
+			p = metablockPayload(i)
 			e, err = link.Countersign(context.Background(), ts, evident.PayloadTypeLink, p, "load", key, []*x509.Certificate{svid})
 		}
 		if err == nil {
@@ -172,6 +173,14 @@ func mintEntries(s *serve.Server, extra []*tsa.Server, n int, payload bool, form
 		return err
 	})
 	return entries, bodies, err
+}
+
+// metablockPayload is the signed part of the i-th load link, in canonical
+// JSON, as in-toto signs it: the same step and product as dsseEntry's
+// Statement, so that the two formats are compared on the same evidence.
+func metablockPayload(i int) []byte {
+	d := sha256.Sum256([]byte(strconv.Itoa(i)))
+	return fmt.Appendf(nil, `{"_type":"link","byproducts":{},"command":[],"environment":{},"materials":{},"name":"load","products":{"load":{"sha256":"%x"}}}`, d)
 }
 
 // dsseEntry is the i-th load entry of an in-toto Statement signed over

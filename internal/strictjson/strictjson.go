@@ -452,3 +452,59 @@ func appendCanonical(b []byte, v any) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("canonical JSON cannot encode %T", v)
 }
+
+// MemberBytes returns the bytes of the value of member key of data's
+// top-level object — the very bytes of data, as a json.RawMessage decoded
+// from data would hold them — and whether there is one. data must be a
+// document [Decode] accepted (so one JSON value, no key twice); for any
+// other, the answer means nothing. Its cost is one scan of data with no
+// decoding, but for keys written with escapes.
+func MemberBytes(data []byte, key string) ([]byte, bool) {
+	depth, start := 0, -1
+	wantKey, match := false, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{', '[':
+			depth++
+			wantKey = depth == 1 && c == '{'
+		case '}', ']':
+			depth--
+			if depth == 0 && start >= 0 {
+				return bytes.TrimSpace(data[start:i]), true
+			}
+		case ',':
+			if depth == 1 {
+				if start >= 0 {
+					return bytes.TrimSpace(data[start:i]), true
+				}
+				wantKey = true
+			}
+		case ':':
+			if depth == 1 && match {
+				start = i + 1
+			}
+		case '"':
+			j, escaped := i+1, false
+			for ; j < len(data) && data[j] != '"'; j++ {
+				if data[j] == '\\' {
+					j++
+					escaped = true
+				} else if data[j] >= 0x80 {
+					escaped = true // invalid UTF-8 decodes to U+FFFD: decode to compare
+				}
+			}
+			if j >= len(data) {
+				return nil, false // not a document Decode accepted
+			}
+			if wantKey {
+				k := string(data[i+1 : j])
+				if escaped && json.Unmarshal(data[i:j+1], &k) != nil {
+					return nil, false
+				}
+				match, wantKey = k == key, false
+			}
+			i = j
+		}
+	}
+	return nil, false
+}

@@ -135,6 +135,7 @@ func FuzzDecode(f *testing.F) {
 		if err := Faithful(doc, v, "$", false); err != nil {
 			t.Fatalf("Decode(%q) and encoding/json disagree: %v", data, err)
 		}
+		checkMemberBytes(t, data, doc)
 		// Canonical is securesystemslib's canonical JSON, which in-toto signs.
 		got, err := Canonical(doc)
 		want, werr := cjson.EncodeCanonical(v)
@@ -142,6 +143,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Canonical(%q) = %q, %v; cjson gives %q, %v", data, got, err, want, werr)
 		}
 	})
+}
+
+// checkMemberBytes: MemberBytes finds every top-level member, and no
+// other, with the bytes encoding/json gives a json.RawMessage.
+func checkMemberBytes(t *testing.T, data []byte, doc any) {
+	obj, _ := doc.(map[string]any)
+	var raw map[string]json.RawMessage
+	if obj != nil {
+		if err := json.Unmarshal(data, &raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"a", "b", "d", "predicate", "\u0061", "missing"} {
+		got, ok := MemberBytes(data, k)
+		_, want := obj[k]
+		if ok != want || ok && !bytes.Equal(got, raw[k]) {
+			t.Fatalf("MemberBytes(%q, %q) = %q, %v; want %q, %v", data, k, got, ok, raw[k], want)
+		}
+	}
+	for k := range obj {
+		if got, ok := MemberBytes(data, k); !ok || !bytes.Equal(got, raw[k]) {
+			t.Fatalf("MemberBytes(%q, %q) = %q, %v; want %q", data, k, got, ok, raw[k])
+		}
+	}
 }
 
 // refDuplicate is a reference duplicate-key finder over encoding/json's
@@ -187,4 +212,28 @@ func refDuplicate(data []byte) *string {
 		return nil
 	}
 	return walk()
+}
+
+// MemberBytes returns a top-level member's very bytes — the bytes a
+// Statement's predicate is kept as — whatever nests before it or looks
+// like it inside strings, and nothing for a member only nested or absent.
+func TestMemberBytes(t *testing.T) {
+	for _, c := range []struct {
+		in, key, want string
+		ok            bool
+	}{
+		{`{"a":1,"predicate":{"x":[1,{"predicate":2}]} }`, "predicate", `{"x":[1,{"predicate":2}]}`, true},
+		{`{"s":"\"predicate\":3,","predicate" : null }`, "predicate", `null`, true},
+		{`{"pred\u0069cate":"v","b":{}}`, "predicate", `"v"`, true},
+		{` { "b" : [ "predicate" , {"predicate":1} ] } `, "predicate", ``, false},
+		{`{"b":{"predicate":1}}`, "predicate", ``, false},
+		{`["predicate",1]`, "predicate", ``, false},
+		{`{"Predicate":1}`, "predicate", ``, false},
+		{`{"a":"x","b":[{}],"c":true}`, "c", `true`, true},
+	} {
+		got, ok := MemberBytes([]byte(c.in), c.key)
+		if string(got) != c.want || ok != c.ok {
+			t.Errorf("MemberBytes(%s, %q) = %q, %v; want %q, %v", c.in, c.key, got, ok, c.want, c.ok)
+		}
+	}
 }
