@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"runtime"
 	"testing"
 
@@ -65,5 +66,26 @@ func TestNodeCacheHoldsAtMostItsBytes(t *testing.T) {
 	t.Logf("node cache: %d bytes held, bound %d", used, nodeCacheBytes)
 	if used > nodeCacheBytes {
 		t.Errorf("the node cache holds %d bytes, over its bound of %d", used, nodeCacheBytes)
+	}
+}
+
+// The entry cache's bound is in bytes of heap too, whatever the entries'
+// size: filled until both its generations are full, it takes no more than
+// entryCacheBytes.
+func TestEntryCacheHoldsAtMostItsBytes(t *testing.T) {
+	for _, size := range []int{1, 100, 300, 1000, 5000, 100000} {
+		e := make([]byte, size)
+		used, keep := heapAfter(func() any {
+			c := newEntryCache()
+			for i := 0; i < fullAt(entryCacheBytes, entryCost(e)); i++ {
+				c.put(uint64(i), bytes.Clone(e))
+			}
+			return c
+		})
+		runtime.KeepAlive(keep)
+		t.Logf("entries of %d bytes: %d bytes held, bound %d", size, used, entryCacheBytes)
+		if used > entryCacheBytes {
+			t.Errorf("entries of %d bytes: the entry cache holds %d bytes, over its bound of %d", size, used, entryCacheBytes)
+		}
 	}
 }
