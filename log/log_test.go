@@ -624,3 +624,96 @@ func (s *shrinkingStore) Head() (log.Head, error) {
 	}
 	return s.Store.Head()
 }
+
+// Two identical submissions in one group, one of a new entry and one of a
+// stored one, with a store that checks as it commits: the new entry is
+// logged once and both its submissions get its index, the stored one's
+// both get its first index, and the refused first commit leaves nothing
+// behind.
+func TestDedupStoreSameEntryTwiceInOneBatch(t *testing.T) {
+	k := newKey(t)
+	ds := &dedupStore{MemStore: log.NewMemStore()}
+	l := openLog(t, ds, k, func(c *log.Config) { c.BatchPeriod = 300 * time.Millisecond })
+	ctx := context.Background()
+	if _, err := l.Add(ctx, entry(0)); err != nil {
+		t.Fatal(err)
+	}
+	adds := [][]byte{entry(1), entry(1), entry(0), entry(0), entry(2)}
+	res := make([]*log.AddResult, len(adds))
+	var wg sync.WaitGroup
+	for i, e := range adds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := l.Add(ctx, e)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			checkAdd(t, k, e, r)
+			res[i] = r
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if ds.refused.Load() == 0 {
+		t.Fatal("the group was not refused: the adds did not share a batch")
+	}
+	if res[0].Index != res[1].Index || res[0].Duplicate == res[1].Duplicate {
+		t.Errorf("a new entry twice in one group: indexes %d, %d, duplicate %v, %v; want one index, one duplicate",
+			res[0].Index, res[1].Index, res[0].Duplicate, res[1].Duplicate)
+	}
+	if res[2].Index != 0 || res[3].Index != 0 || !res[2].Duplicate || !res[3].Duplicate {
+		t.Errorf("a stored entry twice in one group: %+v, %+v; want index 0, duplicate", res[2], res[3])
+	}
+	if h := l.Head(); h.Size != 3 {
+		t.Errorf("size %d after entries 0, 1, 2, want 3", h.Size)
+	}
+	if _, err := log.Check(ds, testOrigin, k.verifier); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deposingStore refuses the first commit for a stored entry and then, as
+// a database that another sequencer took over would, every commit.
+type deposingStore struct {
+	*log.MemStore
+	commits atomic.Int64
+}
+
+var errTakenOver = fmt.Errorf("%w: taken over", log.ErrUnavailable)
+
+func (d *deposingStore) CommitChecksDuplicates() bool { return true }
+
+func (d *deposingStore) Commit(b *log.Batch) error {
+	if d.commits.Add(1) == 1 {
+		return log.ErrStored
+	}
+	return errTakenOver
+}
+
+// The commit after a refusal for a stored entry is fenced like any other:
+// a sequencer deposed between the two answers every add of the batch with
+// the error, acknowledges none, and keeps the tree it had.
+func TestDedupStoreRetryAfterRefusalIsFenced(t *testing.T) {
+	k := newKey(t)
+	ms := log.NewMemStore()
+	l0 := openLog(t, ms, k, nil)
+	if _, err := l0.Add(context.Background(), entry(0)); err != nil {
+		t.Fatal(err)
+	}
+	l0.Close()
+	ds := &deposingStore{MemStore: ms}
+	l := openLog(t, ds, k, nil)
+	if _, err := l.Add(context.Background(), entry(1)); !errors.Is(err, errTakenOver) {
+		t.Fatalf("add after the refusal and the takeover = %v, want the takeover's error", err)
+	}
+	if n := ds.commits.Load(); n != 2 {
+		t.Errorf("%d commits, want 2 (the refused one, the fenced retry)", n)
+	}
+	if h := l.Head(); h.Size != 1 {
+		t.Errorf("size %d after a fenced retry, want 1", h.Size)
+	}
+}

@@ -13,10 +13,16 @@ import (
 // all — so a cached value is as good as a read; only values of commits
 // that succeeded, and values read back from the database, are cached.
 
-// nodeCacheSize is the most node hashes a store caches: about 12 MiB, the
-// nodes of the last 65,536 leaves (2 per leaf) or every proof path to them
-// many times over.
-const nodeCacheSize = 1 << 17
+// nodeCacheBytes bounds the memory the node hashes a store caches take
+// (16 MiB): at nodeCost each, the nodes of the last 65,536 leaves (2 per
+// leaf) or every proof path to them many times over.
+const nodeCacheBytes = 16 << 20
+
+// nodeCost is what a cached node takes of the heap, counted against
+// nodeCacheBytes: its 16-byte key and 32-byte hash and the map's share,
+// which is about as much again and doubles while a map grows
+// (TestNodeCacheHoldsAtMostItsBytes measures it).
+const nodeCost = 128
 
 // entryCacheBytes bounds the entries a store caches (8 MiB): the entries
 // just appended, which a link upload naming them reads next.
@@ -30,7 +36,8 @@ const maxCachedRead = 16
 // current one, and when its cost reaches half the bound the older one is
 // dropped and the current one becomes the older one. A hit in the older
 // generation moves the value to the current one, so values in use survive.
-// It never holds more than the bound (plus one value's cost).
+// It never holds more than the bound (plus one value's cost), in whatever
+// unit cost counts: the caches of a store count bytes of memory.
 type genCache[K comparable, V any] struct {
 	mu       sync.Mutex
 	cur, old map[K]V
@@ -103,8 +110,9 @@ type nodeCache struct {
 	c *genCache[compact.NodeID, [log.HashSize]byte]
 }
 
-func newNodeCache(size int) *nodeCache {
-	return &nodeCache{newGenCache[compact.NodeID](size, func([log.HashSize]byte) int { return 1 })}
+// newNodeCache returns a node cache that holds at most bytes of them.
+func newNodeCache(bytes int) *nodeCache {
+	return &nodeCache{newGenCache[compact.NodeID](bytes, func([log.HashSize]byte) int { return nodeCost })}
 }
 
 // get fills out[i] for each ids[i] in the cache and returns the indexes of
@@ -128,9 +136,11 @@ func (n *nodeCache) put(ids []compact.NodeID, hashes [][]byte) {
 	}
 }
 
-// entryCost is what an entry counts against entryCacheBytes: its bytes
-// and the map's share.
-func entryCost(e []byte) int { return len(e) + 64 }
+// entryCost is what an entry takes of the heap, counted against
+// entryCacheBytes: its bytes, rounded up by Go's allocator to a size class
+// (at most an eighth more), and its share of the cache's maps
+// (TestEntryCacheHoldsAtMostItsBytes measures it).
+func entryCost(e []byte) int { return len(e) + len(e)/8 + 128 }
 
 func newEntryCache() *genCache[uint64, []byte] {
 	return newGenCache[uint64](entryCacheBytes, entryCost)

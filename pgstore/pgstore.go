@@ -147,12 +147,21 @@ const migrationLock = 0x65766964656e74
 // Migrate brings the database's schema to [SchemaVersion], in one
 // transaction. It fails with ErrSchemaTooNew, changing nothing, if the
 // database is at a later version.
+//
+// A migration may take time in proportion to the log (the one that adds
+// tiles reads every node, about 4 s per million entries), so its statements
+// are exempt from the sessions' statementTimeout, which would otherwise
+// cancel the upgrade of a large log at every start: ctx bounds it, and a
+// frontend that waits for another's migration waits as long as its ctx lets it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't begin the migration: %w", err)
 	}
 	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		return fmt.Errorf("couldn't lift the statement timeout for the migration: %w", err)
+	}
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
 		return fmt.Errorf("couldn't lock the schema: %w", err)
 	}
@@ -240,6 +249,9 @@ func connect(ctx context.Context, url string, maxConns int32, readOnly bool) (*p
 		cfg.MaxConns = maxConns
 	}
 	cfg.MaxConnIdleTime = time.Minute
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	cfg.HealthCheckPeriod = 5 * time.Second
 	if cfg.ConnConfig.RuntimeParams == nil {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
@@ -267,11 +279,23 @@ func connect(ctx context.Context, url string, maxConns int32, readOnly bool) (*p
 }
 
 // The database ends statements and transactions of a stalled frontend
-// after these, releasing its locks.
-const (
-	statementTimeout         = 5 * time.Second
-	idleInTransactionTimeout = 3 * time.Second
-)
+// after these, releasing its locks. (A variable only so that tests can
+// shorten it.)
+var statementTimeout = 5 * time.Second
+
+const idleInTransactionTimeout = 3 * time.Second
+
+// OpenTimeout is how long a frontend's opening of a store may take, the
+// schema's migration included: a migration may read the whole log (the one
+// that adds tiles takes about 4 s per million entries), so this allows
+// for a log of a few hundred million. Each connection attempt is bounded
+// by connectTimeout all the same, so an unreachable database fails a
+// start in seconds.
+const OpenTimeout = 30 * time.Minute
+
+// connectTimeout bounds each connection attempt whose URL sets no
+// connect_timeout. (A variable only so that tests can shorten it.)
+var connectTimeout = 10 * time.Second
 
 // opTimeout bounds every database operation, so that a database that stops
 // answering fails requests rather than holding them.

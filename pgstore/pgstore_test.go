@@ -277,7 +277,7 @@ func TestNodesOneQuery(t *testing.T) {
 	ids := []compact.NodeID{compact.NewNodeID(0, 3), compact.NewNodeID(0, 0), compact.NewNodeID(0, 3)}
 	want := sha256.Sum256(append([]byte{0}, "n 3"...))
 	for _, cached := range []int{0, 1, 3} { // how many of ids the cache holds
-		s.nodes = newNodeCache(nodeCacheSize)
+		s.nodes = newNodeCache(nodeCacheBytes)
 		s.nodes.put(ids[:cached], [][]byte{want[:], log.LeafHash([]byte("n 0")), want[:]}[:cached])
 		hs, err := s.Nodes(ids)
 		if err != nil {
@@ -393,7 +393,7 @@ func TestCommittedNodesServedFromMemory(t *testing.T) {
 
 // The caches never hold more than their bound, and keep what is in use.
 func TestNodeCacheBounded(t *testing.T) {
-	c := newNodeCache(8)
+	c := newNodeCache(8 * nodeCost)
 	hot := compact.NewNodeID(5, 0)
 	h := bytes.Repeat([]byte{7}, log.HashSize)
 	c.put([]compact.NodeID{hot}, [][]byte{h})

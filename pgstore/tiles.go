@@ -2,11 +2,9 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/evident-dev/evident/log"
-	"github.com/jackc/pgx/v5"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -37,12 +35,17 @@ const (
 	// tileNodes is how many nodes one tile holds: tileWidth at its lowest
 	// level, half as many at each of the tileHeight-1 levels above.
 	tileNodes = 2*tileWidth - 2
-	// tileBytes is what one cached tile costs.
+	// tileBytes is the size of one tile's row.
 	tileBytes = tileNodes * log.HashSize
-	// tileCacheBytes bounds the full tiles a store caches (128 MiB, about
-	// 8,200 tiles). The cache keeps what is in use within half to all of
-	// its bound (see genCache), so it holds every tile of a tree of 10⁶
-	// leaves (3,923), and the hot ones of any larger tree.
+	// tileCost is what one cached tile takes of the heap, counted against
+	// tileCacheBytes: its hashes, allocated in Go's 16 KiB size class, and
+	// its share of the cache's maps (TestTileCacheHoldsAtMostItsBytes
+	// measures it).
+	tileCost = 16<<10 + 128
+	// tileCacheBytes bounds the memory the full tiles a store caches take
+	// (128 MiB, 8,128 tiles). The cache keeps what is in use within half to
+	// all of its bound (see genCache), so it holds every tile of a tree of
+	// 10⁶ leaves (3,923), and the hot ones of any larger tree.
 	tileCacheBytes = 128 << 20
 	// maxTileIndex bounds tile indexes so that every node index a tile
 	// covers fits the schema's bigint.
@@ -95,8 +98,10 @@ type tileCache struct {
 	c *genCache[tileID, *tile]
 }
 
+// newTileCache returns a tile cache that holds at most bytes of them
+// (and at least one tile).
 func newTileCache(bytes int) *tileCache {
-	return &tileCache{newGenCache[tileID](max(bytes/tileBytes, 1), func(*tile) int { return 1 })}
+	return &tileCache{newGenCache[tileID](max(bytes, 2*tileCost), func(*tile) int { return tileCost })}
 }
 
 // get fills out[i], for each i in idx, if a cached tile holds ids[i], and
@@ -329,25 +334,64 @@ const maxNodeIndex = 1<<63 - 1
 // ErrTileMismatch: a stored tile does not hold the stored nodes it covers.
 var ErrTileMismatch = fmt.Errorf("%w: a tile disagrees with the nodes", log.ErrCorrupt)
 
+// checkTilesPerStatement bounds the tiles one statement of CheckTiles
+// compares (each against its 510 nodes): the check of a large log is many
+// short statements, each well inside the sessions' statement timeout.
+const checkTilesPerStatement = 32
+
 // CheckTiles checks that every stored tile holds exactly the stored nodes
 // it covers, as fsck must: proofs are read from tiles, and log.Check
 // checks the nodes. It fails with ErrTileMismatch naming the first tile
 // that does not.
 func (s *Snapshot) CheckTiles() error {
-	var stratum int16
-	var idx int64
-	err := s.tx.QueryRow(s.ctx, `SELECT t.stratum, t.idx FROM evident_log_tiles t
-		WHERE t.hashes IS DISTINCT FROM (
+	after := tileKey{-1, -1}
+	for {
+		next, n, err := s.checkTilesAfter(after)
+		if err != nil {
+			return err
+		}
+		if n < checkTilesPerStatement {
+			return nil
+		}
+		after = next
+	}
+}
+
+// tileKey is a tile's primary key as stored.
+type tileKey struct {
+	stratum int16
+	idx     int64
+}
+
+// checkTilesAfter compares the next checkTilesPerStatement tiles after
+// key with their nodes, and returns the last key compared and how many
+// tiles were.
+func (s *Snapshot) checkTilesAfter(after tileKey) (tileKey, int, error) {
+	rows, err := s.tx.Query(s.ctx, `SELECT t.stratum, t.idx, t.hashes IS DISTINCT FROM (
 			SELECT string_agg(n.hash, ''::bytea ORDER BY n.level, n.idx)
 			FROM generate_series(0, $1 - 1) AS j
 			JOIN evident_log_nodes n ON n.level = t.stratum * $1 + j
 				AND n.idx >= t.idx << ($1 - j) AND n.idx < (t.idx + 1) << ($1 - j))
-		ORDER BY t.stratum, t.idx LIMIT 1`, tileHeight).Scan(&stratum, &idx)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
+		FROM (SELECT stratum, idx, hashes FROM evident_log_tiles WHERE (stratum, idx) > ($2, $3)
+			ORDER BY stratum, idx LIMIT $4) t
+		ORDER BY t.stratum, t.idx`, tileHeight, after.stratum, after.idx, checkTilesPerStatement)
 	if err != nil {
-		return fmt.Errorf("couldn't check the tiles: %w", err)
+		return after, 0, fmt.Errorf("couldn't check the tiles: %w", err)
 	}
-	return fmt.Errorf("%w: tile %d/%d", ErrTileMismatch, stratum, idx)
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var bad bool
+		if err := rows.Scan(&after.stratum, &after.idx, &bad); err != nil {
+			return after, 0, fmt.Errorf("couldn't check the tiles: %w", err)
+		}
+		if bad {
+			return after, 0, fmt.Errorf("%w: tile %d/%d", ErrTileMismatch, after.stratum, after.idx)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return after, 0, fmt.Errorf("couldn't check the tiles: %w", err)
+	}
+	return after, n, nil
 }

@@ -122,7 +122,7 @@ func TestTileCompletedWithoutCachedNodes(t *testing.T) {
 	if err := s.Commit(tr.batch(t, 200)); err != nil {
 		t.Fatal(err)
 	}
-	s.nodes = newNodeCache(nodeCacheSize) // as after a takeover
+	s.nodes = newNodeCache(nodeCacheBytes) // as after a takeover
 	// A batch the fence refuses (it does not start at the size) writes no
 	// tile, though it would complete one.
 	if err := s.Commit(newTree().batch(t, 300)); !errors.Is(err, log.ErrConflict) {
@@ -308,4 +308,51 @@ func FuzzTileSlots(f *testing.F) {
 			t.Fatalf("slot %d of tile %d/%d is node %d/%d, not %d/%d", slot, tl.stratum, tl.index, level, back, level, index)
 		}
 	})
+}
+
+// A tile changed in the database makes a frontend that reads it answer a
+// wrong proof (Nodes answers what the database holds; fsck is what finds
+// the change), and the proof then fails the check every client makes
+// against the signed root: a tampered tile can deny an entry's inclusion,
+// never prove an entry the log does not hold.
+func TestTamperedTileProofFailsVerification(t *testing.T) {
+	s, url := openLeader(t)
+	defer s.Close()
+	tr := newTree()
+	if err := s.Commit(tr.batch(t, 300)); err != nil {
+		t.Fatal(err)
+	}
+	root, err := tr.cr.GetRootHash(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Slot 2 of tile 0/0 is leaf 2, a sibling on leaf 3's path.
+	if _, err := s.pool.Exec(ctx, "UPDATE evident_log_tiles SET hashes = set_byte(hashes, 64, get_byte(hashes, 64) # 1) WHERE stratum = 0 AND idx = 0"); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := OpenLog(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	nodes, err := proof.Inclusion(3, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes, err := fresh.Nodes(nodes.IDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := nodes.IDs[0]; id != compact.NewNodeID(0, 2) || bytes.Equal(hashes[0], tr.hashes[id]) {
+		t.Fatalf("the proof's first node %d/%d was not read from the tampered slot", id.Level, id.Index)
+	}
+	p, err := nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := log.LeafHash([]byte("tile entry 3"))
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, 3, 300, leaf, p, root); err == nil {
+		t.Fatal("a proof read from a tampered tile verified against the signed root")
+	}
 }

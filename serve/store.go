@@ -50,12 +50,16 @@ func openLogStore(cfg Config) (log.Store, *boltstore.Store, *cluster, error) {
 	if !IsPostgresURL(cfg.Store) {
 		return nil, nil, nil, errors.New("the store must be a postgres:// URL")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	pg, err := pgstore.OpenLog(ctx, cfg.Store)
+	// Opening may migrate the schema, which takes time in proportion to
+	// the log (pgstore.OpenTimeout); catching up with it does not.
+	openCtx, cancelOpen := context.WithTimeout(context.Background(), pgstore.OpenTimeout)
+	defer cancelOpen()
+	pg, err := pgstore.OpenLog(openCtx, cfg.Store)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	c := newCluster(pg, cfg)
 	if err := c.waitForHead(ctx); err != nil {
 		c.close()
