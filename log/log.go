@@ -438,24 +438,16 @@ func (l *Log) reply(r *request, res result) {
 	l.pending.Add(-1)
 }
 
-// sequence commits one batch and answers its requests. With a store that
-// checks for duplicates as it commits, the batch is first committed
-// without a lookup, and sequenced again with one only if the store found
-// an entry it already holds.
+// sequence commits one batch and answers its requests. Its entries are
+// looked up before the checkpoint is signed: the sequencer never signs a
+// checkpoint for a batch that a store refuses for an entry it already
+// holds, since such a checkpoint would conflict with the one the log later
+// signs at that size (a split view that anyone resubmitting an entry could
+// make the log sign). A store may still check as it commits ([ErrStored]);
+// that refusal is a failed commit like any other.
 func (l *Log) sequence(batch []*request) {
 	l.seqMu.Lock()
 	defer l.seqMu.Unlock()
-	if ds, ok := l.store.(DedupStore); ok && ds.CommitChecksDuplicates() && l.sequenceOnce(batch, false) {
-		return
-	}
-	l.sequenceOnce(batch, true)
-}
-
-// sequenceOnce commits batch and answers its requests, looking up its
-// entries first if lookup is set. Without lookup, it returns false, having
-// answered no one and changed nothing, if the store refused the batch for
-// an entry it already holds (ErrStored); else it returns true.
-func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 	fail := func(err error) {
 		for _, r := range batch {
 			l.reply(r, result{err: err})
@@ -465,15 +457,15 @@ func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 		if err := l.load(); err != nil {
 			l.cfg.Logger.Error("couldn't reload the tree", "err", err)
 			fail(fmt.Errorf("%w: couldn't reload the tree after a failed commit: %w", ErrUnavailable, err))
-			return true
+			return
 		}
 		l.stale = false
 	}
-	existing, err := l.lookup(batch, lookup)
+	existing, err := l.lookup(batch)
 	if err != nil {
 		l.cfg.Logger.Error("lookup failed", "err", err)
 		fail(fmt.Errorf("couldn't look up entries: %w", err))
-		return true
+		return
 	}
 	prev := l.head.Load()
 	// A copy of the hashes too: Append writes into the slice it is given,
@@ -494,7 +486,7 @@ func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 			// Another writer committed past our head: learn it first.
 			l.stale = true
 			fail(fmt.Errorf("%w: the store is ahead of this sequencer's head", ErrUnavailable))
-			return true
+			return
 		}
 		if existing[i] >= 0 {
 			index[i], dup[i] = uint64(existing[i]), true
@@ -518,14 +510,11 @@ func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 		if err != nil {
 			l.cfg.Logger.Error("couldn't sign checkpoint", "size", cr.End(), "err", err)
 			fail(err)
-			return true
+			return
 		}
 		t0 := time.Now()
 		err = l.store.Commit(b)
 		l.stats.commitNanos.Add(int64(time.Since(t0)))
-		if !lookup && errors.Is(err, ErrStored) {
-			return false // nothing was written: sequence again, looking up
-		}
 		if err != nil {
 			l.stats.failures.Add(1)
 			full := isStorageFull(err)
@@ -547,7 +536,7 @@ func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 				err = fmt.Errorf("%w: %w", ErrStorageFull, err)
 			}
 			fail(fmt.Errorf("couldn't commit: %w", err))
-			return true
+			return
 		}
 		if l.stats.full.Swap(false) {
 			l.cfg.Logger.Info("the log's storage has room again: commits succeed", "failed_commits", l.stats.fullFailures.Load())
@@ -565,24 +554,15 @@ func (l *Log) sequenceOnce(batch []*request, lookup bool) bool {
 	if l.testHookCommitted != nil && len(entries) > 0 {
 		l.testHookCommitted(st.Head)
 	}
-	return true
 }
 
-// lookup returns the stored index of each request's entry, or -1: from
-// the store, or all -1 without lookup (the store checks as it commits).
-func (l *Log) lookup(batch []*request, lookup bool) ([]int64, error) {
+// lookup returns the stored index of each request's entry, or -1.
+func (l *Log) lookup(batch []*request) ([]int64, error) {
 	leaves := make([][]byte, len(batch))
 	for i, r := range batch {
 		leaves[i] = r.leaf
 	}
-	if lookup {
-		return l.store.Lookup(leaves)
-	}
-	none := make([]int64, len(batch))
-	for i := range none {
-		none[i] = -1
-	}
-	return none, nil
+	return l.store.Lookup(leaves)
 }
 
 // Sync reloads the head from the store if another writer changed it: the

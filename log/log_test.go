@@ -196,13 +196,11 @@ func TestDeduplication(t *testing.T) {
 }
 
 // dedupStore is a MemStore that checks for stored leaf hashes as it
-// commits (log.DedupStore), counting lookups and refusals.
+// commits, as the PostgreSQL store does, counting lookups and refusals.
 type dedupStore struct {
 	*log.MemStore
 	lookups, refused atomic.Int64
 }
-
-func (d *dedupStore) CommitChecksDuplicates() bool { return true }
 
 func (d *dedupStore) Lookup(h [][]byte) ([]int64, error) {
 	d.lookups.Add(1)
@@ -223,11 +221,11 @@ func (d *dedupStore) Commit(b *log.Batch) error {
 	return d.MemStore.Commit(b)
 }
 
-// With a store that checks for duplicates as it commits, the sequencer
-// skips its lookup; an entry already stored is still answered with its
-// first index (the store refuses the batch, changing nothing, and the
-// batch is sequenced again with a lookup), and nothing is logged twice.
-func TestDedupStoreSkipsLookup(t *testing.T) {
+// An entry already stored is looked up before the checkpoint is signed, so
+// the sequencer never signs a checkpoint for a batch the store would
+// refuse: such a checkpoint would conflict with the one signed later at
+// that size, a split view anyone resubmitting an entry could cause.
+func TestStoredEntryLookedUpBeforeSigning(t *testing.T) {
 	k := newKey(t)
 	ds := &dedupStore{MemStore: log.NewMemStore()}
 	l := openLog(t, ds, k, nil)
@@ -235,9 +233,6 @@ func TestDedupStoreSkipsLookup(t *testing.T) {
 		if _, err := l.Add(context.Background(), entry(i)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if n := ds.lookups.Load(); n != 0 {
-		t.Errorf("%d lookups for 5 new entries, want 0", n)
 	}
 	again, err := l.Add(context.Background(), entry(3))
 	if err != nil {
@@ -247,22 +242,20 @@ func TestDedupStoreSkipsLookup(t *testing.T) {
 		t.Errorf("re-adding = index %d duplicate %v, want index 3 duplicate true", again.Index, again.Duplicate)
 	}
 	checkAdd(t, k, entry(3), again)
-	if ds.refused.Load() != 1 || ds.lookups.Load() != 1 {
-		t.Errorf("re-adding: %d refusals, %d lookups, want 1 and 1", ds.refused.Load(), ds.lookups.Load())
+	if ds.refused.Load() != 0 || ds.lookups.Load() == 0 {
+		t.Errorf("re-adding: %d refused commits (each a signed checkpoint never published), %d lookups; want 0 and some",
+			ds.refused.Load(), ds.lookups.Load())
 	}
 	if h := l.Head(); h.Size != 5 {
 		t.Errorf("size = %d, want 5", h.Size)
 	}
-	if st := l.Stats(); st.Failures != 0 {
-		t.Errorf("a refusal for a stored entry counted as %d failed commits", st.Failures)
-	}
 }
 
-// A batch the store refused for a stored entry leaves the sequencer's tree
-// as it was: batches of new entries mixed with stored ones, at sizes whose
-// compact ranges share their hashes, still give a store that checks, and
-// that a new log opens (its root is the signed one).
-func TestDedupStoreRefusalLeavesTreeIntact(t *testing.T) {
+// Batches of new entries mixed with stored ones, at sizes whose compact
+// ranges share their hashes, are never refused by a store that checks as
+// it commits, and leave a store that checks and that a new log opens (its
+// root is the signed one).
+func TestStoredEntriesMixedWithNew(t *testing.T) {
 	k := newKey(t)
 	ds := &dedupStore{MemStore: log.NewMemStore()}
 	l := openLog(t, ds, k, func(c *log.Config) { c.BatchPeriod = 20 * time.Millisecond })
@@ -286,8 +279,8 @@ func TestDedupStoreRefusalLeavesTreeIntact(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	if ds.refused.Load() == 0 {
-		t.Fatal("no batch was refused: the test did not exercise the refusal")
+	if n := ds.refused.Load(); n != 0 {
+		t.Errorf("%d batches refused for a stored entry: their checkpoints were signed for nothing", n)
 	}
 	if _, err := log.Check(ds, testOrigin, k.verifier); err != nil {
 		t.Fatalf("Check after refusals = %v", err)
@@ -628,9 +621,8 @@ func (s *shrinkingStore) Head() (log.Head, error) {
 // Two identical submissions in one group, one of a new entry and one of a
 // stored one, with a store that checks as it commits: the new entry is
 // logged once and both its submissions get its index, the stored one's
-// both get its first index, and the refused first commit leaves nothing
-// behind.
-func TestDedupStoreSameEntryTwiceInOneBatch(t *testing.T) {
+// both get its first index, and the store refuses nothing.
+func TestSameEntryTwiceInOneBatch(t *testing.T) {
 	k := newKey(t)
 	ds := &dedupStore{MemStore: log.NewMemStore()}
 	l := openLog(t, ds, k, func(c *log.Config) { c.BatchPeriod = 300 * time.Millisecond })
@@ -658,8 +650,8 @@ func TestDedupStoreSameEntryTwiceInOneBatch(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if ds.refused.Load() == 0 {
-		t.Fatal("the group was not refused: the adds did not share a batch")
+	if n := ds.refused.Load(); n != 0 {
+		t.Errorf("%d commits refused for a stored entry, want 0", n)
 	}
 	if res[0].Index != res[1].Index || res[0].Duplicate == res[1].Duplicate {
 		t.Errorf("a new entry twice in one group: indexes %d, %d, duplicate %v, %v; want one index, one duplicate",
@@ -676,28 +668,22 @@ func TestDedupStoreSameEntryTwiceInOneBatch(t *testing.T) {
 	}
 }
 
-// deposingStore refuses the first commit for a stored entry and then, as
-// a database that another sequencer took over would, every commit.
-type deposingStore struct {
+// refusingStore refuses every commit for a stored entry, as a store that
+// checks as it commits would if the log's lookup had been wrong.
+type refusingStore struct {
 	*log.MemStore
 	commits atomic.Int64
 }
 
-var errTakenOver = fmt.Errorf("%w: taken over", log.ErrUnavailable)
-
-func (d *deposingStore) CommitChecksDuplicates() bool { return true }
-
-func (d *deposingStore) Commit(b *log.Batch) error {
-	if d.commits.Add(1) == 1 {
-		return log.ErrStored
-	}
-	return errTakenOver
+func (d *refusingStore) Commit(b *log.Batch) error {
+	d.commits.Add(1)
+	return fmt.Errorf("%w: entries %d to %d", log.ErrStored, b.Start, b.Head.Size)
 }
 
-// The commit after a refusal for a stored entry is fenced like any other:
-// a sequencer deposed between the two answers every add of the batch with
-// the error, acknowledges none, and keeps the tree it had.
-func TestDedupStoreRetryAfterRefusalIsFenced(t *testing.T) {
+// A store's refusal for a stored entry is a failed commit like any other:
+// every add of the batch gets the error, none is acknowledged, the tree
+// stays as it was, and the batch is not tried again.
+func TestStoreRefusalIsAFailedCommit(t *testing.T) {
 	k := newKey(t)
 	ms := log.NewMemStore()
 	l0 := openLog(t, ms, k, nil)
@@ -705,15 +691,15 @@ func TestDedupStoreRetryAfterRefusalIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	l0.Close()
-	ds := &deposingStore{MemStore: ms}
-	l := openLog(t, ds, k, nil)
-	if _, err := l.Add(context.Background(), entry(1)); !errors.Is(err, errTakenOver) {
-		t.Fatalf("add after the refusal and the takeover = %v, want the takeover's error", err)
+	rs := &refusingStore{MemStore: ms}
+	l := openLog(t, rs, k, nil)
+	if _, err := l.Add(context.Background(), entry(1)); !errors.Is(err, log.ErrStored) {
+		t.Fatalf("add refused by the store = %v, want ErrStored", err)
 	}
-	if n := ds.commits.Load(); n != 2 {
-		t.Errorf("%d commits, want 2 (the refused one, the fenced retry)", n)
+	if n := rs.commits.Load(); n != 1 {
+		t.Errorf("%d commits, want 1", n)
 	}
 	if h := l.Head(); h.Size != 1 {
-		t.Errorf("size %d after a fenced retry, want 1", h.Size)
+		t.Errorf("size %d after a refused commit, want 1", h.Size)
 	}
 }

@@ -13,22 +13,11 @@ var (
 	// ErrConflict: a batch does not start at the store's current size.
 	ErrConflict = errors.New("batch does not start at the tree size")
 	// ErrStored: a batch holds an entry the store already has; nothing was
-	// written. Only a [DedupStore] returns it.
+	// written. The log looks entries up before it signs, so a store that
+	// checks as it commits (PostgreSQL) returns it only if that lookup was
+	// wrong; the log treats it as a failed commit.
 	ErrStored = errors.New("batch holds an entry that is already stored")
 )
-
-// DedupStore is a Store whose Commit refuses, with ErrStored and changing
-// nothing, a batch one of whose leaf hashes is already stored — checked in
-// the commit's own transaction. The log then skips its duplicate lookup
-// before each group commit and looks up only after such a refusal: for a
-// store on a database server that saves a round trip on the sequencer's
-// path, with the same result.
-type DedupStore interface {
-	Store
-	// CommitChecksDuplicates reports that Commit refuses stored leaf
-	// hashes with ErrStored.
-	CommitChecksDuplicates() bool
-}
 
 // Head is the durable state of the tree.
 type Head struct {

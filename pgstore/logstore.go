@@ -146,11 +146,11 @@ func (s *LogStore) Commit(b *log.Batch) error {
 	}
 	// One statement, so one transaction and one round trip. The fence: the
 	// head row moves only from the size and term this commit builds on,
-	// and only if none of the batch's leaf hashes is stored (the log's
-	// duplicate check, so that it needs no lookup before; see
-	// log.DedupStore: one probe of the leaf index per hash, LATERAL …
-	// LIMIT 1, so that no plan made while the table was small scans it
-	// whole); the entries, nodes and tiles are written only if it moved.
+	// and only if none of the batch's leaf hashes is stored (behind the
+	// log's own lookup, which comes before it signs: one probe of the leaf
+	// index per hash, LATERAL … LIMIT 1, so that no plan made while the
+	// table was small scans it whole); the entries, nodes and tiles are
+	// written only if it moved.
 	// The row lock orders commits and takeovers.
 	var moved int
 	err = s.pool.QueryRow(ctx, `WITH head AS (
@@ -199,10 +199,6 @@ func (s *LogStore) Commit(b *log.Batch) error {
 	}
 	return fmt.Errorf("%w: entries %d to %d", log.ErrStored, b.Start, b.Head.Size)
 }
-
-// CommitChecksDuplicates implements log.DedupStore: Commit refuses a
-// batch with a stored leaf hash (ErrStored), in its own statement.
-func (s *LogStore) CommitChecksDuplicates() bool { return true }
 
 // Entries implements log.Store.
 func (s *LogStore) Entries(start uint64, n int) ([][]byte, error) {
