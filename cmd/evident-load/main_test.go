@@ -198,7 +198,7 @@ func TestIngestFormats(t *testing.T) {
 	if strings.Join(order, "; ") != strings.Join(want, "; ") || strings.Count(string(out), " 0 failures") != 4 {
 		t.Errorf("rounds %q, want %q\n%s", order, want, out)
 	}
-	if last := lines[len(lines)-1]; !regexp.MustCompile(`^dsse/metablock ingest \(median of 2 rounds\): \d+/s vs \d+/s = \d+%; by CPU time per entry \d+%$`).MatchString(last) {
+	if last := lines[len(lines)-1]; !regexp.MustCompile(`^dsse/metablock ingest \(median of 2 rounds\): \d+/s vs \d+/s = \d+%; paired by round \d+%; by CPU time per entry \d+%$`).MatchString(last) {
 		t.Errorf("last line %q\n%s", last, out)
 	}
 	for _, bad := range [][]string{{"-format", "dsse,dsse"}, {"-format", "jsonl"}, {"-format", "dsse,metablock,dsse"}} {
