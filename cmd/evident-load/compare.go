@@ -141,6 +141,13 @@ func shapeRun(o shapeOpts, pgURL string, ph phases) (figures, error) {
 	return f, err
 }
 
+// medianOf is the lower median of v, which it leaves as it is.
+func medianOf(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[(len(v)-1)/2]
+}
+
 // median returns, figure by figure, the median of fs.
 func median(fs []figures) figures {
 	pick := func(get func(figures) float64) float64 {
@@ -148,8 +155,7 @@ func median(fs []figures) figures {
 		for i, f := range fs {
 			v[i] = get(f)
 		}
-		slices.Sort(v)
-		return v[(len(v)-1)/2] // the lower median
+		return medianOf(v)
 	}
 	dur := func(get func(figures) time.Duration) time.Duration {
 		return time.Duration(pick(func(f figures) float64 { return float64(get(f)) }))

@@ -117,7 +117,7 @@ func depthFigures(got [2][]figures) depthFig {
 
 func (d depthFig) line(sizes [2]int) string {
 	return fmt.Sprintf("%v at %d entries, %v at %d entries (%.2f×, median of %d rounds; per round %s)",
-		d.a.proofP50, sizes[0], d.b.proofP50, sizes[1], d.ratios[(len(d.ratios)-1)/2], len(d.ratios), fmtRatios(d.ratios))
+		d.a.proofP50, sizes[0], d.b.proofP50, sizes[1], medianOf(d.ratios), len(d.ratios), fmtRatios(d.ratios))
 }
 
 func fmtRatios(r []float64) string {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -100,11 +99,7 @@ func pairedRatio(a, b []figures) float64 {
 	for i := range a {
 		r[i] = a[i].appends / b[i].appends
 	}
-	slices.Sort(r)
-	if len(r)%2 == 1 {
-		return r[len(r)/2]
-	}
-	return (r[len(r)/2-1] + r[len(r)/2]) / 2
+	return medianOf(r)
 }
 
 // ingestRun is one measurement of verified ingest of format entries.

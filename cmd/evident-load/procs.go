@@ -118,15 +118,10 @@ func procsLine(n int, one, many []float64) string {
 	for i := range one {
 		ratios[i] = many[i] / one[i]
 	}
-	med := func(v []float64) float64 {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		return v[(len(v)-1)/2]
-	}
 	sorted := slices.Clone(ratios)
 	slices.Sort(sorted)
 	return fmt.Sprintf("proofs from %d evident serve processes: %.0f/s vs %.0f/s from one (%.2f×, median of %d rounds; per round %s)",
-		n, med(many), med(one), med(ratios), len(ratios), fmtRatios(sorted))
+		n, medianOf(many), medianOf(one), medianOf(ratios), len(ratios), fmtRatios(sorted))
 }
 
 // startFilledFrontends starts one evident serve process to make the data
